@@ -1,0 +1,28 @@
+"""Fixtures shared by every test package."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+SHARED_MEDIA = Path(
+    os.environ.get("PROTAGONIST_SHARED_MEDIA", Path(__file__).resolve().parents[2] / "shared" / "media")
+)
+
+
+@pytest.fixture(scope="session")
+def shared_media() -> Path:
+    """The sample photos and films in ../shared/media; tests that need them skip when absent."""
+    if not (SHARED_MEDIA / "photos").is_dir():
+        pytest.skip(f"sample media not found at {SHARED_MEDIA}")
+    return SHARED_MEDIA
+
+
+@pytest.fixture(scope="session")
+def astronaut_rgb():
+    """scikit-image's astronaut: a real face photo that ships inside a wheel, so it is always present."""
+    from skimage import data
+
+    return data.astronaut()
