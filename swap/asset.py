@@ -1,0 +1,192 @@
+"""The visitor's face asset: a pose-independent, de-lit face texture in the fixed UV layout.
+
+`build_face_asset` turns an accepted photo (`FaceAnalysis`) into a `FaceAsset`:
+
+1. **Unwrap** the photo into UV space at `UV_SIZE` with one bilinear resampling (`swap.render.unwrap`),
+   with a per-texel trust weight (front-facing, not hidden by the nose, inside the image).
+2. **Trim the rim**: the outer `RIM_TRIM` of the texture is not trusted, because Face Mesh's outline
+   often lies a little outside the face and the wall/hair colour there would leak onto the cheeks.
+3. **Remove the photo's lighting**: fit second-order spherical harmonics (9 coefficients per colour
+   channel) to skin texels as a function of the surface normal (from the 3-D landmarks), and divide
+   the texture by that shading. What is left is albedo-like: the renderer relights it with the target's
+   light map, so the photo's light direction must not stay baked in.
+4. **Fill what the photo does not show**: untrusted texels take their mirror twin (the layout is
+   symmetric), then a push-pull pyramid fills whatever is still missing.
+
+`FaceAsset.to_bytes()` is a small versioned container (JPEG texture + the frontalised landmarks),
+about 40 KB; the platform stores it encrypted per job.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import struct
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+from PIL import Image
+
+from swap.face import FaceAnalysis, HeadPose
+from swap.landmarks import N_LANDMARKS
+from swap.mesh import vertex_normals
+from swap.render import UV_SIZE, _loop_mask, mirror_fill, push_pull_fill, unwrap, uv_raster
+from swap.topology import face_topology, frontalise
+
+FloatArray = npt.NDArray[np.float32]
+
+ASSET_MAGIC = b"PTGFACE\x00"
+ASSET_VERSION = 1
+RIM_TRIM = 0.02  # fraction of the texture width trimmed at the outer rim (~10 texels at 512)
+JPEG_QUALITY = 92
+SH_RIDGE = 1e-3  # small ridge: the face's normals cover only a hemisphere, so higher bands are ill-posed
+SHADING_FLOOR = 0.35  # never divide by less than this fraction of the mean shading (deep shadow = noise)
+
+
+class AssetFormatError(ValueError):
+    """Bytes that are not a face asset of a version this code reads."""
+
+
+@dataclass(frozen=True)
+class FaceAsset:
+    """A visitor's face, ready to be rendered into any target.
+
+    `albedo` (S, S, 3) float32 in [0, ~1.5]: the de-lit face texture in the UV layout (filled everywhere,
+    also outside the mesh, so bilinear lookups at the rim are clean). `shape` (478, 3) float32: the
+    photo's landmarks in a head frame (x to the face's left, y down, unit = outer eye-corner distance),
+    kept for shape transfer. `pose` and `warnings` are copied from the analysis.
+    """
+
+    albedo: FloatArray
+    shape: FloatArray
+    pose: HeadPose = field(default_factory=lambda: HeadPose(0.0, 0.0, 0.0))
+    warnings: tuple[str, ...] = field(default=())
+
+    def to_bytes(self) -> bytes:
+        """Serialise: magic, version, JSON header, JPEG texture (4:4:4), float16 landmarks."""
+        scale = max(1.0, float(np.quantile(self.albedo, 0.999)))
+        img = np.clip(self.albedo / scale * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        buf = io.BytesIO()
+        Image.fromarray(img).save(buf, format="JPEG", quality=JPEG_QUALITY, subsampling=0, optimize=True)
+        texture = buf.getvalue()
+        shape = self.shape.astype("<f2").tobytes()
+        header = json.dumps(
+            {
+                "version": ASSET_VERSION,
+                "size": int(self.albedo.shape[0]),
+                "scale": scale,
+                "pose": [self.pose.yaw, self.pose.pitch, self.pose.roll],
+                "warnings": list(self.warnings),
+            },
+            separators=(",", ":"),
+        ).encode()
+        parts = [ASSET_MAGIC, struct.pack("<HI", ASSET_VERSION, len(header)), header]
+        parts += [struct.pack("<I", len(texture)), texture, struct.pack("<I", len(shape)), shape]
+        return b"".join(parts)
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> FaceAsset:
+        """Read bytes written by `to_bytes`; AssetFormatError for anything else."""
+        if not data.startswith(ASSET_MAGIC):
+            raise AssetFormatError("not a Protagonist face asset (wrong magic bytes)")
+        try:
+            pos = len(ASSET_MAGIC)
+            version, hlen = struct.unpack_from("<HI", data, pos)
+            if version != ASSET_VERSION:
+                raise AssetFormatError(
+                    f"face asset version {version} is not supported (this code reads {ASSET_VERSION})"
+                )
+            pos += 6
+            header = json.loads(data[pos : pos + hlen])
+            pos += hlen
+            (tlen,) = struct.unpack_from("<I", data, pos)
+            pos += 4
+            img = np.asarray(Image.open(io.BytesIO(data[pos : pos + tlen])).convert("RGB"))
+            pos += tlen
+            (slen,) = struct.unpack_from("<I", data, pos)
+            pos += 4
+            shape = (
+                np.frombuffer(data[pos : pos + slen], dtype="<f2").astype(np.float32).reshape(N_LANDMARKS, 3)
+            )
+        except (struct.error, ValueError, OSError, KeyError) as exc:
+            if isinstance(exc, AssetFormatError):
+                raise
+            raise AssetFormatError(f"corrupt face asset: {exc}") from exc
+        albedo = img.astype(np.float32) / 255.0 * float(header["scale"])
+        return cls(
+            albedo=albedo,
+            shape=shape,
+            pose=HeadPose(*(float(x) for x in header["pose"])),
+            warnings=tuple(str(w) for w in header["warnings"]),
+        )
+
+
+def sh_basis(normals: FloatArray) -> FloatArray:
+    """Real second-order spherical-harmonic basis (N, 9) of unit normals (N, 3) (constants folded in)."""
+    x, y, z = normals[:, 0], normals[:, 1], normals[:, 2]
+    one = np.ones_like(x)
+    return np.stack([one, x, y, z, x * y, y * z, 3 * z * z - 1, x * z, x * x - y * y], axis=1).astype(
+        np.float32
+    )
+
+
+def skin_region(size: int) -> npt.NDArray[np.bool_]:
+    """UV texels that are cheek/forehead/nose skin: away from the rim, eyes/brows and lips."""
+    topo = face_topology()
+    outer = _loop_mask(topo.outer_loop, size)
+    d_rim = cv2.distanceTransform(outer, cv2.DIST_L2, 5)
+    region = d_rim > 0.06 * size
+    for loop, margin in ((topo.left_eye_loop, 0.09), (topo.right_eye_loop, 0.09), (topo.mouth_loop, 0.08)):
+        d = cv2.distanceTransform(255 - _loop_mask(loop, size), cv2.DIST_L2, 5)
+        region &= d > margin * size
+    return region & uv_raster(size).covered
+
+
+def delight(
+    texture: FloatArray, weight: FloatArray, normals: FloatArray, skin: npt.NDArray[np.bool_]
+) -> FloatArray:
+    """Divide out second-order SH shading fitted on trusted skin texels (per channel).
+
+    The shading is normalised to mean 1 on skin so the texture keeps its overall colour; only the
+    variation with surface orientation (light direction, soft shadows) is removed.
+    """
+    fit = skin & (weight > 0.8)
+    lum = texture.mean(axis=-1)
+    if fit.sum() < 200:
+        return texture
+    # hair strands, stubble and specular spots are not diffuse skin: ignore the darkest/brightest 10 %
+    lo, hi = np.quantile(lum[fit], [0.1, 0.95])
+    fit &= (lum >= lo) & (lum <= hi)
+    basis = sh_basis(normals[fit])
+    ata = basis.T @ basis + SH_RIDGE * len(basis) * np.eye(9, dtype=np.float32)
+    coef = np.linalg.solve(ata, basis.T @ texture[fit])  # (9, 3)
+    full = sh_basis(normals.reshape(-1, 3)) @ coef
+    shading = full.reshape(texture.shape)
+    mean = shading[fit].mean(axis=0)
+    shading = shading / np.maximum(mean, 1e-6)
+    return (texture / np.maximum(shading, SHADING_FLOOR)).astype(np.float32)
+
+
+def build_face_asset(analysis: FaceAnalysis, size: int = UV_SIZE) -> FaceAsset:
+    """Unwrap, trim, de-light and fill the visitor's face (see the module docstring)."""
+    pts = analysis.landmarks.points
+    texture, weight = unwrap(analysis.rgb, pts, size)
+    ur = uv_raster(size)
+    # trim the rim: distance (texels) from the outer loop
+    d_rim = cv2.distanceTransform(_loop_mask(face_topology().outer_loop, size), cv2.DIST_L2, 5)
+    weight = weight * np.clip((d_rim - RIM_TRIM * size) / 2.0, 0, 1)
+    # normals in the photo's camera frame; x to image right, y down, z away: flip to a face-outward frame
+    mesh = ur.mesh
+    normals = ur.interpolate(vertex_normals(mesh.positions(pts), mesh.triangles))
+    normals /= np.maximum(np.linalg.norm(normals, axis=-1, keepdims=True), 1e-6)
+    albedo = delight(texture, weight, normals, skin_region(size))
+    albedo, weight = mirror_fill(albedo, weight)
+    albedo = push_pull_fill(albedo, weight)
+    return FaceAsset(
+        albedo=np.clip(albedo, 0, 4).astype(np.float32),
+        shape=frontalise(pts)[:N_LANDMARKS].astype(np.float32),
+        pose=analysis.pose,
+        warnings=analysis.warnings,
+    )

@@ -1,0 +1,441 @@
+"""Put a visitor's face asset into target images: UV unwrapping, target lighting, the batched renderer.
+
+How a swap works (see `swap/README.md` for the whole flow):
+
+* Every face is described in one fixed UV layout (`swap.topology`), so a texture made from the
+  visitor's photo can be mapped onto any target pose through the target's Face Mesh landmarks.
+* `unwrap` samples an image into that layout with one bilinear resampling, and says per texel how
+  much to trust it (front-facing, not hidden behind the nose, inside the image).
+* `prepare_target` computes a target's *light map*: its own face unwrapped and low-passed at ~9 % of
+  the face width. The rendered colour is ``visitor_detail * light_map`` where ``visitor_detail`` is
+  the visitor's de-lit texture divided by its own low-pass at the same scale. So low frequencies
+  (light direction, colour of the light, skin tone, shadows) come from the target and everything finer
+  (eyes, brows, nose, lips, skin texture) from the visitor. The scale is the main quality knob: finer
+  copies the target's features back (identity lost), coarser leaves seams under dramatic light.
+* `FaceRenderer.render` rasterises the mesh in each target's pose (torch, z-buffer, back-face culling,
+  batched; CUDA when present), looks up the relit texture and a UV-space alpha mask per pixel, and
+  blends in the face crop (`swap.blend`).
+
+Eyes and the inner mouth are holes in the mesh and the mask feathers around them, so the target's
+eyes, blinks, teeth and tongue are kept.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+import torch
+import torch.nn.functional as F
+
+from swap.blend import blend_crops
+from swap.landmarks import N_LANDMARKS, FaceLandmarks, ImageArray
+from swap.mesh import RenderMesh, render_mesh, vertex_normals
+from swap.raster import Raster, interpolate, rasterize
+from swap.topology import face_topology
+
+if TYPE_CHECKING:
+    from swap.asset import FaceAsset
+
+FloatArray = npt.NDArray[np.float32]
+
+# ---- tuning (each one was measured; see swap/README.md "Measured choices") -------------------------
+UV_SIZE = 512  # texture resolution of the visitor asset
+LIGHT_MAP_SIZE = 128  # the light map is low-pass: 128 texels carry all it has
+LIGHT_SIGMA = 0.09  # Gaussian sigma of the light map's low-pass, as a fraction of the UV face width
+RIM_FEATHER = 0.07  # mask feather at the outer rim (fraction of the face width)
+EYE_FEATHER = 0.10  # feather around the eye holes: keeps the target's eyelids and blinks
+MOUTH_FEATHER = 0.05  # feather around the inner-mouth hole: keeps the target's lips moving
+CROP_MARGIN = 0.06  # crop around the face bbox, fraction of its size (room for the blend)
+MIN_FACING = 0.1  # texels facing the camera less than this (cosine) are not trusted at all
+FULL_FACING = 0.5  # ... and from this cosine on fully trusted
+MESH_LEVEL = 0  # render mesh: 0 = sparse Face Mesh; see swap.mesh (dense measured, not better)
+
+
+@dataclass(frozen=True)
+class TargetFace:
+    """Everything the renderer needs about one face in one target image (a poster, a film frame).
+
+    `landmarks` (478, 3) float32 pixels in the target image; `light_map` (L, L, 3) float32 in [0, 1]:
+    the target face's own low-frequency colour in UV space; `detail` (D, D) optional per-texel
+    luminance ratio multiplied onto the visitor texture (film expression detail; 1 = none);
+    `occlusion` (O, O) optional, 1 where something is in front of the face (the target's pixels are
+    kept there); `strength` in [0, 1] scales the whole swap (cross-fades).
+    """
+
+    landmarks: FloatArray
+    light_map: FloatArray
+    detail: FloatArray | None = None
+    occlusion: FloatArray | None = None
+    strength: float = 1.0
+
+
+def _points(landmarks: FaceLandmarks | npt.NDArray[np.floating[Any]]) -> FloatArray:
+    pts = landmarks.points if isinstance(landmarks, FaceLandmarks) else np.asarray(landmarks)
+    if pts.ndim != 2 or pts.shape[0] < 468 or pts.shape[1] != 3:
+        raise ValueError(f"landmarks must be (478, 3) Face Mesh points, got shape {pts.shape}")
+    return np.ascontiguousarray(pts, dtype=np.float32)
+
+
+# ---- UV space ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class UVRaster:
+    """The mesh rasterised in UV space at one size: per texel its triangle (-1 = outside) and barycentrics."""
+
+    triangle: npt.NDArray[np.int64]
+    bary: FloatArray
+    mesh: RenderMesh
+
+    @property
+    def covered(self) -> npt.NDArray[np.bool_]:
+        return self.triangle >= 0
+
+    def interpolate(self, values: npt.NDArray[np.floating[Any]]) -> FloatArray:
+        """Per-vertex values (V, C) -> per-texel (S, S, C), 0 outside the mesh."""
+        tri = np.maximum(self.triangle, 0)
+        corners = np.asarray(values, np.float32)[self.mesh.triangles[tri]]  # (S, S, 3, C)
+        out = np.einsum("hwk,hwkc->hwc", self.bary, corners)
+        out[~self.covered] = 0
+        return out.astype(np.float32)
+
+
+@lru_cache(maxsize=8)
+def uv_raster(size: int, level: int = MESH_LEVEL) -> UVRaster:
+    """Rasterise the mesh's UV layout once per texture size: texel (i, j) has its centre at ((j+.5)/S, (i+.5)/S)."""
+    mesh = render_mesh(level)
+    xy = torch.from_numpy(mesh.uv * size - 0.5).unsqueeze(0)
+    r = rasterize(xy, torch.zeros(1, mesh.n_vertices), torch.from_numpy(mesh.triangles), size, size)
+    # UV triangles are CCW with v down, i.e. front-facing for the rasteriser
+    return UVRaster(r.triangle[0].numpy(), r.bary[0].numpy(), mesh)
+
+
+def _smoothstep(x: FloatArray) -> FloatArray:
+    x = np.clip(x, 0.0, 1.0)
+    return (x * x * (3 - 2 * x)).astype(np.float32)
+
+
+def _loop_mask(loop: npt.NDArray[np.int64], size: int) -> npt.NDArray[np.uint8]:
+    uv = face_topology().uv
+    poly = np.round((uv[loop] * size - 0.5) * 16).astype(np.int32)
+    mask = np.zeros((size, size), np.uint8)
+    cv2.fillPoly(mask, [poly], (255,), lineType=cv2.LINE_8, shift=4)
+    return mask
+
+
+@lru_cache(maxsize=8)
+def uv_alpha(size: int) -> FloatArray:
+    """The swap's alpha in UV space: 1 inside, smoothly 0 toward the outer rim and around eyes and mouth.
+
+    Distances are measured in texels, and the UV face is about `size` texels wide, so the feather
+    widths are fractions of the face width.
+    """
+    topo = face_topology()
+    outer = _loop_mask(topo.outer_loop, size)
+    alpha = _smoothstep(cv2.distanceTransform(outer, cv2.DIST_L2, 5) / (RIM_FEATHER * size))
+    for loop, feather in (
+        (topo.left_eye_loop, EYE_FEATHER),
+        (topo.right_eye_loop, EYE_FEATHER),
+        (topo.mouth_loop, MOUTH_FEATHER),
+    ):
+        outside_hole = 255 - _loop_mask(loop, size)
+        alpha *= _smoothstep(cv2.distanceTransform(outside_hole, cv2.DIST_L2, 5) / (feather * size))
+    return alpha * uv_raster(size).covered
+
+
+def face_width_texels(size: int) -> float:
+    """Width of the face in UV texels (the layout pins the rim to a circle of diameter 1)."""
+    return float(size)
+
+
+def normalized_blur(image: FloatArray, weight: FloatArray, sigma: float) -> tuple[FloatArray, FloatArray]:
+    """Weighted Gaussian low-pass: blur(image*w)/blur(w). Untrusted texels do not darken their neighbours.
+
+    Returns the low-passed image and the blurred weight (how much trusted support each texel had).
+    """
+    w = weight.astype(np.float32)
+    ksize = int(2 * round(3 * sigma) + 1)
+    num = cv2.GaussianBlur(image * w[..., None], (ksize, ksize), sigma, borderType=cv2.BORDER_CONSTANT)
+    den = cv2.GaussianBlur(w, (ksize, ksize), sigma, borderType=cv2.BORDER_CONSTANT)
+    if num.ndim == 2:
+        num = num[..., None]
+    return (num / np.maximum(den, 1e-6)[..., None]).astype(np.float32), den.astype(np.float32)
+
+
+def mirror_fill(texture: FloatArray, weight: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """Fill untrusted texels from their mirror twin (the layout is symmetric about u = 0.5).
+
+    A texel of weight w keeps w of itself and takes (1 - w) from its twin in proportion to the twin's
+    own trust; the far cheek of a turned head becomes the near cheek's mirror image.
+    """
+    tm, wm = texture[:, ::-1], weight[:, ::-1]
+    take = (1 - weight) * wm
+    total = weight + take
+    filled = (texture * weight[..., None] + tm * take[..., None]) / np.maximum(total, 1e-6)[..., None]
+    filled = np.where(total[..., None] > 1e-6, filled, texture)
+    return filled.astype(np.float32), np.clip(total, 0, 1).astype(np.float32)
+
+
+def push_pull_fill(texture: FloatArray, weight: FloatArray, levels: int = 8) -> FloatArray:
+    """Fill every texel of weight < 1 smoothly from trusted ones (pull down a pyramid, push back up)."""
+    pyr_t, pyr_w = [texture * weight[..., None]], [weight]
+    for _ in range(levels):
+        t, w = pyr_t[-1], pyr_w[-1]
+        if min(w.shape) <= 2:
+            break
+        h2, w2 = (w.shape[0] + 1) // 2, (w.shape[1] + 1) // 2
+        pyr_t.append(np.asarray(cv2.resize(t, (w2, h2), interpolation=cv2.INTER_AREA), np.float32))
+        pyr_w.append(np.asarray(cv2.resize(w, (w2, h2), interpolation=cv2.INTER_AREA), np.float32))
+    est = pyr_t[-1] / np.maximum(pyr_w[-1], 1e-6)[..., None]
+    for t, w in zip(reversed(pyr_t[:-1]), reversed(pyr_w[:-1]), strict=True):
+        up = cv2.resize(est, (w.shape[1], w.shape[0]), interpolation=cv2.INTER_LINEAR)
+        if up.ndim == 2:
+            up = up[..., None]
+        local = t / np.maximum(w, 1e-6)[..., None]
+        a = np.clip(w, 0, 1)[..., None]
+        est = local * a + up * (1 - a)
+    return est.astype(np.float32)
+
+
+def _image_zbuffer(
+    points: FloatArray, mesh: RenderMesh, image_size: tuple[int, int]
+) -> tuple[FloatArray, int, int]:
+    """Depth of the nearest front-facing surface per pixel in the face's bounding box (inf elsewhere)."""
+    w, h = image_size
+    xy = points[:, :2]
+    x0 = int(max(0, np.floor(xy[:, 0].min()) - 1))
+    y0 = int(max(0, np.floor(xy[:, 1].min()) - 1))
+    x1 = int(min(w - 1, np.ceil(xy[:, 0].max()) + 1))
+    y1 = int(min(h - 1, np.ceil(xy[:, 1].max()) + 1))
+    if x1 <= x0 or y1 <= y0:
+        return np.full((1, 1), np.inf, np.float32), 0, 0
+    local = torch.from_numpy(xy - np.array([x0, y0], np.float32)).unsqueeze(0)
+    depth = torch.from_numpy(points[:, 2].copy()).unsqueeze(0)
+    tris = torch.from_numpy(mesh.triangles)
+    r = rasterize(local, depth, tris, y1 - y0 + 1, x1 - x0 + 1)
+    z = interpolate(r, depth.unsqueeze(-1), tris)[0, ..., 0].numpy()
+    z[~r.covered[0].numpy()] = np.inf
+    return z.astype(np.float32), x0, y0
+
+
+def unwrap(
+    rgb: ImageArray, landmarks: FaceLandmarks | npt.NDArray[np.floating[Any]], size: int
+) -> tuple[FloatArray, FloatArray]:
+    """Sample `rgb` into UV space at `size` x `size` through the face mesh: one bilinear resampling.
+
+    Returns `texture` (size, size, 3) float32 in [0, 1] and `valid` (size, size) float32 in [0, 1]:
+    how far each texel can be trusted: 0 outside the mesh, outside the image, or where the surface
+    is hidden behind a nearer part of the face (z-buffer test); ramps from 0 to 1 as the surface turns
+    from grazing (cosine `MIN_FACING`) toward the camera (cosine `FULL_FACING`).
+    """
+    if rgb.ndim != 3 or rgb.shape[2] != 3:
+        raise ValueError(f"expected an HxWx3 RGB image, got shape {rgb.shape}")
+    ur = uv_raster(size)
+    mesh = ur.mesh
+    pts = mesh.positions(_points(landmarks))
+    h, w = rgb.shape[:2]
+    texel = ur.interpolate(pts)  # (S, S, 3): image x, y, depth of every texel's surface point
+    map_x, map_y = texel[..., 0], texel[..., 1]
+    src = rgb if rgb.dtype == np.float32 else rgb.astype(np.float32) / 255.0
+    texture = cv2.remap(src, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    # foreshortening: cosine between the surface normal and the view direction (-z)
+    normals = vertex_normals(pts, mesh.triangles)
+    n_tex = ur.interpolate(normals)
+    facing = -n_tex[..., 2] / np.maximum(np.linalg.norm(n_tex, axis=-1), 1e-6)
+    valid = _smoothstep((facing - MIN_FACING) / (FULL_FACING - MIN_FACING))
+    inside = (map_x >= 0) & (map_x <= w - 1) & (map_y >= 0) & (map_y <= h - 1)
+    valid *= inside & ur.covered
+    # self-occlusion: the texel's depth must match the nearest surface at its pixel
+    zbuf, x0, y0 = _image_zbuffer(pts, mesh, (w, h))
+    ix = np.clip(np.round(map_x).astype(np.int64) - x0, 0, zbuf.shape[1] - 1)
+    iy = np.clip(np.round(map_y).astype(np.int64) - y0, 0, zbuf.shape[0] - 1)
+    face_w = float(np.ptp(pts[:, 0])) + 1e-6
+    hidden = texel[..., 2] > zbuf[iy, ix] + 0.03 * face_w
+    valid *= ~hidden
+    return texture.astype(np.float32), valid.astype(np.float32)
+
+
+def prepare_target(rgb: ImageArray, landmarks: FaceLandmarks | npt.NDArray[np.floating[Any]]) -> TargetFace:
+    """Precompute a target face (poster or film frame): its landmarks and its light map.
+
+    The light map is the target's own face unwrapped at `LIGHT_MAP_SIZE`, hidden texels filled from
+    their mirror twin, then a weighted Gaussian low-pass of sigma `LIGHT_SIGMA` x face width.
+    """
+    pts = _points(landmarks)
+    tex, valid = unwrap(rgb, pts, LIGHT_MAP_SIZE)
+    tex, valid = mirror_fill(tex, valid)
+    sigma = LIGHT_SIGMA * face_width_texels(LIGHT_MAP_SIZE)
+    low, support = normalized_blur(tex, valid, sigma)
+    # texels with almost no trusted neighbourhood (e.g. both sides hidden): fill from the wider face
+    weak = support < 0.05
+    if weak.any():
+        low = push_pull_fill(low, (~weak).astype(np.float32) * np.clip(support / 0.05, 0, 1))
+    return TargetFace(landmarks=pts[:N_LANDMARKS].copy(), light_map=np.clip(low, 0, 1).astype(np.float32))
+
+
+# ---- renderer ----------------------------------------------------------------------------------------
+
+
+def _default_device() -> str:
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+class FaceRenderer:
+    """Renders one visitor's face asset into batches of target frames (posters, film frames).
+
+    Construction does the per-visitor work once (the asset's detail texture, the UV alpha, tensors on
+    the device); `render` is then per batch of frames. Thread-safety: one renderer per thread.
+    """
+
+    def __init__(self, asset: FaceAsset, device: str | None = None, *, max_batch: int = 16) -> None:
+        self.device = torch.device(device or _default_device())
+        self.max_batch = max_batch
+        self.mesh = render_mesh(MESH_LEVEL)
+        size = asset.albedo.shape[0]
+        detail = visitor_detail(asset.albedo, size)
+        self._detail = torch.from_numpy(detail.transpose(2, 0, 1).copy()).unsqueeze(0).to(self.device)
+        self._alpha = torch.from_numpy(uv_alpha(size)).view(1, 1, size, size).to(self.device)
+        self._tris = torch.from_numpy(self.mesh.triangles).to(self.device)
+        self._uv = torch.from_numpy(self.mesh.uv).unsqueeze(0).to(self.device)
+
+    def render(
+        self, frames: npt.NDArray[np.uint8], targets: Sequence[TargetFace | None]
+    ) -> npt.NDArray[np.uint8]:
+        """Swap the face into every frame whose target is not None; other frames come back byte for byte.
+
+        `frames` (B, H, W, 3) uint8 (all the same size), `targets` a sequence of B TargetFace/None.
+        """
+        if frames.ndim != 4 or frames.shape[3] != 3 or frames.dtype != np.uint8:
+            raise ValueError(f"frames must be (B, H, W, 3) uint8, got {frames.shape} {frames.dtype}")
+        if len(targets) != frames.shape[0]:
+            raise ValueError(f"got {frames.shape[0]} frames but {len(targets)} targets")
+        out = frames.copy()
+        todo = [i for i, t in enumerate(targets) if t is not None and t.strength > 0]
+        for start in range(0, len(todo), self.max_batch):
+            chunk = todo[start : start + self.max_batch]
+            self._render_batch(out, frames, chunk, [targets[i] for i in chunk])  # type: ignore[misc]
+        return out
+
+    def _render_batch(
+        self,
+        out: npt.NDArray[np.uint8],
+        frames: npt.NDArray[np.uint8],
+        idx: list[int],
+        targets: list[TargetFace],
+    ) -> None:
+        h, w = frames.shape[1:3]
+        pts = np.stack([self.mesh.positions(t.landmarks) for t in targets])  # (B, V, 3)
+        boxes = [_crop_box(p, w, h) for p in pts]
+        keep = [k for k, b in enumerate(boxes) if b is not None]
+        if not keep:
+            return
+        idx = [idx[k] for k in keep]
+        targets = [targets[k] for k in keep]
+        pts = pts[keep]
+        boxes_ = [b for b in boxes if b is not None]
+        ch = max(b[3] - b[1] for b in boxes_)
+        cw = max(b[2] - b[0] for b in boxes_)
+        bsz = len(idx)
+        origin = np.array([[b[0], b[1]] for b in boxes_], np.float32)
+        xy = torch.from_numpy(pts[..., :2] - origin[:, None, :]).to(self.device)
+        depth = torch.from_numpy(np.ascontiguousarray(pts[..., 2])).to(self.device)
+        raster = rasterize(xy, depth, self._tris, ch, cw)
+        rendered, alpha = self._shade(raster, targets)
+        crops = np.zeros((bsz, ch, cw, 3), np.uint8)
+        for k, (x0, y0, x1, y1) in enumerate(boxes_):
+            crops[k, : y1 - y0, : x1 - x0] = frames[idx[k], y0:y1, x0:x1]
+        crop_t = torch.from_numpy(crops).to(self.device).permute(0, 3, 1, 2).float() / 255.0
+        covered = raster.covered.unsqueeze(1)
+        rendered = torch.where(covered, rendered, crop_t)  # outside the mesh: the target itself
+        blended = blend_crops(crop_t, rendered, alpha)
+        result = (blended * 255.0 + 0.5).clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+        touched = (alpha > 0).squeeze(1).cpu().numpy() if BLEND_TOUCHES_ONLY_ALPHA else None
+        for k, (x0, y0, x1, y1) in enumerate(boxes_):
+            region = out[idx[k], y0:y1, x0:x1]
+            res = result[k, : y1 - y0, : x1 - x0]
+            if touched is None:
+                region[...] = res
+            else:
+                m = touched[k, : y1 - y0, : x1 - x0]
+                region[m] = res[m]
+
+    def _shade(self, raster: Raster, targets: list[TargetFace]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Relit colour (B, 3, H, W) and alpha (B, 1, H, W) for every pixel of the crops."""
+        bsz = len(targets)
+        uv = interpolate(raster, self._uv, self._tris)  # (B, H, W, 2)
+        grid = uv * 2 - 1  # texel centres at (i + .5)/S, i.e. align_corners=False
+        detail = F.grid_sample(
+            self._detail.expand(bsz, -1, -1, -1),
+            grid,
+            mode="bilinear",
+            padding_mode="border",
+            align_corners=False,
+        )
+        light = torch.from_numpy(np.stack([t.light_map for t in targets]).transpose(0, 3, 1, 2).copy())
+        light = F.grid_sample(
+            light.to(self.device), grid, mode="bilinear", padding_mode="border", align_corners=False
+        )
+        colour = detail * light
+        extra = [t.detail for t in targets]
+        if any(d is not None for d in extra):
+            colour = colour * self._sample_maps(extra, grid, 1.0)
+        alpha = F.grid_sample(
+            self._alpha.expand(bsz, -1, -1, -1),
+            grid,
+            mode="bilinear",
+            padding_mode="zeros",
+            align_corners=False,
+        )
+        occ = [t.occlusion for t in targets]
+        if any(o is not None for o in occ):
+            alpha = alpha * (1 - self._sample_maps(occ, grid, 0.0)).clamp(0, 1)
+        strength = torch.tensor([t.strength for t in targets], device=self.device, dtype=torch.float32)
+        alpha = alpha * strength.view(bsz, 1, 1, 1) * raster.covered.unsqueeze(1)
+        return colour.clamp(0, 1), alpha
+
+    def _sample_maps(self, maps: list[FloatArray | None], grid: torch.Tensor, neutral: float) -> torch.Tensor:
+        size = max(m.shape[0] for m in maps if m is not None)
+        stack = np.full((len(maps), 1, size, size), neutral, np.float32)
+        for k, m in enumerate(maps):
+            if m is not None:
+                stack[k, 0] = (
+                    m if m.shape[0] == size else cv2.resize(m, (size, size), interpolation=cv2.INTER_LINEAR)
+                )
+        t = torch.from_numpy(stack).to(self.device)
+        return F.grid_sample(t, grid, mode="bilinear", padding_mode="border", align_corners=False)
+
+
+# the feathered-alpha blend changes no pixel where alpha is 0; a pyramid blend may touch a little more
+BLEND_TOUCHES_ONLY_ALPHA = False
+
+
+def visitor_detail(albedo: FloatArray, size: int) -> FloatArray:
+    """The visitor texture relative to its own low-pass at the light-map scale (1.0 = average).
+
+    Multiplying this by a target's light map gives the target's light and skin tone with the
+    visitor's features.
+    """
+    covered = uv_raster(size).covered.astype(np.float32)
+    low, _ = normalized_blur(albedo, covered, LIGHT_SIGMA * face_width_texels(size))
+    detail = albedo / np.maximum(low, 1e-3)
+    return np.clip(detail, 0.0, 4.0).astype(np.float32)
+
+
+def _crop_box(points: FloatArray, width: int, height: int) -> tuple[int, int, int, int] | None:
+    """Integer (x0, y0, x1, y1) crop (exclusive end) around the face, clipped; None if off-frame."""
+    xy = points[:, :2]
+    lo, hi = xy.min(axis=0), xy.max(axis=0)
+    pad = CROP_MARGIN * float(max(hi - lo)) + 2
+    x0 = int(max(0, np.floor(lo[0] - pad)))
+    y0 = int(max(0, np.floor(lo[1] - pad)))
+    x1 = int(min(width, np.ceil(hi[0] + pad) + 1))
+    y1 = int(min(height, np.ceil(hi[1] + pad) + 1))
+    if x1 - x0 < 4 or y1 - y0 < 4:
+        return None
+    return x0, y0, x1, y1
