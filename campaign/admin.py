@@ -1,0 +1,253 @@
+"""Django admin for editors (films, variants, posters) and operators (jobs, dashboard).
+
+Admin is an interface: saving a new template video or poster image calls a service that requests
+ingest/preparation in a worker after commit; actions call services too.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
+
+from campaign.errors import IllegalTransition, TransitionConflict
+from campaign.models import Campaign, Film, FilmVariant, Job, JobState, PosterTemplate
+from campaign.services.films import poster_template_prepare_request, variant_ingest_request
+from campaign.services.jobs import job_delete, job_retry
+from campaign.services.storage import blob_signed_url
+
+admin.site.site_header = "Protagonist"
+admin.site.site_title = "Protagonist admin"
+admin.site.index_template = "admin/protagonist_index.html"
+
+
+def _thumb(key: str, height: int = 120) -> SafeString | str:
+    if not key:
+        return "-"
+    return format_html(
+        '<img src="{}" style="height:{}px;border-radius:4px" alt="">', blob_signed_url(key=key), height
+    )
+
+
+class FilmInline(admin.TabularInline):
+    model = Film
+    extra = 0
+    fields = ("slug", "title", "title_en", "sort_order", "is_active")
+
+
+@admin.register(Campaign)
+class CampaignAdmin(admin.ModelAdmin):
+    list_display = (
+        "title",
+        "slug",
+        "is_active",
+        "starts_at",
+        "ends_at",
+        "retention_days",
+        "max_wait_seconds",
+    )
+    list_filter = ("is_active",)
+    prepopulated_fields = {"slug": ("title_en",)}  # noqa: RUF012  (Django admin API)
+    inlines = (FilmInline,)
+
+
+class VariantInline(admin.TabularInline):
+    model = FilmVariant
+    extra = 0
+    fields = ("gender", "template_video", "ingest_status", "ingest_progress")
+    readonly_fields = ("ingest_status", "ingest_progress")
+    show_change_link = True
+
+
+@admin.register(Film)
+class FilmAdmin(admin.ModelAdmin):
+    list_display = ("title", "campaign", "slug", "sort_order", "is_active")
+    list_filter = ("campaign", "is_active")
+    inlines = (VariantInline,)
+
+    def save_formset(self, request: HttpRequest, form: Any, formset: Any, change: bool) -> None:
+        super().save_formset(request, form, formset, change)
+        for variant_form in formset.forms:
+            if (
+                isinstance(variant_form.instance, FilmVariant)
+                and "template_video" in variant_form.changed_data
+            ):
+                variant_ingest_request(variant=variant_form.instance)
+
+
+class PosterInline(admin.TabularInline):
+    model = PosterTemplate
+    extra = 0
+    max_num = 5
+    fields = (
+        "position",
+        "image",
+        "overlay",
+        "prepare_status",
+        "prepare_error",
+        "template_thumb",
+        "preview_thumb",
+    )
+    readonly_fields = ("prepare_status", "prepare_error", "template_thumb", "preview_thumb")
+
+    @admin.display(description="template")
+    def template_thumb(self, poster: PosterTemplate) -> SafeString | str:
+        return _thumb(poster.image.name if poster.image else "")
+
+    @admin.display(description="preview with a sample face")
+    def preview_thumb(self, poster: PosterTemplate) -> SafeString | str:
+        return _thumb(poster.preview.name if poster.preview else "")
+
+
+@admin.register(FilmVariant)
+class FilmVariantAdmin(admin.ModelAdmin):
+    list_display = ("__str__", "gender", "ingest_status", "progress_percent", "coverage", "posters_ready")
+    list_filter = ("ingest_status", "gender", "film__campaign")
+    readonly_fields = (
+        "film_track",
+        "ingest_status",
+        "progress_percent",
+        "coverage",
+        "ingest_report",
+        "ingest_error",
+        "ingest_started_at",
+        "ingest_finished_at",
+        "ingest_generation",
+    )
+    inlines = (PosterInline,)
+    actions = ("reingest", "reprepare_posters")
+
+    @admin.display(description="progress")
+    def progress_percent(self, variant: FilmVariant) -> str:
+        return f"{variant.ingest_progress * 100:.0f}%"
+
+    @admin.display(description="face coverage")
+    def coverage(self, variant: FilmVariant) -> str:
+        value = (variant.ingest_report or {}).get("coverage")
+        return f"{float(value) * 100:.1f}%" if value is not None else "-"
+
+    @admin.display(description="posters ready")
+    def posters_ready(self, variant: FilmVariant) -> str:
+        ready = variant.posters.filter(prepare_status="ready").count()
+        return f"{ready}/5"
+
+    def save_model(self, request: HttpRequest, obj: FilmVariant, form: Any, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        if "template_video" in form.changed_data or not change:
+            variant_ingest_request(variant=obj)
+
+    def save_formset(self, request: HttpRequest, form: Any, formset: Any, change: bool) -> None:
+        super().save_formset(request, form, formset, change)
+        for poster_form in formset.forms:
+            poster = poster_form.instance
+            if (
+                isinstance(poster, PosterTemplate)
+                and poster.pk
+                and {"image", "overlay"} & set(poster_form.changed_data)
+            ):
+                poster_template_prepare_request(poster=poster)
+
+    @admin.action(description="Re-ingest the film (track the face again)")
+    def reingest(self, request: HttpRequest, queryset: QuerySet[FilmVariant]) -> None:
+        for variant in queryset:
+            variant_ingest_request(variant=variant)
+        self.message_user(request, f"Ingest requested for {queryset.count()} variant(s).")
+
+    @admin.action(description="Prepare the poster templates again")
+    def reprepare_posters(self, request: HttpRequest, queryset: QuerySet[FilmVariant]) -> None:
+        count = 0
+        for variant in queryset:
+            for poster in variant.posters.all():
+                poster_template_prepare_request(poster=poster)
+                count += 1
+        self.message_user(request, f"Preparation requested for {count} poster template(s).")
+
+
+@admin.register(PosterTemplate)
+class PosterTemplateAdmin(admin.ModelAdmin):
+    list_display = ("__str__", "position", "prepare_status", "template_thumb", "preview_thumb")
+    list_filter = ("prepare_status", "variant__film")
+    readonly_fields = (
+        "prepared",
+        "prepare_status",
+        "prepare_error",
+        "template_thumb",
+        "preview_thumb",
+        "generation",
+    )
+
+    @admin.display(description="template")
+    def template_thumb(self, poster: PosterTemplate) -> SafeString | str:
+        return _thumb(poster.image.name if poster.image else "", 80)
+
+    @admin.display(description="preview with a sample face")
+    def preview_thumb(self, poster: PosterTemplate) -> SafeString | str:
+        return _thumb(poster.preview.name if poster.preview else "", 80)
+
+    def save_model(self, request: HttpRequest, obj: PosterTemplate, form: Any, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        if {"image", "overlay"} & set(form.changed_data) or not change:
+            poster_template_prepare_request(poster=obj)
+
+
+@admin.register(Job)
+class JobAdmin(admin.ModelAdmin):
+    """Operators look at jobs; only services change them (retry, delete data)."""
+
+    list_display = (
+        "id",
+        "state",
+        "variant",
+        "gender",
+        "progress_percent",
+        "failure_code",
+        "created_at",
+        "durations",
+    )
+    list_filter = ("state", "variant", "failure_code", "created_at")
+    search_fields = ("id",)
+    date_hierarchy = "created_at"
+    actions = ("retry", "delete_data")
+    readonly_fields = [f.name for f in Job._meta.fields if f.name != "token_hash"] + [
+        "durations",
+        "poster_gallery",
+    ]
+    exclude = ("token_hash",)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Job | None = None) -> bool:
+        return False  # rows stay for counts and 410 answers; "delete data" wipes the files
+
+    @admin.display(description="progress")
+    def progress_percent(self, job: Job) -> str:
+        return f"{job.progress * 100:.0f}%"
+
+    @admin.display(description="seconds wait/analyze/posters/video")
+    def durations(self, job: Job) -> str:
+        return " / ".join("-" if v is None else f"{v:.1f}" for v in job.stage_seconds.values())
+
+    @admin.display(description="posters")
+    def poster_gallery(self, job: Job) -> SafeString | str:
+        thumbs = [_thumb(key, 160) for key in job.poster_keys or [] if key]
+        return format_html("".join(["{}"] * len(thumbs)), *thumbs) if thumbs else "-"
+
+    @admin.action(description="Retry failed jobs")
+    def retry(self, request: HttpRequest, queryset: QuerySet[Job]) -> None:
+        retried = 0
+        for job in queryset.filter(state=JobState.FAILED):
+            try:
+                retried += job_retry(job_id=job.pk)
+            except (IllegalTransition, TransitionConflict):
+                continue
+        self.message_user(request, f"{retried} job(s) queued again.", messages.SUCCESS)
+
+    @admin.action(description="Delete the visitors' photos and results")
+    def delete_data(self, request: HttpRequest, queryset: QuerySet[Job]) -> None:
+        deleted = sum(job_delete(job_id=job.pk) for job in queryset)
+        self.message_user(request, f"Data of {deleted} job(s) deleted.", messages.SUCCESS)

@@ -1,0 +1,49 @@
+"""Every API error as `{"code": ..., "detail": ...}`: a stable code for the page, a message for people."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from campaign.errors import CampaignError, ServiceBusy
+
+
+def _first_message(detail: Any) -> str:
+    if isinstance(detail, dict):
+        for field, value in detail.items():
+            message = _first_message(value)
+            return message if field == "non_field_errors" else f"{field}: {message}"
+    if isinstance(detail, list) and detail:
+        return _first_message(detail[0])
+    return str(detail)
+
+
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    if isinstance(exc, CampaignError):
+        response = Response({"code": exc.code, "detail": exc.detail}, status=exc.status)
+        if isinstance(exc, ServiceBusy):
+            response["Retry-After"] = str(exc.retry_after_s)
+            response.data["retry_after"] = exc.retry_after_s
+        return response
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None
+    if isinstance(exc, exceptions.ValidationError):
+        code = "invalid"
+        if isinstance(exc.detail, dict):
+            field = next(iter(exc.detail), None)
+            codes = exc.get_codes()
+            field_codes = codes.get(field) if isinstance(codes, dict) else None
+            if field and field_codes:
+                first = field_codes[0] if isinstance(field_codes, list) else field_codes
+                code = f"{field}_{first}" if field != "non_field_errors" else str(first)
+        response.data = {"code": code, "detail": _first_message(exc.detail)}
+        response.status_code = status.HTTP_400_BAD_REQUEST
+    else:
+        detail = getattr(exc, "detail", str(exc))
+        code = getattr(detail, "code", None) or getattr(exc, "default_code", "error")
+        response.data = {"code": str(code), "detail": str(detail)}
+    return response

@@ -1,0 +1,85 @@
+"""Explicit input and output shapes of the API (and of the OpenAPI schema)."""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from campaign.models import Gender
+
+
+class JobCreateInput(serializers.Serializer):
+    photo = serializers.FileField(allow_empty_file=True)
+    gender = serializers.ChoiceField(choices=Gender.choices)
+    consent = serializers.BooleanField()
+    film = serializers.SlugField(required=False, allow_blank=True)
+
+
+class JobCreatedOutput(serializers.Serializer):
+    id = serializers.UUIDField()
+    token = serializers.CharField(help_text="Shown once; send as `Authorization: Bearer <token>`.")
+    status_url = serializers.CharField()
+    ws_url = serializers.CharField()
+    result_url = serializers.CharField(help_text="Page URL with id and token in the fragment.")
+    queue_position = serializers.IntegerField()
+    eta_seconds = serializers.IntegerField()
+
+
+class PosterOutput(serializers.Serializer):
+    position = serializers.IntegerField()
+    url = serializers.CharField()
+
+
+class VideoOutput(serializers.Serializer):
+    url = serializers.CharField()
+    cover_url = serializers.CharField(allow_null=True)
+
+
+class FailureOutput(serializers.Serializer):
+    code = serializers.CharField()
+    message = serializers.CharField()
+
+
+class JobStatusOutput(serializers.Serializer):
+    id = serializers.UUIDField()
+    state = serializers.CharField()
+    seq = serializers.IntegerField()
+    progress = serializers.FloatField()
+    stage_progress = serializers.FloatField()
+    queue_position = serializers.IntegerField()
+    eta_seconds = serializers.IntegerField(allow_null=True)
+    posters = PosterOutput(many=True, allow_null=True)
+    video = VideoOutput(allow_null=True)
+    failure = FailureOutput(allow_null=True)
+    warnings = serializers.ListField(child=serializers.CharField())
+    created_at = serializers.DateTimeField()
+    finished_at = serializers.DateTimeField(allow_null=True)
+
+
+class VariantOutput(serializers.Serializer):
+    gender = serializers.CharField()
+    ready = serializers.BooleanField()
+
+
+class FilmOutput(serializers.Serializer):
+    slug = serializers.CharField()
+    title = serializers.CharField()
+    title_en = serializers.CharField()
+    variants = VariantOutput(many=True)
+
+
+class CampaignOutput(serializers.Serializer):
+    slug = serializers.CharField()
+    title = serializers.CharField()
+    title_en = serializers.CharField()
+    description = serializers.CharField()
+    description_en = serializers.CharField()
+    ends_at = serializers.DateTimeField(allow_null=True)
+    retention_days = serializers.IntegerField()
+    min_age = serializers.IntegerField()
+    genders = serializers.ListField(child=serializers.CharField())
+    films = FilmOutput(many=True)
+
+
+class ErrorOutput(serializers.Serializer):
+    code = serializers.CharField()
+    detail = serializers.CharField()

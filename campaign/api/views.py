@@ -1,0 +1,145 @@
+"""One API view per operation; each validates input, calls a service or selector, shapes the output."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.urls import reverse
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import status
+from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from campaign.api.serializers import (
+    CampaignOutput,
+    ErrorOutput,
+    JobCreatedOutput,
+    JobCreateInput,
+    JobStatusOutput,
+)
+from campaign.errors import TokenMissing
+from campaign.models import Gender
+from campaign.selectors import campaign_active_get, job_get_for_token, job_status, variants_ready
+from campaign.services.jobs import job_create, job_delete
+
+
+def request_token(request: Request) -> str:
+    """The job token from `Authorization: Bearer <token>` (preferred) or `?token=`."""
+    header = request.headers.get("Authorization", "")
+    if header.lower().startswith("bearer "):
+        token = header[7:].strip()
+    else:
+        token = request.query_params.get("token", "").strip()
+    if not token:
+        raise TokenMissing("This job needs its access token (Authorization: Bearer <token>).")
+    return token
+
+
+def ws_url(request: Request, job_id: object) -> str:
+    scheme = "wss" if request.is_secure() else "ws"
+    return f"{scheme}://{request.get_host()}/ws/jobs/{job_id}/"
+
+
+class CampaignApi(APIView):
+    @extend_schema(responses={200: CampaignOutput, 404: ErrorOutput}, summary="The running campaign")
+    def get(self, request: Request) -> Response:
+        campaign = campaign_active_get()
+        ready = {(v.film_id, v.gender) for v in variants_ready(campaign=campaign)}
+        films = []
+        for film in campaign.films.filter(is_active=True).prefetch_related("variants"):
+            films.append(
+                {
+                    "slug": film.slug,
+                    "title": film.title,
+                    "title_en": film.title_en,
+                    "variants": [
+                        {"gender": v.gender, "ready": (film.id, v.gender) in ready}
+                        for v in film.variants.all()
+                    ],
+                }
+            )
+        genders = [g for g in Gender.values if any(gender == g for _, gender in ready)]
+        data = {
+            "slug": campaign.slug,
+            "title": campaign.title,
+            "title_en": campaign.title_en,
+            "description": campaign.description,
+            "description_en": campaign.description_en,
+            "ends_at": campaign.ends_at,
+            "retention_days": campaign.retention_days,
+            "min_age": campaign.min_age,
+            "genders": genders,
+            "films": films,
+        }
+        return Response(CampaignOutput(data).data)
+
+
+class JobCreateApi(APIView):
+    parser_classes = (MultiPartParser, FormParser)
+
+    @extend_schema(
+        request={"multipart/form-data": JobCreateInput},
+        responses={
+            202: JobCreatedOutput,
+            400: ErrorOutput,
+            409: ErrorOutput,
+            413: ErrorOutput,
+            503: ErrorOutput,
+        },
+        summary="Upload a photo; returns the job id, its secret token and where to follow progress",
+    )
+    def post(self, request: Request) -> Response:
+        form = JobCreateInput(data=request.data)
+        form.is_valid(raise_exception=True)
+        campaign = campaign_active_get()
+        ticket = job_create(
+            campaign=campaign,
+            gender=form.validated_data["gender"],
+            photo=form.validated_data["photo"].read(),
+            consent=form.validated_data["consent"],
+            film_slug=form.validated_data.get("film") or None,
+        )
+        job_id = ticket.job.id
+        data = {
+            "id": job_id,
+            "token": ticket.token,
+            "status_url": request.build_absolute_uri(reverse("api-job", kwargs={"job_id": job_id})),
+            "ws_url": ws_url(request, job_id),
+            "result_url": request.build_absolute_uri(reverse("campaign:home"))
+            + f"#job={job_id}&token={ticket.token}",
+            "queue_position": ticket.queue_position,
+            "eta_seconds": ticket.eta_seconds,
+        }
+        return Response(JobCreatedOutput(data).data, status=status.HTTP_202_ACCEPTED)
+
+
+TOKEN_PARAMETERS = [
+    OpenApiParameter(
+        "token", str, OpenApiParameter.QUERY, required=False, description="Or use the Bearer header."
+    ),
+]
+
+
+class JobDetailApi(APIView):
+    @extend_schema(
+        parameters=TOKEN_PARAMETERS,
+        responses={200: JobStatusOutput, 401: ErrorOutput, 404: ErrorOutput, 410: ErrorOutput},
+        summary="A job's state, progress and result URLs (signed, expiring)",
+    )
+    def get(self, request: Request, job_id: uuid.UUID) -> Response:
+        job = job_get_for_token(job_id=job_id, token=request_token(request))
+        response = Response(job_status(job=job))
+        response["Cache-Control"] = "no-store"
+        return response
+
+    @extend_schema(
+        parameters=TOKEN_PARAMETERS,
+        responses={204: None, 401: ErrorOutput, 404: ErrorOutput, 410: ErrorOutput},
+        summary="Delete my data: photo, face asset and results",
+    )
+    def delete(self, request: Request, job_id: uuid.UUID) -> Response:
+        job = job_get_for_token(job_id=job_id, token=request_token(request))
+        job_delete(job_id=job.id)
+        return Response(status=status.HTTP_204_NO_CONTENT)

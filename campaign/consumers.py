@@ -1,0 +1,110 @@
+"""Live progress of one job over a websocket: `ws/jobs/<id>/`.
+
+The client proves it owns the job with its token, preferably as the first message
+(`{"type": "auth", "token": ...}`, since query strings end up in access logs; `?token=` also works).
+It then gets a snapshot of the job from the database, followed by live events from the job's group.
+Events carry the job's sequence number; anything not newer than what was sent is dropped, so a
+snapshot racing an event never moves the page backwards. `{"type": "ping"}` answers `pong`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+from urllib.parse import parse_qs
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.conf import settings
+
+from campaign.errors import JobGone, JobNotFound
+from campaign.selectors import job_get_for_token, job_status
+from campaign.services.events import job_group_name
+
+logger = logging.getLogger(__name__)
+
+CLOSE_BAD_TOKEN = 4403
+CLOSE_GONE = 4410
+CLOSE_AUTH_TIMEOUT = 4408
+
+
+@database_sync_to_async
+def _snapshot(job_id: str, token: str) -> dict[str, Any]:
+    job = job_get_for_token(job_id=job_id, token=token, allow_deleted=True)
+    return job_status(job=job)
+
+
+class JobProgressConsumer(AsyncJsonWebsocketConsumer):
+    job_id: str
+    group: str | None = None
+    last_seq: int = -1
+    auth_timer: asyncio.Task[None] | None = None
+
+    async def connect(self) -> None:
+        self.job_id = str(self.scope["url_route"]["kwargs"]["job_id"])
+        await self.accept()
+        query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
+        token = (query.get("token") or [""])[0]
+        if token:
+            await self._authenticate(token)
+        else:
+            self.auth_timer = asyncio.create_task(self._auth_deadline())
+
+    async def _auth_deadline(self) -> None:
+        await asyncio.sleep(settings.WEBSOCKET_AUTH_TIMEOUT_S)
+        if self.group is None:
+            await self.close(code=CLOSE_AUTH_TIMEOUT)
+
+    async def _authenticate(self, token: str) -> None:
+        if self.auth_timer is not None:
+            self.auth_timer.cancel()
+        try:
+            # Join first, read second: an event published in between is not lost, and the seq filter
+            # drops it if the snapshot already includes it.
+            group = job_group_name(self.job_id)
+            await self.channel_layer.group_add(group, self.channel_name)
+            self.group = group
+            snapshot = await _snapshot(self.job_id, token)
+        except (JobNotFound, JobGone):
+            await self._leave()
+            await self.send_json(
+                {"type": "error", "code": "not_found", "detail": "No job with this id and token."}
+            )
+            await self.close(code=CLOSE_BAD_TOKEN)
+            return
+        if snapshot["state"] == "deleted":
+            await self._leave()
+            await self.send_json({"type": "error", "code": "deleted", "detail": "This job was deleted."})
+            await self.close(code=CLOSE_GONE)
+            return
+        self.last_seq = snapshot["seq"]
+        await self.send_json({"type": "snapshot", "seq": snapshot["seq"], "job": snapshot})
+
+    async def receive_json(self, content: Any, **kwargs: Any) -> None:
+        kind = content.get("type") if isinstance(content, dict) else None
+        if kind == "ping":
+            await self.send_json({"type": "pong"})
+        elif kind == "auth" and self.group is None:
+            await self._authenticate(str(content.get("token", "")))
+        elif self.group is None:
+            await self.close(code=CLOSE_BAD_TOKEN)
+
+    async def job_event(self, message: dict[str, Any]) -> None:
+        event = message["event"]
+        if event["seq"] <= self.last_seq:
+            return
+        self.last_seq = event["seq"]
+        await self.send_json({"type": event["kind"], **event})
+        if event["job"]["state"] == "deleted":
+            await self.close(code=CLOSE_GONE)
+
+    async def _leave(self) -> None:
+        if self.group is not None:
+            await self.channel_layer.group_discard(self.group, self.channel_name)
+            self.group = None
+
+    async def disconnect(self, code: int) -> None:
+        if self.auth_timer is not None:
+            self.auth_timer.cancel()
+        await self._leave()

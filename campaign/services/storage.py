@@ -1,0 +1,101 @@
+"""Blobs by storage key through Django's default storage (local files or S3), and signed URLs.
+
+Every stage reads and writes through these functions, never through local paths shared between
+processes, so the same code runs with web and workers on different machines. Keys are fixed per job
+and purpose (`jobs/<id>/poster-1.jpg`): writing again overwrites, which makes stages idempotent.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+from urllib.parse import urlencode
+
+from django.conf import settings
+from django.core.files.base import ContentFile, File
+from django.core.files.storage import FileSystemStorage, default_storage
+from django.urls import reverse
+from django.utils.crypto import constant_time_compare, salted_hmac
+
+_SIGN_SALT = "campaign.media"
+
+
+def blob_put(*, key: str, data: bytes) -> str:
+    """Store bytes under exactly `key` (overwriting), return the key."""
+    saved = default_storage.save(key, ContentFile(data))
+    if saved != key:  # a storage that renames instead of overwriting would break idempotency
+        raise RuntimeError(f"storage renamed {key!r} to {saved!r}; enable overwriting")
+    return key
+
+
+def blob_put_file(*, key: str, path: Path) -> str:
+    with path.open("rb") as fh:
+        saved = default_storage.save(key, File(fh, name=path.name))
+    if saved != key:
+        raise RuntimeError(f"storage renamed {key!r} to {saved!r}; enable overwriting")
+    return key
+
+
+def blob_get(*, key: str) -> bytes:
+    with default_storage.open(key, "rb") as fh:
+        return fh.read()
+
+
+def blob_exists(*, key: str) -> bool:
+    return bool(key) and default_storage.exists(key)
+
+
+def blob_delete(*, key: str) -> None:
+    """Delete if present; deleting twice is fine (redelivered delete messages)."""
+    if key and default_storage.exists(key):
+        default_storage.delete(key)
+
+
+def storage_is_local() -> bool:
+    return isinstance(default_storage, FileSystemStorage)
+
+
+def blob_local_path(*, key: str) -> Path:
+    """A local file holding the blob: the file itself on local storage, a per-machine cached copy else.
+
+    The engine reads films by path (PyAV seeks); object storage is copied once per machine and reused
+    while the size matches.
+    """
+    if isinstance(default_storage, FileSystemStorage):
+        return Path(default_storage.path(key))
+    cached = Path(settings.LOCAL_CACHE_DIR) / "blobs" / key
+    size = default_storage.size(key)
+    if not cached.exists() or cached.stat().st_size != size:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        partial = cached.with_name(cached.name + ".part")
+        with default_storage.open(key, "rb") as src, partial.open("wb") as dst:
+            shutil.copyfileobj(src, dst, length=1 << 20)
+        partial.replace(cached)
+    return cached
+
+
+def _signature(key: str, expires: int) -> str:
+    return salted_hmac(_SIGN_SALT, f"{key}:{expires}", algorithm="sha256").hexdigest()
+
+
+def blob_signed_url(*, key: str, ttl_s: int | None = None) -> str:
+    """A URL that works for `ttl_s` seconds: S3 presigned (CDN domain honoured) or Django-signed local."""
+    ttl_s = ttl_s or settings.SIGNED_URL_TTL
+    if not isinstance(default_storage, FileSystemStorage):
+        return default_storage.url(key, expire=ttl_s)
+    # Round the expiry up to the minute so that repeated snapshots hand out identical URLs (the
+    # browser keeps its cached image instead of fetching it again for every progress event).
+    expires = (int(time.time()) + ttl_s + 59) // 60 * 60
+    query = urlencode({"e": expires, "s": _signature(key, expires)})
+    return f"{reverse('campaign:media', kwargs={'key': key})}?{query}"
+
+
+def blob_signature_valid(*, key: str, expires: str, signature: str) -> bool:
+    try:
+        expires_at = int(expires)
+    except (TypeError, ValueError):
+        return False
+    if expires_at < time.time():
+        return False
+    return constant_time_compare(_signature(key, expires_at), signature)

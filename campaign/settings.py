@@ -1,0 +1,216 @@
+"""Django settings, all from environment variables (django-environ) with defaults for one machine.
+
+One code path, two setups: with no environment at all the platform runs on SQLite, an embedded Valkey
+(started by `scripts/run` / `manage.py valkey`) and local files under `var/`; production sets
+`DATABASE_URL`, `BROKER_URL`, `CHANNEL_REDIS_URL` and `STORAGE_BACKEND=s3` (see README).
+"""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+
+import environ
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+env = environ.Env()
+# A local `.env` lets an operator keep settings next to the checkout; the environment wins.
+environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+
+VAR_DIR = Path(env("PROTAGONIST_VAR", default=str(BASE_DIR / "var")))
+VAR_DIR.mkdir(parents=True, exist_ok=True)
+
+
+def _local_secret_key() -> str:
+    """A per-checkout random key kept in var/, so a fresh machine is never run with a published key."""
+    path = VAR_DIR / "secret_key"
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(50))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+SECRET_KEY = env("SECRET_KEY", default=None) or _local_secret_key()
+DEBUG = env.bool("DEBUG", default=False)
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]", "testserver"])
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+# Public origin used in links handed to visitors (share URLs, QR codes); empty = the request's host.
+PUBLIC_BASE_URL = env("PUBLIC_BASE_URL", default="")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "drf_spectacular",
+    "channels",
+    "campaign",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "campaign.urls"
+ASGI_APPLICATION = "campaign.asgi.application"
+WSGI_APPLICATION = None
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.template.context_processors.i18n",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {
+    "default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'db.sqlite3'}"),
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Workers and the web process write the same file: wait for locks instead of failing at once, and
+    # use WAL so readers never block the writer.
+    DATABASES["default"].setdefault("OPTIONS", {})
+    DATABASES["default"]["OPTIONS"].update(
+        {"timeout": 20, "transaction_mode": "IMMEDIATE", "init_command": "PRAGMA journal_mode=WAL;"}
+    )
+else:
+    DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+]
+
+LANGUAGE_CODE = "zh-hans"
+LANGUAGES = [("zh-hans", "简体中文"), ("en", "English")]
+LOCALE_PATHS = [BASE_DIR / "campaign" / "locale"]
+TIME_ZONE = env("TIME_ZONE", default="Asia/Shanghai")
+USE_I18N = True
+USE_TZ = True
+
+# --- files ---------------------------------------------------------------------------------------
+STATIC_URL = "/static/"
+STATIC_ROOT = VAR_DIR / "static"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+MEDIA_URL = "/media/"
+MEDIA_ROOT = Path(env("MEDIA_ROOT", default=str(VAR_DIR / "media")))
+# Scratch space for films copied out of object storage and videos being encoded (per machine).
+LOCAL_CACHE_DIR = Path(env("LOCAL_CACHE_DIR", default=str(VAR_DIR / "cache")))
+
+STORAGE_BACKEND = env("STORAGE_BACKEND", default="local")  # "local" | "s3"
+if STORAGE_BACKEND == "s3":
+    _default_storage = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": env("S3_BUCKET"),
+            "endpoint_url": env("S3_ENDPOINT_URL", default=None),
+            "region_name": env("S3_REGION", default=None),
+            "access_key": env("S3_ACCESS_KEY_ID", default=None),
+            "secret_key": env("S3_SECRET_ACCESS_KEY", default=None),
+            "custom_domain": env("CDN_DOMAIN", default=None) or None,
+            "querystring_auth": True,
+            "querystring_expire": env.int("SIGNED_URL_TTL", default=3600),
+            "file_overwrite": True,
+            "default_acl": None,
+            "object_parameters": {"ServerSideEncryption": "AES256"}
+            if env.bool("S3_SSE", default=False)
+            else {},
+        },
+    }
+else:
+    _default_storage = {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        # Stages write fixed keys (jobs/<id>/poster-1.jpg); a redelivered message overwrites instead
+        # of creating poster-1_aB3x.jpg next to it.
+        "OPTIONS": {"location": str(MEDIA_ROOT), "base_url": MEDIA_URL, "allow_overwrite": True},
+    }
+STORAGES = {
+    "default": _default_storage,
+    "staticfiles": {
+        # Hashed names so WeChat's aggressive cache never serves stale JS; non-strict so that a
+        # checkout without `collectstatic` (tests) still renders.
+        "BACKEND": "campaign.staticfiles.ForgivingManifestStaticFilesStorage",
+    },
+}
+SIGNED_URL_TTL = env.int("SIGNED_URL_TTL", default=3600)
+
+# Uploads: the photo is read into memory and checked by decoding it (see campaign.services.photos).
+MAX_PHOTO_BYTES = env.int("MAX_PHOTO_BYTES", default=15 * 1024 * 1024)
+MAX_PHOTO_PIXELS = env.int("MAX_PHOTO_PIXELS", default=50_000_000)
+PHOTO_MAX_EDGE = env.int("PHOTO_MAX_EDGE", default=2048)
+DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_PHOTO_BYTES + 1024 * 1024
+FILE_UPLOAD_MAX_MEMORY_SIZE = MAX_PHOTO_BYTES + 1024 * 1024
+DATA_UPLOAD_MAX_NUMBER_FILES = 1
+# Editors upload films through admin; large files stream to disk.
+FILE_UPLOAD_TEMP_DIR = None
+
+# --- queues and realtime ---------------------------------------------------------------------------
+EMBEDDED_VALKEY_PORT = env.int("EMBEDDED_VALKEY_PORT", default=6390)
+_embedded_valkey_url = f"redis://127.0.0.1:{EMBEDDED_VALKEY_PORT}/0"
+# redis://..., rediss://..., amqp://... (RabbitMQ) or stub:// (in-process, tests only)
+BROKER_URL = env("BROKER_URL", default=_embedded_valkey_url)
+CHANNEL_REDIS_URL = env(
+    "CHANNEL_REDIS_URL", default=BROKER_URL if BROKER_URL.startswith("redis") else _embedded_valkey_url
+)
+CHANNEL_LAYERS = {
+    "default": {
+        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        "CONFIG": {"hosts": [CHANNEL_REDIS_URL], "capacity": 200, "expiry": 30},
+    }
+}
+# Seconds between progress writes for one job (to the DB and the channel layer); stage changes and
+# results are always written at once.
+PROGRESS_MIN_INTERVAL_S = env.float("PROGRESS_MIN_INTERVAL_S", default=0.5)
+# How many cpu-queue jobs the deployment works on at once (processes x threads), for the ETA.
+CPU_WORKER_SLOTS = env.int("CPU_WORKER_SLOTS", default=1)
+# Default seconds for the analyse+posters stages before real throughput figures exist.
+DEFAULT_STAGE_SECONDS = env.float("DEFAULT_STAGE_SECONDS", default=20.0)
+# Mobile proxies close idle sockets after ~60 s; the page pings every 20 s.
+WEBSOCKET_AUTH_TIMEOUT_S = env.float("WEBSOCKET_AUTH_TIMEOUT_S", default=10.0)
+
+REST_FRAMEWORK = {
+    # The API is used by anonymous visitors holding capability tokens; no sessions, no CSRF.
+    "DEFAULT_AUTHENTICATION_CLASSES": [],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
+    "UNAUTHENTICATED_USER": None,
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "campaign.api.errors.exception_handler",
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Protagonist API",
+    "DESCRIPTION": "Upload one face photo, receive five posters and a short film.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
+    "loggers": {"django.request": {"level": "ERROR"}},
+}
+
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"

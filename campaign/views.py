@@ -1,0 +1,119 @@
+"""Non-API HTTP views: the H5 page, signed media with HTTP Range, static files, and a health check."""
+
+from __future__ import annotations
+
+import mimetypes
+import os
+import re
+from pathlib import Path
+
+from django.conf import settings
+from django.contrib.staticfiles import finders
+from django.core.files.storage import default_storage
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.shortcuts import render
+from django.utils.http import http_date
+from django.views.decorators.cache import cache_control
+from django.views.decorators.http import require_safe
+
+from campaign.errors import NoCampaign
+from campaign.models import Job, JobState
+from campaign.selectors import campaign_active_get
+from campaign.services.storage import blob_signature_valid
+
+_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+_JOB_KEY = re.compile(r"^jobs/([0-9a-f-]{36})/")
+
+
+@require_safe
+@cache_control(no_cache=True)  # WeChat caches pages hard; the hashed static names carry the versions
+def home(request: HttpRequest) -> HttpResponse:
+    try:
+        campaign = campaign_active_get()
+    except NoCampaign:
+        campaign = None
+    return render(request, "campaign/index.html", {"campaign": campaign, "ws_ping_s": 20})
+
+
+def _file_chunks(handle, start: int, length: int, block: int = 1 << 16):  # type: ignore[no-untyped-def]
+    try:
+        handle.seek(start)
+        remaining = length
+        while remaining > 0:
+            chunk = handle.read(min(block, remaining))
+            if not chunk:
+                break
+            remaining -= len(chunk)
+            yield chunk
+    finally:
+        handle.close()
+
+
+@require_safe
+def media(request: HttpRequest, key: str) -> HttpResponse:
+    """Local-storage files behind Django-signed, expiring URLs, with HTTP Range (206) for iOS video.
+
+    Production serves these from S3/CDN with presigned URLs; this is the one-machine default.
+    """
+    if not blob_signature_valid(
+        key=key, expires=request.GET.get("e", ""), signature=request.GET.get("s", "")
+    ):
+        return HttpResponse("Link expired or invalid.", status=403, content_type="text/plain; charset=utf-8")
+    match = _JOB_KEY.match(key)
+    if match and Job.objects.filter(pk=match.group(1), state=JobState.DELETED).exists():
+        return HttpResponse("Deleted by its owner.", status=410, content_type="text/plain; charset=utf-8")
+    if ".." in Path(key).parts or not default_storage.exists(key):
+        raise Http404("no such file")
+    size = default_storage.size(key)
+    content_type = mimetypes.guess_type(key)[0] or "application/octet-stream"
+    range_header = request.headers.get("Range", "")
+    range_match = _RANGE.match(range_header.strip()) if range_header else None
+    if range_match and (range_match.group(1) or range_match.group(2)):
+        first, last = range_match.groups()
+        if first:
+            start = int(first)
+            end = min(int(last), size - 1) if last else size - 1
+        else:  # suffix range: the last N bytes
+            start = max(0, size - int(last))
+            end = size - 1
+        if start >= size or start > end:
+            response = HttpResponse(status=416)
+            response["Content-Range"] = f"bytes */{size}"
+            return response
+        length = end - start + 1
+        response = StreamingHttpResponse(
+            _file_chunks(default_storage.open(key, "rb"), start, length),
+            status=206,
+            content_type=content_type,
+        )
+        response["Content-Range"] = f"bytes {start}-{end}/{size}"
+        response["Content-Length"] = str(length)
+    else:
+        response = FileResponse(default_storage.open(key, "rb"), content_type=content_type)
+        response["Content-Length"] = str(size)
+    response["Accept-Ranges"] = "bytes"
+    response["Cache-Control"] = "private, max-age=3600"
+    return response
+
+
+@require_safe
+def static(request: HttpRequest, path: str) -> HttpResponse:
+    """Static files for the one-command run: collected (hashed, cached for a year) or from the source."""
+    collected = Path(settings.STATIC_ROOT) / path
+    if ".." in Path(path).parts:
+        raise Http404("no such file")
+    if collected.is_file():
+        found = str(collected)
+    else:
+        found = finders.find(path)
+        if not found:
+            raise Http404("no such file")
+    response = FileResponse(open(found, "rb"), content_type=mimetypes.guess_type(found)[0])  # noqa: SIM115
+    hashed = re.search(r"\.[0-9a-f]{12}\.\w+$", path) is not None
+    response["Cache-Control"] = "public, max-age=31536000, immutable" if hashed else "no-cache"
+    response["Last-Modified"] = http_date(os.path.getmtime(found))
+    return response
+
+
+def health(request: HttpRequest) -> JsonResponse:
+    return JsonResponse({"status": "ok"})

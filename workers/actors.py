@@ -1,0 +1,322 @@
+"""The actors: load what a stage needs, call the engine, save through services, publish.
+
+Run a worker per queue: `dramatiq workers.actors --queues cpu` and, with `dramatiq_queue_prefetch=1`,
+`dramatiq workers.actors --queues gpu --threads 1` (one video at a time per GPU).
+
+Every actor is idempotent. It re-reads the Job row, returns early when the job has moved past its
+stage (or is gone), skips results already recorded under their fixed keys, and moves the job on with a
+compare-and-set transition: a message delivered twice does its work at most once. Bad input (a photo
+the engine refuses, an unusable template) fails the job at once with its code and message; anything
+else is treated as transient and retried a few times with backoff; the last failed attempt records an
+internal error on the job, so a visitor never waits for a job nobody works on.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from collections.abc import Callable
+from functools import lru_cache
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import dramatiq
+from django.conf import settings
+from dramatiq.middleware import CurrentMessage, TimeLimitExceeded
+
+from campaign.errors import TransitionConflict
+from campaign.models import FilmVariant, Job, JobState, PosterTemplate
+from campaign.selectors import poster_templates_ready
+from campaign.services import films as film_services
+from campaign.services.jobs import (
+    JobCancelled,
+    job_advance,
+    job_face_asset_set,
+    job_fail,
+    job_key,
+    job_poster_add,
+    job_progress_report,
+    job_video_set,
+)
+from campaign.services.storage import (
+    blob_exists,
+    blob_get,
+    blob_local_path,
+    blob_put,
+    blob_put_file,
+    storage_is_local,
+)
+from swap.errors import PhotoRejected, TemplateError
+from workers.broker import broker  # noqa: F401  (configures the broker before actors declare)
+
+logger = logging.getLogger(__name__)
+
+MAX_RETRIES = 3
+RETRY_OPTIONS: dict[str, Any] = {"max_retries": MAX_RETRIES, "min_backoff": 2_000, "max_backoff": 60_000}
+INTERNAL_ERROR_MESSAGE = "Something went wrong on our side. Please try again in a few minutes."
+
+
+def _final_attempt() -> bool:
+    message = CurrentMessage.get_current_message()
+    if message is None:
+        return True
+    return int(message.options.get("retries", 0)) >= MAX_RETRIES
+
+
+def _run_stage(job_id: str, stage: str, body: Callable[[Job], None]) -> None:
+    """Shared error policy of the job stages (see the module docstring)."""
+    job = Job.objects.select_related("variant").filter(pk=job_id).first()
+    if job is None:
+        logger.info("job %s: gone, nothing to do for %s", job_id, stage)
+        return
+    try:
+        body(job)
+    except (JobCancelled, TransitionConflict) as exc:
+        logger.info("job %s: %s stopped: %s", job_id, stage, exc)
+    except PhotoRejected as exc:
+        job_fail(job_id=job_id, code=exc.code, message=exc.message)
+    except TemplateError as exc:
+        # The campaign's template is broken, not the visitor's photo: say so, and tell operators.
+        logger.error("job %s: template error in %s: %s %s", job_id, stage, exc.code, exc.message)
+        job_fail(job_id=job_id, code=f"template_{exc.code}", message=INTERNAL_ERROR_MESSAGE)
+    except (Exception, TimeLimitExceeded):
+        if _final_attempt():
+            logger.exception("job %s: %s failed for good", job_id, stage)
+            job_fail(job_id=job_id, code="internal_error", message=INTERNAL_ERROR_MESSAGE)
+        raise
+
+
+def _claim(job: Job, stage: str, previous: str) -> bool:
+    """Enter `stage` from `previous` (or find it already there after a redelivery)."""
+    if job.state == previous:
+        job_advance(job_id=job.pk, from_state=previous, to_state=stage)
+        return True
+    return job.state == stage
+
+
+@dramatiq.actor(queue_name="cpu", time_limit=120_000, throws=(PhotoRejected,), **RETRY_OPTIONS)
+def analyze_job(job_id: str) -> None:
+    """Analyse the photo and build the face asset; then posters. The original photo is then deleted."""
+
+    def body(job: Job) -> None:
+        if not _claim(job, JobState.ANALYZING, JobState.QUEUED):
+            return
+        asset_key = job_key(job.pk, "face.asset")
+        if not (job.face_asset_key and blob_exists(key=job.face_asset_key)):
+            from swap.analysis import analyze_photo
+            from swap.asset import build_face_asset
+
+            job_progress_report(job_id=job.pk, stage=JobState.ANALYZING, done=0, total=3)
+            analysis = analyze_photo(blob_get(key=job.photo_key))
+            job_progress_report(job_id=job.pk, stage=JobState.ANALYZING, done=1, total=3)
+            face_asset = build_face_asset(analysis)
+            job_progress_report(job_id=job.pk, stage=JobState.ANALYZING, done=2, total=3)
+            blob_put(key=asset_key, data=face_asset.to_bytes())
+            job_face_asset_set(job_id=job.pk, face_asset_key=asset_key, warnings=list(analysis.warnings))
+        job_advance(job_id=job.pk, from_state=JobState.ANALYZING, to_state=JobState.POSTERS)
+
+    _run_stage(job_id, "analyze", body)
+
+
+@lru_cache(maxsize=32)
+def _poster_template(poster_id: int, generation: int, prepared_key: str) -> Any:
+    """Prepared templates are immutable per generation: load each once per worker process."""
+    from swap.poster import PosterTemplate as EnginePosterTemplate
+
+    return EnginePosterTemplate.from_bytes(blob_get(key=prepared_key))
+
+
+@lru_cache(maxsize=8)
+def _face_asset(key: str) -> Any:
+    from swap.asset import FaceAsset
+
+    return FaceAsset.from_bytes(blob_get(key=key))
+
+
+@dramatiq.actor(queue_name="cpu", time_limit=300_000, **RETRY_OPTIONS)
+def render_posters(job_id: str) -> None:
+    """Render the five posters, each pushed to the page as soon as it is stored; then the video."""
+
+    def body(job: Job) -> None:
+        if job.state != JobState.POSTERS:
+            return
+        from swap.poster import render_poster
+
+        face_asset = _face_asset(job.face_asset_key)
+        templates = poster_templates_ready(variant=job.variant)
+        if not templates:
+            raise TemplateError("no_posters", f"variant {job.variant_id} has no prepared poster templates")
+        existing = list(job.poster_keys or [])
+        for template in templates:
+            index = template.position - 1
+            key = job_key(job.pk, f"poster-{template.position}.jpg")
+            if index < len(existing) and existing[index] and blob_exists(key=existing[index]):
+                continue  # rendered by an earlier delivery of this message
+            engine_template = _poster_template(template.pk, template.generation, template.prepared.name)
+            rendered = render_poster(face_asset, engine_template)
+            blob_put(key=key, data=rendered.jpeg)
+            job_poster_add(job_id=job.pk, position=template.position, key=key)
+        job_advance(job_id=job.pk, from_state=JobState.POSTERS, to_state=JobState.VIDEO)
+
+    _run_stage(job_id, "posters", body)
+
+
+@dramatiq.actor(queue_name="gpu", time_limit=1_200_000, **RETRY_OPTIONS)
+def render_video(job_id: str) -> None:
+    """Render the film with the visitor's face (CUDA when present), store it and its cover; done."""
+
+    def body(job: Job) -> None:
+        if job.state != JobState.VIDEO:
+            return
+        video_key = job_key(job.pk, "film.mp4")
+        cover_key = job_key(job.pk, "cover.jpg")
+        if not (job.video_key and blob_exists(key=job.video_key)):
+            from swap.film import FilmTrack, render_film
+
+            variant = job.variant
+            if not variant.film_track:
+                raise TemplateError("not_ingested", f"variant {variant.pk} has no film track")
+            film_path = blob_local_path(key=variant.template_video.name)
+            track = FilmTrack.load(blob_local_path(key=variant.film_track.name))
+            scratch = Path(settings.LOCAL_CACHE_DIR) / "renders"
+            scratch.mkdir(parents=True, exist_ok=True)
+            with tempfile.TemporaryDirectory(dir=scratch) as tmp:
+                out_path = Path(tmp) / "film.mp4"
+
+                def progress(done: int, total: int) -> None:
+                    job_progress_report(job_id=job.pk, stage=JobState.VIDEO, done=done, total=total)
+
+                result = render_film(_face_asset(job.face_asset_key), film_path, track, out_path, progress)
+                blob_put_file(key=video_key, path=Path(result.path))
+                blob_put(key=cover_key, data=result.cover_jpeg)
+            job_video_set(job_id=job.pk, video_key=video_key, cover_key=cover_key)
+        job_advance(job_id=job.pk, from_state=JobState.VIDEO, to_state=JobState.DONE)
+
+    _run_stage(job_id, "video", body)
+
+
+@dramatiq.actor(queue_name="cpu", time_limit=1_800_000, throws=(TemplateError,), **RETRY_OPTIONS)
+def ingest_variant(variant_id: int, generation: int) -> None:
+    """Track the protagonist through the template film once; store the film track beside the film."""
+    variant = film_services.variant_ingest_start(variant_id=variant_id, generation=generation)
+    if variant is None:
+        logger.info("variant %s generation %s: stale or finished ingest request", variant_id, generation)
+        return
+    from swap.film import ingest_film
+
+    def progress(done: int, total: int) -> None:
+        film_services.variant_ingest_progress(
+            variant_id=variant_id, generation=generation, done=done, total=total
+        )
+
+    try:
+        film_key = variant.template_video.name
+        film_path = blob_local_path(key=film_key)
+        track = ingest_film(film_path, progress)
+        track_path = _track_path_beside(film_path)
+        track_key = str(PurePosixPath(film_key).parent / track_path.name)
+        if not storage_is_local():  # object storage: upload the track computed on the cached copy
+            blob_put_file(key=track_key, path=track_path)
+        film_services.variant_ingest_finish(
+            variant_id=variant_id, generation=generation, track_key=track_key, report=_jsonable(track.report)
+        )
+    except TemplateError as exc:
+        film_services.variant_ingest_fail(
+            variant_id=variant_id, generation=generation, error=f"{exc.code}: {exc.message}"
+        )
+        raise
+    except (Exception, TimeLimitExceeded) as exc:
+        if _final_attempt():
+            film_services.variant_ingest_fail(
+                variant_id=variant_id,
+                generation=generation,
+                error=f"internal error: {type(exc).__name__}: {exc}",
+            )
+        raise
+
+
+@dramatiq.actor(queue_name="cpu", time_limit=300_000, throws=(TemplateError,), **RETRY_OPTIONS)
+def prepare_poster(poster_id: int, generation: int) -> None:
+    """Find the face in a poster template once (landmarks, light map) and render a preview."""
+    poster = PosterTemplate.objects.filter(pk=poster_id, generation=generation).first()
+    if poster is None:
+        return
+    from swap.poster import prepare_poster_template
+
+    try:
+        overlay = blob_get(key=poster.overlay.name) if poster.overlay else None
+        template = prepare_poster_template(blob_get(key=poster.image.name), overlay)
+        prepared_key = f"posters/prepared/{poster.pk}-{generation}.bin"
+        blob_put(key=prepared_key, data=template.to_bytes())
+        preview_key = _poster_preview(poster.pk, generation, template)
+        film_services.poster_template_prepare_finish(
+            poster_id=poster_id, generation=generation, prepared_key=prepared_key, preview_key=preview_key
+        )
+    except TemplateError as exc:
+        film_services.poster_template_prepare_fail(
+            poster_id=poster_id, generation=generation, error=f"{exc.code}: {exc.message}"
+        )
+        raise
+    except (Exception, TimeLimitExceeded) as exc:
+        if _final_attempt():
+            film_services.poster_template_prepare_fail(
+                poster_id=poster_id,
+                generation=generation,
+                error=f"internal error: {type(exc).__name__}: {exc}",
+            )
+        raise
+
+
+def _track_path_beside(film_path: Path) -> Path:
+    """The track file the engine wrote beside the film (`film.mp4.track.npz`)."""
+    candidates = [Path(str(film_path) + ".track.npz"), film_path.with_suffix(".track.npz")]
+    for candidate in candidates:
+        if candidate.exists():
+            return candidate
+    raise FileNotFoundError(f"ingest wrote no track file beside {film_path.name}")
+
+
+def _poster_preview(poster_id: int, generation: int, template: Any) -> str:
+    """A preview of the template with a sample face (scikit-image's astronaut), for editors."""
+    from swap.poster import render_poster
+
+    rendered = render_poster(_sample_face_asset(), template)
+    key = f"posters/previews/{poster_id}-{generation}.jpg"
+    blob_put(key=key, data=rendered.jpeg)
+    return key
+
+
+@lru_cache(maxsize=1)
+def _sample_face_asset() -> Any:
+    import io
+
+    from PIL import Image
+    from skimage import data as skimage_data
+
+    from swap.analysis import analyze_photo
+    from swap.asset import build_face_asset
+
+    buffer = io.BytesIO()
+    Image.fromarray(skimage_data.astronaut()).save(buffer, format="JPEG", quality=92)
+    return build_face_asset(analyze_photo(buffer.getvalue()))
+
+
+def _jsonable(value: Any) -> Any:
+    """Film reports hold numpy scalars; the JSONField needs plain numbers."""
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if hasattr(value, "item"):
+        return value.item()
+    return value
+
+
+__all__ = [
+    "FilmVariant",
+    "analyze_job",
+    "ingest_variant",
+    "prepare_poster",
+    "render_posters",
+    "render_video",
+]

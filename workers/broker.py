@@ -1,0 +1,51 @@
+"""The Dramatiq broker from `settings.BROKER_URL`, configured once per process before actors declare.
+
+`redis://`/`rediss://` -> RedisBroker (embedded Valkey by default, Redis/Valkey in production),
+`amqp://` -> RabbitmqBroker with publisher confirms, `stub://` -> in-process StubBroker (tests).
+"""
+
+from __future__ import annotations
+
+import dramatiq
+from django.conf import settings
+from django.db import close_old_connections
+from dramatiq.brokers.stub import StubBroker
+from dramatiq.middleware import CurrentMessage, Middleware
+
+
+class DjangoConnections(Middleware):
+    """Drop stale database connections around each message, as Django does around each request."""
+
+    def before_process_message(self, broker: dramatiq.Broker, message: dramatiq.Message) -> None:
+        close_old_connections()
+
+    def after_process_message(
+        self, broker: dramatiq.Broker, message: dramatiq.Message, *, result=None, exception=None
+    ) -> None:  # type: ignore[no-untyped-def]
+        close_old_connections()
+
+    after_skip_message = after_process_message
+
+
+def broker_from_url(url: str) -> dramatiq.Broker:
+    """Build the broker a URL names (also used by tests to point actors at a real embedded Valkey)."""
+    if url.startswith(("redis://", "rediss://", "unix://")):
+        from dramatiq.brokers.redis import RedisBroker
+
+        broker: dramatiq.Broker = RedisBroker(url=url)
+    elif url.startswith(("amqp://", "amqps://")):
+        from dramatiq.brokers.rabbitmq import RabbitmqBroker
+
+        broker = RabbitmqBroker(url=url, confirm_delivery=True)
+    elif url.startswith("stub://"):
+        broker = StubBroker()
+        broker.emit_after("process_boot")
+    else:
+        raise ValueError(f"BROKER_URL scheme not supported: {url.split(':', 1)[0]!r}")
+    broker.add_middleware(CurrentMessage())
+    broker.add_middleware(DjangoConnections())
+    return broker
+
+
+broker = broker_from_url(settings.BROKER_URL)
+dramatiq.set_broker(broker)
