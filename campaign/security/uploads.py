@@ -32,6 +32,7 @@ from typing import IO, Any
 
 from PIL import Image, ImageCms, ImageFile, ImageOps, UnidentifiedImageError
 
+from campaign.errors import PhotoInvalid
 from swap import thresholds as engine_thresholds
 
 # Plugins Pillow may use for uploads. The JPEG plugin also opens phone JPEGs that carry a second picture
@@ -40,14 +41,14 @@ ALLOWED_FORMATS = ("JPEG", "PNG", "WEBP", "HEIF")
 _JPEG_QUALITY = 90
 
 
-class UploadRejected(Exception):
-    """A refused upload: `code` for machines, `detail` for the visitor, `status` for the HTTP answer."""
+class UploadRejected(PhotoInvalid):
+    """A refused upload: `code` for machines, `detail` for the visitor, `status` for the HTTP answer.
+
+    A `PhotoInvalid`, so the API's error handler answers ``{"code", "detail"}`` with `status` as is.
+    """
 
     def __init__(self, code: str, detail: str, status: int = 400) -> None:
-        super().__init__(detail)
-        self.code = code
-        self.detail = detail
-        self.status = status
+        super().__init__(detail, code=code, status=status)
 
     def __str__(self) -> str:
         return self.detail
@@ -55,7 +56,8 @@ class UploadRejected(Exception):
 
 @dataclass(frozen=True)
 class UploadLimits:
-    """Configurable limits (settings ``PROTAGONIST_UPLOAD_*``); the defaults suit phone photos."""
+    """Configurable limits (settings ``MAX_PHOTO_BYTES``, ``MAX_PHOTO_PIXELS``, ``PHOTO_MAX_EDGE``,
+    ``PHOTO_MIN_EDGE``); the defaults suit phone photos."""
 
     max_bytes: int = 20 * 1024 * 1024
     max_pixels: int = 50_000_000
@@ -68,10 +70,10 @@ class UploadLimits:
 
         default = cls()
         return cls(
-            max_bytes=int(getattr(settings, "PROTAGONIST_UPLOAD_MAX_BYTES", default.max_bytes)),
-            max_pixels=int(getattr(settings, "PROTAGONIST_UPLOAD_MAX_PIXELS", default.max_pixels)),
-            max_edge=int(getattr(settings, "PROTAGONIST_UPLOAD_MAX_EDGE", default.max_edge)),
-            min_edge=int(getattr(settings, "PROTAGONIST_UPLOAD_MIN_EDGE", default.min_edge)),
+            max_bytes=int(getattr(settings, "MAX_PHOTO_BYTES", default.max_bytes)),
+            max_pixels=int(getattr(settings, "MAX_PHOTO_PIXELS", default.max_pixels)),
+            max_edge=int(getattr(settings, "PHOTO_MAX_EDGE", default.max_edge)),
+            min_edge=int(getattr(settings, "PHOTO_MIN_EDGE", default.min_edge)),
         )
 
 

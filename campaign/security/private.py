@@ -1,0 +1,27 @@
+"""Encrypted blobs: the visitor's photo and face asset never reach a storage backend in plain text.
+
+The storage key is the AES-GCM associated data, so a blob copied under another job's key does not
+decrypt. Workers call `private_blob_get` and hold the plaintext in memory only (never a local file).
+Results (posters, film) are not encrypted by the application: they are served to the visitor through
+signed, expiring URLs (and a CDN in production) and are protected at rest by the object store's
+server-side encryption (``S3_SSE``).
+"""
+
+from __future__ import annotations
+
+from campaign.security.envelope import decrypt, encrypt
+from campaign.services.storage import blob_get, blob_put
+
+
+def _aad(key: str) -> bytes:
+    return b"protagonist-blob:" + key.encode("utf-8")
+
+
+def private_blob_put(*, key: str, data: bytes) -> str:
+    """Encrypt `data` with a fresh data key and store it under exactly `key`."""
+    return blob_put(key=key, data=encrypt(data, _aad(key)))
+
+
+def private_blob_get(*, key: str) -> bytes:
+    """Read and decrypt a blob stored with `private_blob_put`; DecryptionError if it was tampered with."""
+    return decrypt(blob_get(key=key), _aad(key))
