@@ -1,0 +1,434 @@
+"""Analyse a visitor's photo: accept it (one usable face) or refuse it with a code and a sentence.
+
+Why refuse at all: the engine copies the visitor's face *texture* into every poster and film frame.
+Whatever is wrong in the photo is therefore wrong in every output: a second person may be picked,
+a turned head leaves half the texture invented, darkness or blur makes a smeared face, a hand or a
+mask gets painted onto the actor, an open mouth stays open for the whole film. It is cheaper for the
+visitor to retake one photo than to receive five bad posters.
+
+Order of the checks (cheapest and most fundamental first, so the message names the *first* thing
+the visitor must fix): decode -> faces found / counted -> face size -> face cut off by the border ->
+head pose -> exposure -> blur -> something covering the face -> expression. Every limit is in
+`swap.thresholds`, with the measurements that chose it.
+
+Everything measured is returned by `measure_face` too, so benchmarks, tests and threshold tuning use
+the very numbers the decision uses.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from swap import thresholds as th
+from swap.errors import PhotoRejected
+from swap.face import FaceAnalysis, HeadPose
+from swap.imageio import decode_image
+from swap.landmarks import N_MESH_VERTICES, Detection, FaceLandmarks, ImageArray, detect_boxes, find_faces
+from swap.pose import estimate_pose
+from swap.topology import face_topology
+
+# --------------------------------------------------------------------------------------------------
+# Measurements
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FaceMeasurements:
+    """Every number the accept/refuse decision looks at, for one face in one image."""
+
+    face_width_px: float
+    cut_off: float  # how far the face outline reaches outside the image, as a fraction of face width
+    pose: HeadPose
+    luma_median: float  # 0-255 sRGB luma over the face's skin area
+    luma_p95: float
+    clipped_fraction: float  # share of the face area at luma >= 250 (blown-out highlights)
+    sharpness: float  # fine-detail / mid-detail energy ratio at a fixed face scale (see `_sharpness`)
+    hand_cover: float  # share of the face area under a detected hand
+    hand_gap: float  # distance from the nearest hand to the face, as a fraction of face width (inf: none)
+    foreign_fraction: float  # share of the skin area whose colour is not the face's skin colour
+    mouth_open: float  # inner-lip gap (13-14) / mouth width (61-291)
+    mouth_width: float  # mouth width (61-291) / distance between the eye centres
+
+
+def _face_crop(
+    rgb: ImageArray, points: npt.NDArray[np.float32], margin: float
+) -> tuple[ImageArray, npt.NDArray[np.float64], tuple[int, int]]:
+    """Crop around the mesh (`margin` x face width on each side): crop, shifted points, crop origin."""
+    h, w = rgb.shape[:2]
+    xy = points[:N_MESH_VERTICES, :2].astype(np.float64)
+    x0, y0 = xy.min(axis=0)
+    x1, y1 = xy.max(axis=0)
+    pad = margin * (x1 - x0)
+    cx0, cy0 = max(0, int(x0 - pad)), max(0, int(y0 - pad))
+    cx1, cy1 = min(w, int(np.ceil(x1 + pad))), min(h, int(np.ceil(y1 + pad)))
+    pts = points[:, :2].astype(np.float64) - np.array([cx0, cy0], dtype=np.float64)
+    return rgb[cy0:cy1, cx0:cx1], pts, (cx0, cy0)
+
+
+@lru_cache(maxsize=1)
+def _region_sets() -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.bool_], npt.NDArray[np.int64]]:
+    """(skin, checked, triangles): boolean masks over the mesh triangles.
+
+    `checked` (looked at for occluders) = triangles touching no eye, eyebrow or outline vertex: brows are
+    hair, eye rims carry lashes, make-up and glasses frames, and the outline's ring straddles hair, beard
+    shadow and background on most photos (the texture builder trims it anyway). `skin` (the colour and
+    exposure reference) = `checked` minus the lips, which are redder than skin.
+    """
+    from mediapipe.python.solutions import face_mesh_connections as fmc
+
+    lips = {int(i) for edge in fmc.FACEMESH_LIPS for i in edge}
+    excluded: set[int] = set()
+    for conn in (
+        fmc.FACEMESH_LEFT_EYE,
+        fmc.FACEMESH_RIGHT_EYE,
+        fmc.FACEMESH_LEFT_EYEBROW,
+        fmc.FACEMESH_RIGHT_EYEBROW,
+    ):
+        for a, b in conn:
+            excluded.update((a, b))
+    topo = face_topology()
+    tris = topo.triangles
+    excluded.update(int(i) for i in topo.outer_loop)
+    checked = ~np.isin(tris, np.fromiter(excluded, dtype=np.int64)).any(axis=1)
+    skin = checked & ~np.isin(tris, np.fromiter(lips, dtype=np.int64)).any(axis=1)
+    return skin, checked, tris
+
+
+def _triangle_labels(shape: tuple[int, int], pts: npt.NDArray[np.float64]) -> npt.NDArray[np.int32]:
+    """Image of triangle ids (+1; 0 = outside the face) rasterised from the mesh."""
+    import cv2
+
+    _, _, tris = _region_sets()
+    labels = np.zeros(shape, dtype=np.int32)
+    fixed = np.round(pts * 16).astype(np.int32)  # 4 fractional bits for sub-pixel edges
+    for i, t in enumerate(tris):
+        cv2.fillConvexPoly(labels, fixed[t], (i + 1,), lineType=cv2.LINE_8, shift=4)
+    return labels
+
+
+def _sharpness(grey: npt.NDArray[np.float32], face_mask: npt.NDArray[np.bool_], interocular: float) -> float:
+    """Energy of the finest detail (3x3 Laplacian) over that of mid-scale detail (difference of Gaussians,
+    sigma 1.5 and 3 px), both inside the face, after rescaling the face to 48 px between the eyes.
+
+    Why a ratio: the plain Laplacian variance also grows with contrast and lighting, so a dark or a
+    dark-skinned face would read as blurry. Blur removes fine detail *before* mid-scale detail, so the
+    ratio falls with defocus and motion blur whatever the exposure. Rescaling to a fixed face size makes
+    the number independent of the photo's resolution.
+    """
+    import cv2
+
+    scale = th.SHARPNESS_INTEROCULAR_PX / max(interocular, 1.0)
+    interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+    small = cv2.resize(grey, None, fx=scale, fy=scale, interpolation=interp)
+    mask = cv2.resize(
+        face_mask.astype(np.uint8), (small.shape[1], small.shape[0]), interpolation=cv2.INTER_NEAREST
+    )
+    mask = cv2.erode(mask, np.ones((5, 5), np.uint8)).astype(bool)  # keep the outline's edge out
+    if mask.sum() < 50:
+        return 0.0
+    lap = cv2.Laplacian(small, cv2.CV_32F, ksize=1)
+    dog = cv2.GaussianBlur(small, (0, 0), 1.5) - cv2.GaussianBlur(small, (0, 0), 3.0)
+    mid = float(dog[mask].var())
+    return float(lap[mask].var()) / max(mid, 1e-6)
+
+
+class _HandGraph(threading.local):
+    def __init__(self) -> None:
+        self.hands: Any = None
+
+
+_hand_graph = _HandGraph()
+
+
+def _hand_polygons(rgb: ImageArray) -> list[npt.NDArray[np.float64]]:
+    """Each detected hand as its 21 landmarks in pixels (MediaPipe Hands, static mode, per thread)."""
+    if _hand_graph.hands is None:
+        import mediapipe as mp
+
+        _hand_graph.hands = mp.solutions.hands.Hands(
+            static_image_mode=True,
+            max_num_hands=2,
+            model_complexity=1,
+            min_detection_confidence=th.HAND_MIN_CONFIDENCE,
+        )
+    h, w = rgb.shape[:2]
+    result = _hand_graph.hands.process(np.ascontiguousarray(rgb))
+    return [
+        np.array([(p.x * w, p.y * h) for p in hand.landmark], dtype=np.float64)
+        for hand in (result.multi_hand_landmarks or [])
+    ]
+
+
+def _hand_cover(
+    rgb: ImageArray, face_mask_full: npt.NDArray[np.bool_], offset: tuple[int, int], face_width: float
+) -> tuple[float, float]:
+    """(share of the face under a hand, gap between hand and face / face width).
+
+    A hand's 21 landmarks sit on the joints, inside the hand's outline; the region is their convex hull
+    grown by HAND_MARGIN x the palm length (wrist to middle-finger knuckle), about a finger's half width.
+    """
+    import cv2
+
+    hands = _hand_polygons(rgb)
+    if not hands:
+        return 0.0, float("inf")
+    ox, oy = offset
+    hh, ww = face_mask_full.shape
+    face_area = max(int(face_mask_full.sum()), 1)
+    dist = cv2.distanceTransform((~face_mask_full).astype(np.uint8), cv2.DIST_L2, 5)
+    cover, gap = 0.0, float("inf")
+    for pts in hands:
+        local = pts - np.array([ox, oy])
+        grow = th.HAND_MARGIN * float(np.linalg.norm(pts[0] - pts[9]))
+        hull = cv2.convexHull(np.round(local).astype(np.int32))
+        hand: npt.NDArray[Any] = np.zeros((hh, ww), np.uint8)
+        cv2.fillConvexPoly(hand, hull, (1,))
+        if grow >= 1:
+            k = round(grow)
+            hand = cv2.dilate(hand, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * k + 1, 2 * k + 1)))
+        inside = hand.astype(bool)
+        if not inside.any():  # the hand lies outside the face crop altogether
+            continue
+        cover = max(cover, float((inside & face_mask_full).sum()) / face_area)
+        gap = min(gap, float(dist[inside].min()) / max(face_width, 1.0))
+    return cover, gap
+
+
+def _foreign_fraction(lab: npt.NDArray[Any], labels: npt.NDArray[np.int32]) -> float:
+    """Share of the skin area whose chromaticity is far from the face's own skin chromaticity.
+
+    Per mesh triangle, the mean CIELAB a*, b*; the skin reference is the area-weighted median over the
+    skin triangles. A triangle is foreign when its (a*, b*) lies more than FOREIGN_CHROMA_DELTA from the
+    reference *and* its chroma direction differs (shadows and highlights scale chroma but keep hue).
+    Catches masks, scarves, phones, sunglasses' surrounds and coloured objects; it cannot see a hand
+    (skin coloured: MediaPipe Hands does that) and is blind in black-and-white photos (then 0).
+    """
+    skin, checked, tris = _region_sets()
+    n = len(tris)
+    flat = labels.ravel()
+    inside = flat > 0
+    ids = flat[inside] - 1
+    counts = np.bincount(ids, minlength=n).astype(np.float64)
+    a = np.bincount(ids, weights=lab[..., 1].ravel()[inside], minlength=n) / np.maximum(counts, 1)
+    b = np.bincount(ids, weights=lab[..., 2].ravel()[inside], minlength=n) / np.maximum(counts, 1)
+    ref = skin & (counts >= 3)
+    if counts[ref].sum() < 100:
+        return 0.0
+    ref_a = _weighted_median(a[ref], counts[ref])
+    ref_b = _weighted_median(b[ref], counts[ref])
+    ref_c = float(np.hypot(ref_a, ref_b))
+    if ref_c < th.FOREIGN_MIN_SKIN_CHROMA:  # black-and-white or near-grey photo: colour says nothing
+        return 0.0
+    look = checked & (counts >= 3)
+    delta = np.hypot(a[look] - ref_a, b[look] - ref_b)
+    # hue difference: a shadow or a highlight keeps the hue of skin, a blue mask does not
+    cos_hue = (a[look] * ref_a + b[look] * ref_b) / (np.hypot(a[look], b[look]) * ref_c + 1e-6)
+    # lips (lipstick included) are redder than skin: they get a wider hue tolerance
+    hue_tol = np.where(skin[look], th.FOREIGN_HUE_DEG, th.FOREIGN_LIP_HUE_DEG)
+    foreign = (delta > th.FOREIGN_CHROMA_DELTA) & (cos_hue < np.cos(np.radians(hue_tol)))
+    w = counts[look]
+    return float(w[foreign].sum() / w.sum())
+
+
+def _weighted_median(values: npt.NDArray[np.float64], weights: npt.NDArray[np.float64]) -> float:
+    order = np.argsort(values)
+    cum = np.cumsum(weights[order])
+    return float(values[order][min(int(np.searchsorted(cum, cum[-1] / 2)), len(values) - 1)])
+
+
+def measure_face(rgb: ImageArray, face: FaceLandmarks, *, with_hands: bool = True) -> FaceMeasurements:
+    """All measurements of `face` in `rgb` (the decision thresholds are applied by `analyze_photo`)."""
+    import cv2
+
+    pts_full = face.points.astype(np.float64)
+    h, w = rgb.shape[:2]
+    fw = face.face_width
+    outline = pts_full[face_topology().outer_loop, :2]
+    outside = np.concatenate(
+        [-outline[:, 0], outline[:, 0] - w, -outline[:, 1], outline[:, 1] - h]
+    ).max()  # how far the furthest outline point lies beyond any border (px; <= 0 when inside)
+    cut_off = max(0.0, float(outside)) / max(fw, 1.0)
+
+    crop, pts, origin = _face_crop(rgb, face.points, margin=0.15)
+    labels = _triangle_labels((crop.shape[0], crop.shape[1]), pts)
+    face_mask = labels > 0
+    skin_tri, _, _ = _region_sets()
+    skin_mask = face_mask & skin_tri[np.maximum(labels - 1, 0)]
+
+    grey = cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY)
+    luma = grey[skin_mask] if skin_mask.any() else grey[face_mask]
+    if luma.size == 0:
+        luma = grey.ravel()
+    luma_median = float(np.median(luma))
+    luma_p95 = float(np.percentile(luma, 95))
+    clipped = float(np.mean(luma >= th.CLIPPED_LUMA))
+
+    sharp = _sharpness(grey.astype(np.float32), face_mask, face.interocular)
+
+    lab = cv2.cvtColor(crop.astype(np.float32) / 255.0, cv2.COLOR_RGB2Lab)
+    foreign = _foreign_fraction(lab, labels)
+
+    if with_hands:
+        hand_cover, hand_gap = _hand_cover(rgb, face_mask, origin, fw)
+    else:
+        hand_cover, hand_gap = 0.0, float("inf")
+
+    p = pts_full
+    mouth_w = float(np.linalg.norm(p[61, :2] - p[291, :2]))
+    mouth_open = float(np.linalg.norm(p[13, :2] - p[14, :2])) / max(mouth_w, 1e-6)
+    mouth_width = mouth_w / max(face.interocular, 1e-6)
+
+    return FaceMeasurements(
+        face_width_px=fw,
+        cut_off=cut_off,
+        pose=estimate_pose(face),
+        luma_median=luma_median,
+        luma_p95=luma_p95,
+        clipped_fraction=clipped,
+        sharpness=sharp,
+        hand_cover=hand_cover,
+        hand_gap=hand_gap,
+        foreign_fraction=foreign,
+        mouth_open=mouth_open,
+        mouth_width=mouth_width,
+    )
+
+
+# --------------------------------------------------------------------------------------------------
+# Decision
+# --------------------------------------------------------------------------------------------------
+
+
+def _box_holds(box: Detection, face: FaceLandmarks) -> bool:
+    """A detector box belongs to a mesh face when the face's nose tip lies inside it."""
+    x, y = face.points[1, :2]
+    return bool(box.x0 <= x <= box.x1 and box.y0 <= y <= box.y1)
+
+
+def find_main_face(rgb: ImageArray) -> FaceLandmarks:
+    """The one face of the photo, or `PhotoRejected` (``no_face`` / ``multiple_faces``).
+
+    Faces come from Face Mesh plus the face detector (which also finds the small faces of a group photo
+    that Face Mesh misses). A detector box with no mesh face counts as a person too, so the count is
+    honest even when a second face cannot be meshed. People much smaller than the main face (a
+    passer-by far behind) are ignored: they cannot be mistaken for the visitor and are not in the texture.
+    """
+    faces = find_faces(rgb)
+    boxes = detect_boxes(rgb)
+    if not faces:
+        if boxes:
+            raise PhotoRejected(
+                "no_face",
+                "We could not make out a face in this photo: use an upright photo with your whole face "
+                "clearly visible.",
+            )
+        raise PhotoRejected(
+            "no_face", "No face found in this photo: upload a photo of your face, looking at the camera."
+        )
+    main = faces[0]
+    others = [f.face_width for f in faces[1:]]
+    # detector boxes are ~1.2x wider than the mesh's bounding box: compare like with like
+    others += [b.width / th.DETECTOR_TO_MESH_WIDTH for b in boxes if not any(_box_holds(b, f) for f in faces)]
+    if any(o >= th.SECOND_FACE_MIN_RATIO * main.face_width for o in others):
+        raise PhotoRejected("multiple_faces", "More than one face found: upload a photo of just you.")
+    return main
+
+
+def check_face(m: FaceMeasurements) -> tuple[str, ...]:
+    """Apply every limit to the measurements: raise `PhotoRejected` or return the soft warnings."""
+    warnings: list[str] = []
+    if m.face_width_px < th.MIN_FACE_WIDTH_PX:
+        raise PhotoRejected(
+            "face_too_small",
+            f"Your face is too small in this photo ({m.face_width_px:.0f} pixels wide): "
+            "move closer or crop the photo so your face fills more of it.",
+        )
+    if m.face_width_px < th.SMALL_FACE_WARN_PX:
+        warnings.append("face_small")
+    if m.cut_off > th.MAX_CUT_OFF:
+        raise PhotoRejected(
+            "face_cut_off",
+            "Part of your face is cut off by the edge of the photo: use a photo with your whole face, "
+            "from forehead to chin, inside the picture.",
+        )
+    pose = m.pose
+    if abs(pose.yaw) > th.MAX_ABS_YAW_DEG or abs(pose.pitch) > th.MAX_ABS_PITCH_DEG:
+        raise PhotoRejected(
+            "not_facing_camera",
+            "Your head is turned away from the camera: use a photo where you look straight into the camera.",
+        )
+    if abs(pose.roll) > th.MAX_ABS_ROLL_DEG:
+        raise PhotoRejected(
+            "not_facing_camera",
+            "Your head is tilted too far to the side: turn the photo upright or take one with your head straight.",
+        )
+    if abs(pose.yaw) > th.WARN_ABS_YAW_DEG or abs(pose.pitch) > th.WARN_ABS_PITCH_DEG:
+        warnings.append("head_turned")
+    if m.luma_p95 < th.TOO_DARK_P95:
+        raise PhotoRejected(
+            "too_dark",
+            "Your face is too dark in this photo: take it again facing a window or a lamp.",
+        )
+    if m.clipped_fraction > th.MAX_CLIPPED_FRACTION or m.luma_median > th.OVEREXPOSED_MEDIAN:
+        raise PhotoRejected(
+            "overexposed",
+            "Your face is too bright in this photo (washed out): take it again out of direct sun or "
+            "without the flash.",
+        )
+    if m.sharpness < th.MIN_SHARPNESS:
+        raise PhotoRejected(
+            "too_blurry",
+            "This photo is too blurry: hold the phone still, tap your face to focus and take it again.",
+        )
+    if m.sharpness < th.WARN_SHARPNESS:
+        warnings.append("soft_focus")
+    if m.hand_cover > th.MAX_HAND_COVER:
+        raise PhotoRejected(
+            "face_covered",
+            "A hand is covering part of your face: use a photo with nothing in front of your face.",
+        )
+    if m.hand_cover > 0 or m.hand_gap < th.HAND_NEAR_GAP:
+        warnings.append("hand_near_face")
+    if m.foreign_fraction > th.MAX_FOREIGN_FRACTION:
+        raise PhotoRejected(
+            "face_covered",
+            "Something is covering part of your face (a mask, hair, glasses or an object): use a photo "
+            "where your whole face is visible.",
+        )
+    if m.mouth_open > th.MAX_MOUTH_OPEN:
+        raise PhotoRejected(
+            "expression_strong",
+            "Your mouth is wide open in this photo: use a photo with a relaxed face and your mouth closed.",
+        )
+    if m.mouth_open > th.WARN_MOUTH_OPEN or m.mouth_width > th.WARN_MOUTH_WIDTH:
+        warnings.append("expression_moderate")
+    return tuple(warnings)
+
+
+def analyze_rgb(rgb: ImageArray) -> FaceAnalysis:
+    """`analyze_photo` for already decoded, upright RGB pixels (templates, tests, benchmarks)."""
+    face = find_main_face(rgb)
+    if face.face_width < th.MIN_FACE_WIDTH_PX:  # skip the costlier measurements for a hopeless face
+        raise PhotoRejected(
+            "face_too_small",
+            f"Your face is too small in this photo ({face.face_width:.0f} pixels wide): "
+            "move closer or crop the photo so your face fills more of it.",
+        )
+    m = measure_face(rgb, face)
+    warnings = check_face(m)
+    return FaceAnalysis(rgb=rgb, landmarks=face, pose=m.pose, warnings=warnings)
+
+
+def analyze_photo(photo: bytes) -> FaceAnalysis:
+    """Decode the upload (any common format incl. HEIC, EXIF-upright, <= 2048 px) and analyse it.
+
+    Returns the accepted photo's pixels, landmarks, pose and soft warnings; raises `PhotoRejected`
+    with one of the codes of the engine contract and a sentence telling the visitor what to do.
+    """
+    return analyze_rgb(decode_image(photo))

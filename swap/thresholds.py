@@ -1,0 +1,168 @@
+"""Every limit the engine applies to a visitor's photo, in one place, each with why and how it was chosen.
+
+Measured (2026-11-25, mediapipe 0.10.21) with `swap.analysis.measure_face` on the shared sample photos
+(`../shared/media/photos`, `badinputs`) and scikit-image's astronaut. "face px" is the mesh's bounding-box
+width in the analysed image (<= 2048 px long side); luma is 0-255 sRGB over the face's skin triangles;
+pose in degrees with `swap.pose`'s signs (yaw + = subject turns to their left).
+
+| photo                        | face px | yaw   | pitch | roll  | luma med/p95 | sharp | foreign | mouth open/width |
+|------------------------------|---------|-------|-------|-------|--------------|-------|---------|------------------|
+| obama_official_portrait      | 241     |  +1.2 |  +3.8 |  -0.3 | 162 / 192    |  7.6  | 0.005   | 0.21 / 1.13      |
+| man_curly_hair_glasses       | 228     |  -6.7 |  -5.2 |  +4.0 |  81 / 163    |  9.6  | 0.002   | 0.00 / 0.68      |
+| woman_shouting_yellow_wall   | 226     |  +8.0 | -12.1 |  -1.1 | 135 / 183    |  3.5  | 0.032   | 0.78 / 0.93      |
+| teen_girl_black_fairface     | 155     | -13.7 | +14.7 |  -3.4 |  60 / 109    |  1.84 | 0.003   | 0.00 / 0.81      |
+| business_woman               | 258     |  +8.2 |  -8.4 |  -3.3 | 208 / 233    |  5.4  | 0.013   | 0.00 / 0.85      |
+| woman_neutral_frown          | 255     |  -1.8 |  -1.7 |  -0.9 | 181 / 229    |  3.5  | 0.000   | 0.00 / 0.74      |
+| older_man_glasses_low_light  | 148     | +10.2 |  -0.8 |  -0.7 | 130 / 180    | 11.0  | 0.054   | 0.00 / 0.68      |
+| asian_woman_hand_on_chin     | 425     | -21.8 |  +7.0 | +14.8 | 193 / 209    |  7.4  | 0.018   | 0.13 / 0.70      |
+| einstein_bw_historic         | 130     | -11.8 |  -0.8 |  -3.1 | 187 / 211    |  6.8  | 0.000   | 0.00 / 0.73      |
+| astronaut (skimage)          |  92     |  -0.8 |  -3.3 |  +3.2 | 177 / 216    |  3.4  | 0.009   | 0.16 / 1.00      |
+| badinputs/profile_left       | 293     | -53.8 |  -0.4 |  -4.0 | 195 / 220    |  4.4  | 0.000   | 0.01 / 0.96      |
+| badinputs/partial_face_cut   | 233     |  -1.5 |  +1.6 |  -0.7 | 160 / 193    |  7.3  | 0.005   | 0.21 / 1.15      |
+| badinputs/group_selfie (main)| 135     | -32.1 |  +3.9 | -13.3 | 160 / 219    |  4.0  | 0.039   | 0.22 / 1.07      |
+| badinputs/tiny_image_128px   |  21     | (detector + crop mesh)                                             |
+
+Synthetic variants of the nine photos + astronaut (see `tests/swap/test_analysis.py`): pixels x0.25 ->
+luma p95 27-58; x0.4 -> p95 44-93; Gaussian blur sigma = 2 % of the eye distance -> sharpness 0.72-1.38,
+5 % -> 0.21-0.40; a light-blue rectangle from the nose tip to below the lower lip -> foreign 0.115-0.227.
+"""
+
+from __future__ import annotations
+
+# ---- decoding (swap.imageio) ---------------------------------------------------------------------
+
+# Largest upload accepted. Phone JPEGs are 2-12 MB, HEIC 1-5 MB, a 48-MP PNG about 40 MB; anything
+# larger is not a photo from a phone and only costs upload time and memory.
+MAX_INPUT_BYTES = 40_000_000
+# Largest pixel count decoded. 48-/50-MP phone sensors are the biggest in common use; below Pillow's own
+# bomb warning (89.5 MP), so a decompression bomb (tiny file, huge header) is refused from its header
+# before any pixel is allocated.
+MAX_INPUT_PIXELS = 80_000_000
+# Longest side accepted: no camera makes a 20 000-px side; absurd strips (1 x 60 000 000) are bombs too.
+MAX_INPUT_SIDE = 20_000
+# The analysed image is downsized to this long side. A face filling a phone selfie is then ~600-1000 px
+# wide, far more than a face texture needs, and Face Mesh itself runs on a 192-px crop; more
+# pixels only cost decode and memory (a 48-MP photo is 144 MB as RGB).
+MAX_ANALYSIS_SIDE = 2048
+
+# ---- face count and size --------------------------------------------------------------------------
+
+# Smallest face (mesh bounding-box width, px) accepted. scikit-image's astronaut (92 px, a sharp studio
+# portrait) must pass and is the smallest good face measured; the group selfie's faces are 86-135 px and
+# tiny_image_128px's face is 21 px. Below ~80 px the eye region is under 15 px tall and a poster face
+# (300-500 px wide) would be a 4-6x upscale.
+MIN_FACE_WIDTH_PX = 80
+# Images whose short side cannot hold such a face are refused as "image too small" before any face
+# search. Deliberately the same number: a smaller image can never pass, a larger one (noface_dark_tiny,
+# 140 px) gets the more useful "no face" answer.
+MIN_IMAGE_SIDE = MIN_FACE_WIDTH_PX
+# Faces below this width pass with the warning "face_small" (einstein 130 px and older_man 148 px do not
+# get it; astronaut 92 px does): the posters will be visibly softer than with a closer photo.
+SMALL_FACE_WARN_PX = 120
+# The face detector's box is wider than the mesh's bounding box: 287/241 (obama), 282/258 (business),
+# 313/255 (frown), 150/130 (einstein), 176/148 (older man): median 1.19. A detector-only face is divided
+# by this before it is compared with the main face.
+DETECTOR_TO_MESH_WIDTH = 1.19
+# A second face counts as a second person when it is at least this fraction of the main face's width.
+# Measured second faces: children 386/431 = 0.90, couple 531/566 = 0.94, group selfie 86..124/135 =
+# 0.64-0.92. A passer-by far behind the visitor (a third of the size or less) cannot be mistaken for
+# the visitor and does not enter the texture, so it does not refuse the photo.
+SECOND_FACE_MIN_RATIO = 0.35
+
+# ---- framing and pose -----------------------------------------------------------------------------
+
+# How far (fraction of face width) the face outline may reach outside the image. partial_face_cut_off
+# reaches 0.17 outside; every good photo 0.00. 2 % tolerates a chin or ear touching the border (the
+# texture's outer rim is trimmed anyway) but not a missing cheek.
+MAX_CUT_OFF = 0.02
+# Yaw limit. Face Mesh under-reads turns: a strict profile reads -54, not -90. Good photos read up to
+# |22| (asian_woman 21.8, couple 22.5); the group selfie's main face, visibly three-quarter, reads 32.
+# At a reading of 30 (about 40 true) the nose hides the far cheek's inner half, which the texture
+# would then have to invent by mirroring.
+MAX_ABS_YAW_DEG = 30.0
+# Pitch limit (nodding). Good photos span -13.4 (children) .. +14.7 (teen girl, shot from below). Beyond
+# 25 the forehead or the underside of the chin and nose dominate the view.
+MAX_ABS_PITCH_DEG = 25.0
+# Roll (in-plane tilt) hides nothing: rotating obama's portrait by 15-60 degrees kept the landmarks
+# within 0.02-0.05 of the eye distance of the upright ones and read the roll to +-0.6 degrees. The
+# limit only catches photos held sideways (an upright head at 90 degrees: rotate the photo).
+MAX_ABS_ROLL_DEG = 45.0
+# Warning "head_turned" above these readings: the result stays good, a straighter photo is better.
+WARN_ABS_YAW_DEG = 20.0
+WARN_ABS_PITCH_DEG = 18.0
+
+# ---- exposure (on the face's skin only: a dark background is fine) ------------------------------
+
+# Too dark when even the brightest 5 % of the face's skin is below this luma. The darkest good faces:
+# teen_girl (dark skin, dim light) p95 109 and older_man_glasses_low_light, whose *whole image* has mean
+# luma 46 but whose lit face has p95 180: a low-key portrait is fine, and this measure accepts it
+# because it looks at the face, not the frame. The good photos x0.25 give p95 27-58 (refused); x0.4 give
+# 44-93. 75 sits between the darkest good face (109) and the too-dark ones, with room for dark skin in
+# dimmer light than the teen photo.
+TOO_DARK_P95 = 75.0
+# A skin pixel at or above this luma has lost its detail (blown out).
+CLIPPED_LUMA = 250
+# Overexposed when more than this share of the skin is blown out... (good photos: 0.000-0.006, business
+# woman on a white background being the brightest; the good photos x1.6: 0.3-0.9)
+MAX_CLIPPED_FRACTION = 0.10
+# ...or when the skin's median luma is above this (washed out without hard clipping; good: 60-208).
+OVEREXPOSED_MEDIAN = 235.0
+
+# ---- sharpness ------------------------------------------------------------------------------------
+
+# The face is rescaled to this many pixels between the eye centres before sharpness is measured, so the
+# figure does not depend on the photo's resolution (48 px ~ a 110-px-wide face: the scale at which blur
+# that would show on a poster face is still measurable on the smallest accepted faces).
+SHARPNESS_INTEROCULAR_PX = 48.0
+# Sharpness = Laplacian energy / difference-of-Gaussians energy (see `swap.analysis._sharpness`). Good
+# photos: 1.84 (teen girl, a soft 448-px JPEG) .. 11.0. Blur of sigma 2 % of the eye distance (slight
+# defocus) gives 0.72-1.38, 5 % (clearly blurred) 0.21-0.40. Refuse below 0.6 (between the two), warn
+# "soft_focus" below 1.5 (catches every 2 % blur, no good photo).
+MIN_SHARPNESS = 0.6
+WARN_SHARPNESS = 1.5
+
+# ---- something covering the face ------------------------------------------------------------------
+
+# MediaPipe Hands' detection confidence: its default. It also "finds" hands on obama's flag/suit and on
+# business_woman's raised hand, all outside the face: only overlap with the face counts.
+HAND_MIN_CONFIDENCE = 0.5
+# Hand landmarks sit on the joints; the hand's region is their hull grown by this x palm length (wrist
+# to middle knuckle), about half a finger's width.
+HAND_MARGIN = 0.15
+# Refuse when a hand covers more than this share of the face mesh. asian_woman_hand_on_chin: the index
+# finger touches the chin's outline and covers 0.5 % of the mesh, all on the outer rim that the texture
+# builder trims and refills: the texture is not affected, so the photo is ACCEPTED with the warning
+# "hand_near_face". A hand over the mouth or a cheek covers 10-30 %. 4 % is about the chin's rim band.
+MAX_HAND_COVER = 0.04
+# Warning "hand_near_face" when a hand comes within this fraction of the face width of the mesh.
+HAND_NEAR_GAP = 0.05
+# Colour occluders (masks, scarves, phones, coloured hair over the face): a mesh triangle is foreign when
+# its mean CIELAB (a*, b*) is more than this far from the skin's median...
+FOREIGN_CHROMA_DELTA = 12.0
+# ...and its hue differs by more than this many degrees (shadows and highlights change chroma but keep
+# the skin's hue; a blue mask is ~180 degrees away)...
+FOREIGN_HUE_DEG = 25.0
+# ...or, for lip triangles, by more than this (lipstick and red lips are redder than skin: with the skin
+# tolerance asian_woman's and the group selfie's lips read as foreign).
+FOREIGN_LIP_HUE_DEG = 50.0
+# Below this skin chroma the photo is black-and-white or near grey (einstein, sepia scans): colour cannot
+# tell skin from anything else and the colour check is skipped.
+FOREIGN_MIN_SKIN_CHROMA = 5.0
+# Refuse when more than this share of the checked face area is foreign. Good photos: 0.000-0.054 (the
+# highest, older_man_glasses_low_light, is glasses frames and beard shadow at the jaw); the nose-to-chin
+# rectangle on the good photos: 0.115-0.227.
+MAX_FOREIGN_FRACTION = 0.08
+
+# ---- expression -----------------------------------------------------------------------------------
+
+# Mouth opening = inner-lip gap (landmarks 13-14) / mouth width (61-291). Closed: 0.00-0.01; obama's
+# official smile with teeth 0.21, astronaut 0.16, group selfie 0.22; woman_shouting 0.78. The open mouth
+# is a hole in the mesh (the film's own mouth shows through), but the stretched lips and cheeks stay in
+# the texture, so a wide-open mouth would shout through the whole film: refuse above 0.45, warn
+# "expression_moderate" above 0.30.
+MAX_MOUTH_OPEN = 0.45
+WARN_MOUTH_OPEN = 0.30
+# Smile width = mouth width / distance between the eye centres. Neutral faces 0.68-0.85, obama's smile
+# 1.13, partial_face (same smile) 1.15. No big-smile photo is in the sample set, so a wide smile only
+# warns ("expression_moderate") and is never refused on width alone.
+WARN_MOUTH_WIDTH = 1.25
