@@ -487,3 +487,18 @@ def atom_order(path: Path | str) -> list[str]:
             else:
                 fh.seek(size - 8, 1)
     return names
+
+
+def trim(src: Path | str, dst: Path | str, frames: int, *, crf: int = 16) -> Path:
+    """The first `frames` frames of a film (with its audio up to there), near-lossless: for tests and previews."""
+    info = probe(src)
+    n = min(frames, info.frames)
+    settings = EncodeSettings(crf, 20_000_000, 20_000_000, "main", "5.1", DEFAULT_PRESET)
+    with FilmWriter(
+        dst, info.width, info.height, info.fps, settings, audio_from=src, audio_offset_s=info.start_s
+    ) as w:
+        for f in iter_frames(src, "yuv420p"):
+            if f.index >= n:
+                break
+            w.write(f.data)
+    return Path(dst)

@@ -1,0 +1,202 @@
+"""`FilmTrack`: everything about a film template that does not depend on the visitor, saved beside the film.
+
+A film is shared by every visitor, so the expensive, film-only work (Face Mesh on every frame, tracking
+the protagonist, smoothing, lighting, expression detail, occlusion) is done once at ingest and stored
+as `<film>.track.npz`. Rendering a visitor's video then needs no landmark model at all.
+
+Storage is compact because it is loaded for every render and kept beside every film variant:
+
+* landmarks as int16 in 1/16 px (exact to 0.03 px; 2.9 KB per frame),
+* light maps as uint8 at `LIGHT_STORE` texels (they are low-pass: sigma ~9 % of the face width, so
+  32 texels hold all they carry; the renderer samples them bilinearly),
+* expression detail as uint8 log2-ratio in [-0.5, 0.5] (ratios 0.71..1.41), occlusion as uint8 0..1,
+* everything in a compressed npz with a format version; a reader refuses versions it does not know.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import numpy.typing as npt
+
+if TYPE_CHECKING:
+    from swap.render import TargetFace
+
+FORMAT_VERSION = 1
+SUFFIX = ".track.npz"
+LANDMARK_SCALE = 16.0  # int16 units per pixel
+DETAIL_LOG_RANGE = 0.5  # detail stored as log2 ratio in [-range, range]
+
+# per-frame flags (bit set)
+ABSENT = 1  # the protagonist is not in the frame (or could not be found)
+TOO_SMALL = 2  # face narrower than the minimum the swap can render convincingly
+TOO_TURNED = 4  # head turned or tilted beyond what the texture can show
+SHOT_START = 8  # first frame of a shot (a cut precedes it)
+INTERPOLATED = 16  # landmarks interpolated over a short detection gap
+TOO_BRIEF = 32  # a covered run too short to swap without popping
+UNCOVERED = ABSENT | TOO_SMALL | TOO_TURNED | TOO_BRIEF
+
+FloatArray = npt.NDArray[np.float32]
+
+
+def track_path(film_path: Path | str) -> Path:
+    """`film.mp4` -> `film.track.npz` beside it."""
+    p = Path(film_path)
+    return p.with_name(p.stem + SUFFIX)
+
+
+def encode_landmarks(points: npt.NDArray[np.floating[Any]]) -> npt.NDArray[np.int16]:
+    q = np.round(np.asarray(points, np.float64) * LANDMARK_SCALE)
+    if q.size and (q.max() > 32767 or q.min() < -32768):
+        raise ValueError("landmarks out of the int16 range (film wider than 2047 px?)")
+    return q.astype(np.int16)
+
+
+def encode_detail(ratio: npt.NDArray[np.floating[Any]]) -> npt.NDArray[np.uint8]:
+    lg = np.clip(np.log2(np.maximum(ratio, 1e-6)), -DETAIL_LOG_RANGE, DETAIL_LOG_RANGE)
+    return np.round((lg / DETAIL_LOG_RANGE + 1) * 127.5).astype(np.uint8)
+
+
+def decode_detail(q: npt.NDArray[np.uint8]) -> FloatArray:
+    return np.exp2((q.astype(np.float32) / 127.5 - 1) * DETAIL_LOG_RANGE).astype(np.float32)
+
+
+def encode_unit(x: npt.NDArray[np.floating[Any]]) -> npt.NDArray[np.uint8]:
+    return np.round(np.clip(x, 0, 1) * 255).astype(np.uint8)
+
+
+@dataclass
+class FilmTrack:
+    """The protagonist's face in every frame of one film (see the module docstring for units).
+
+    Arrays are per frame (N = `frames`); frames whose `flags & UNCOVERED` are left untouched at render.
+    `strength` ramps at the edges of covered runs that do not start/end at a shot cut (cross-fade).
+    """
+
+    film_name: str
+    width: int
+    height: int
+    fps_num: int
+    fps_den: int
+    frames: int
+    flags: npt.NDArray[np.uint8]
+    landmarks_q: npt.NDArray[np.int16]  # (N, 478, 3)
+    strength: npt.NDArray[np.float16]  # (N,)
+    light_q: npt.NDArray[np.uint8]  # (N, L, L, 3)
+    detail_q: npt.NDArray[np.uint8]  # (N, D, D)
+    occlusion_q: npt.NDArray[np.uint8]  # (N, O, O)
+    shot: npt.NDArray[np.int32]  # (N,) shot index
+    report: dict[str, Any] = field(default_factory=dict)
+    version: int = FORMAT_VERSION
+
+    # ---- access --------------------------------------------------------------------------------------
+
+    @property
+    def fps(self) -> float:
+        return self.fps_num / self.fps_den
+
+    @property
+    def covered(self) -> npt.NDArray[np.bool_]:
+        return (self.flags & UNCOVERED) == 0
+
+    def landmarks(self, i: int) -> FloatArray:
+        return (self.landmarks_q[i].astype(np.float32) / LANDMARK_SCALE).astype(np.float32)
+
+    def target(self, i: int) -> TargetFace | None:
+        """The renderer's target for frame `i`, or None where the frame stays untouched."""
+        from swap.render import TargetFace
+
+        if i >= self.frames or not self.covered[i] or float(self.strength[i]) <= 0:
+            return None
+        return TargetFace(
+            landmarks=self.landmarks(i),
+            light_map=(self.light_q[i].astype(np.float32) / 255.0),
+            detail=decode_detail(self.detail_q[i]) if self.detail_q.size else None,
+            occlusion=(self.occlusion_q[i].astype(np.float32) / 255.0) if self.occlusion_q.size else None,
+            strength=float(self.strength[i]),
+        )
+
+    # ---- persistence ---------------------------------------------------------------------------------
+
+    def to_bytes(self) -> bytes:
+        buf = io.BytesIO()
+        np.savez_compressed(
+            buf,
+            version=np.array(self.version, np.int32),
+            meta=np.frombuffer(
+                json.dumps(
+                    {
+                        "film_name": self.film_name,
+                        "width": self.width,
+                        "height": self.height,
+                        "fps_num": self.fps_num,
+                        "fps_den": self.fps_den,
+                        "frames": self.frames,
+                        "report": self.report,
+                    }
+                ).encode(),
+                np.uint8,
+            ),
+            flags=self.flags,
+            landmarks_q=self.landmarks_q,
+            strength=self.strength,
+            light_q=self.light_q,
+            detail_q=self.detail_q,
+            occlusion_q=self.occlusion_q,
+            shot=self.shot,
+        )
+        return buf.getvalue()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> FilmTrack:
+        with np.load(io.BytesIO(data)) as z:
+            version = int(z["version"])
+            if version != FORMAT_VERSION:
+                raise ValueError(
+                    f"film track format {version} is not supported (this engine reads {FORMAT_VERSION}): "
+                    "re-ingest the film"
+                )
+            meta = json.loads(bytes(z["meta"]).decode())
+            return cls(
+                film_name=meta["film_name"],
+                width=meta["width"],
+                height=meta["height"],
+                fps_num=meta["fps_num"],
+                fps_den=meta["fps_den"],
+                frames=meta["frames"],
+                report=meta["report"],
+                flags=z["flags"],
+                landmarks_q=z["landmarks_q"],
+                strength=z["strength"],
+                light_q=z["light_q"],
+                detail_q=z["detail_q"],
+                occlusion_q=z["occlusion_q"],
+                shot=z["shot"],
+                version=version,
+            )
+
+    def save(self, path: Path | str) -> Path:
+        path = Path(path)
+        tmp = path.with_name(path.name + ".part")
+        tmp.write_bytes(self.to_bytes())
+        tmp.replace(path)  # atomic: a render never sees half a track
+        return path
+
+    @classmethod
+    def load(cls, path: Path | str) -> FilmTrack:
+        return cls.from_bytes(Path(path).read_bytes())
+
+    @classmethod
+    def for_film(cls, film_path: Path | str) -> FilmTrack:
+        """The track saved beside `film_path` by `ingest_film`."""
+        p = track_path(film_path)
+        if not p.is_file():
+            raise FileNotFoundError(
+                f"no track for {Path(film_path).name}: run `python -m swap.film ingest {film_path}`"
+            )
+        return cls.load(p)
