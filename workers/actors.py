@@ -26,6 +26,7 @@ from dramatiq.middleware import CurrentMessage, TimeLimitExceeded
 
 from campaign.errors import TransitionConflict
 from campaign.models import FilmVariant, Job, JobState, PosterTemplate
+from campaign.security.private import private_blob_get, private_blob_put
 from campaign.selectors import poster_templates_ready
 from campaign.services import films as film_services
 from campaign.services.jobs import (
@@ -107,11 +108,11 @@ def analyze_job(job_id: str) -> None:
             from swap.asset import build_face_asset
 
             job_progress_report(job_id=job.pk, stage=JobState.ANALYZING, done=0, total=3)
-            analysis = analyze_photo(blob_get(key=job.photo_key))
+            analysis = analyze_photo(private_blob_get(key=job.photo_key))  # decrypted in memory only
             job_progress_report(job_id=job.pk, stage=JobState.ANALYZING, done=1, total=3)
             face_asset = build_face_asset(analysis)
             job_progress_report(job_id=job.pk, stage=JobState.ANALYZING, done=2, total=3)
-            blob_put(key=asset_key, data=face_asset.to_bytes())
+            private_blob_put(key=asset_key, data=face_asset.to_bytes())
             job_face_asset_set(job_id=job.pk, face_asset_key=asset_key, warnings=list(analysis.warnings))
         job_advance(job_id=job.pk, from_state=JobState.ANALYZING, to_state=JobState.POSTERS)
 
@@ -130,7 +131,7 @@ def _poster_template(poster_id: int, generation: int, prepared_key: str) -> Any:
 def _face_asset(key: str) -> Any:
     from swap.asset import FaceAsset
 
-    return FaceAsset.from_bytes(blob_get(key=key))
+    return FaceAsset.from_bytes(private_blob_get(key=key))
 
 
 @dramatiq.actor(queue_name="cpu", time_limit=300_000, **RETRY_OPTIONS)

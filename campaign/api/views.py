@@ -21,6 +21,7 @@ from campaign.api.serializers import (
 )
 from campaign.errors import TokenMissing
 from campaign.models import Gender
+from campaign.security.intake import device_cookie_ensure, intake_guard
 from campaign.selectors import campaign_active_get, job_get_for_token, job_status, variants_ready
 from campaign.services.jobs import job_create, job_delete
 
@@ -91,6 +92,7 @@ class JobCreateApi(APIView):
         summary="Upload a photo; returns the job id, its secret token and where to follow progress",
     )
     def post(self, request: Request) -> Response:
+        intake_guard(request)  # 429 rate limits, 413 size: before the body is read
         form = JobCreateInput(data=request.data)
         form.is_valid(raise_exception=True)
         campaign = campaign_active_get()
@@ -112,7 +114,9 @@ class JobCreateApi(APIView):
             "queue_position": ticket.queue_position,
             "eta_seconds": ticket.eta_seconds,
         }
-        return Response(JobCreatedOutput(data).data, status=status.HTTP_202_ACCEPTED)
+        response = Response(JobCreatedOutput(data).data, status=status.HTTP_202_ACCEPTED)
+        device_cookie_ensure(request, response)
+        return response
 
 
 TOKEN_PARAMETERS = [

@@ -30,6 +30,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from campaign.errors import ServiceBusy
+
 logger = logging.getLogger(__name__)
 
 DEVICE_COOKIE = "pg_device"
@@ -96,8 +98,11 @@ class RateDecision:
     degraded: bool = False  # decided by the in-process fallback because Redis was unreachable
 
 
-class RateLimited(Exception):
-    """Too many requests from this device or address; `retry_after_s` tells the client when to retry."""
+class RateLimited(ServiceBusy):
+    """Too many requests from this device or address; `retry_after_s` tells the client when to retry.
+
+    A `ServiceBusy`, so the API answers it like admission refusals (with ``Retry-After``), but 429.
+    """
 
     code = "rate_limited"
     status = 429
@@ -107,9 +112,7 @@ class RateLimited(Exception):
         detail = (
             f"Too many photos from {who} right now: please wait {decision.retry_after_s} s and try again."
         )
-        super().__init__(detail)
-        self.detail = detail
-        self.retry_after_s = decision.retry_after_s
+        super().__init__(detail, retry_after_s=decision.retry_after_s)
         self.limited_by = decision.limited_by
 
 

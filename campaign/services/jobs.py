@@ -18,13 +18,15 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from campaign.errors import IllegalTransition, ServiceBusy, TransitionConflict, VariantUnavailable
+from campaign.errors import IllegalTransition, TransitionConflict, VariantUnavailable
 from campaign.models import Campaign, Gender, Job, JobState
-from campaign.selectors import POSTER_COUNT, queue_eta_seconds, variants_ready
+from campaign.security.admission import admission_release, admission_request
+from campaign.security.private import private_blob_put
+from campaign.security.uploads import sanitize_upload
+from campaign.selectors import POSTER_COUNT, variants_ready
 from campaign.services.dispatch import enqueue_on_commit
 from campaign.services.events import job_event_publish
-from campaign.services.photos import photo_normalize
-from campaign.services.storage import blob_delete, blob_put
+from campaign.services.storage import blob_delete
 from campaign.services.tokens import token_new
 
 logger = logging.getLogger(__name__)
@@ -100,18 +102,17 @@ def job_create(
         raise VariantUnavailable("This film is not available for the chosen gender right now.")
     variant = variants[0]
 
-    waiting = Job.objects.filter(state=JobState.QUEUED).count()
-    position = waiting + 1
-    eta = queue_eta_seconds(position=position)
-    if waiting >= campaign.max_queued_jobs or eta > campaign.max_wait_seconds:
-        retry_after = max(
-            5, min(120, eta - campaign.max_wait_seconds if eta > campaign.max_wait_seconds else 30)
-        )
-        raise ServiceBusy("Very busy right now; we will try again in a moment.", retry_after_s=retry_after)
-
-    clean_photo = photo_normalize(data=photo)
+    # Live-throughput admission (campaign.security.admission): ServiceBusy (503 + Retry-After) beyond
+    # the campaign's promised wait; a refused photo gives its place back.
+    admission = admission_request(campaign=campaign)
+    position, eta = admission.queue_position, admission.eta_seconds
+    try:
+        clean_photo = sanitize_upload(photo).jpeg_bytes
+    except PhotoInvalid:
+        admission_release()
+        raise
     job_id = uuid.uuid4()
-    photo_key = blob_put(key=job_key(job_id, "photo.jpg"), data=clean_photo)
+    photo_key = private_blob_put(key=job_key(job_id, "photo.jpg"), data=clean_photo)
     token, digest = token_new()
     with transaction.atomic():
         job = Job.objects.create(

@@ -1,0 +1,90 @@
+"""What the job intake view does before it reads the request body, and the device cookie after.
+
+Order matters for cost: refusing a flood must not first parse a 10 MB multipart body, so the rate
+limit and the declared size are checked on headers alone, and the body is then read by an upload
+handler that keeps the photo in memory (a visitor's photo never lands unencrypted on the web node's
+disk) and stops at the byte limit even when the client sends no Content-Length (chunked uploads).
+"""
+
+from __future__ import annotations
+
+import io
+import secrets
+from typing import Any
+
+from django.conf import settings
+from django.core.files.uploadedfile import InMemoryUploadedFile
+from django.core.files.uploadhandler import FileUploadHandler
+
+from campaign.security.ratelimit import DEVICE_COOKIE, device_id_from_request, ratelimit_enforce
+from campaign.security.uploads import UploadLimits, UploadRejected, _too_many_bytes
+
+# Multipart framing and the small form fields (gender, consent, film) on top of the photo itself.
+_FORM_OVERHEAD_BYTES = 64 * 1024
+_DEVICE_COOKIE_MAX_AGE_S = 365 * 24 * 3600
+
+
+class CappedMemoryUploadHandler(FileUploadHandler):
+    """Collects the upload in memory and refuses it (413) as soon as it exceeds the photo byte limit."""
+
+    def __init__(self, request: Any = None, *, max_bytes: int) -> None:
+        super().__init__(request)
+        self.max_bytes = max_bytes
+        self._buffer = io.BytesIO()
+
+    def new_file(self, *args: Any, **kwargs: Any) -> None:
+        super().new_file(*args, **kwargs)
+        self._buffer = io.BytesIO()
+
+    def receive_data_chunk(self, raw_data: bytes, start: int) -> None:
+        if start + len(raw_data) > self.max_bytes:
+            raise _too_many_bytes(UploadLimits(max_bytes=self.max_bytes))
+        self._buffer.write(raw_data)
+        return None
+
+    def file_complete(self, file_size: int) -> InMemoryUploadedFile:
+        self._buffer.seek(0)
+        return InMemoryUploadedFile(
+            file=self._buffer,
+            field_name=self.field_name,
+            name=self.file_name,
+            content_type=self.content_type,
+            size=file_size,
+            charset=self.charset,
+            content_type_extra=self.content_type_extra,
+        )
+
+
+def intake_guard(request: Any) -> None:
+    """Rate limits (429 + Retry-After) and request size (413), before the body is parsed.
+
+    `request` is the DRF or Django request of ``POST /api/jobs``; call this before touching
+    ``request.data``.
+    """
+    ratelimit_enforce(request)
+    limits = UploadLimits.from_settings()
+    try:
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        declared = 0
+    if declared > limits.max_bytes + _FORM_OVERHEAD_BYTES:
+        raise _too_many_bytes(limits)
+    django_request = getattr(request, "_request", request)
+    django_request.upload_handlers = [CappedMemoryUploadHandler(django_request, max_bytes=limits.max_bytes)]
+
+
+def device_cookie_ensure(request: Any, response: Any) -> None:
+    """Give a browser without a (valid) device cookie a random one, the key of its rate-limit bucket."""
+    if device_id_from_request(request) is not None:
+        return
+    response.set_cookie(
+        DEVICE_COOKIE,
+        secrets.token_urlsafe(18),
+        max_age=_DEVICE_COOKIE_MAX_AGE_S,
+        httponly=True,
+        samesite="Lax",
+        secure=bool(getattr(settings, "SESSION_COOKIE_SECURE", False)),
+    )
+
+
+__all__ = ["CappedMemoryUploadHandler", "UploadRejected", "device_cookie_ensure", "intake_guard"]
