@@ -1,0 +1,545 @@
+/* Protagonist H5 page: pick a photo, upload, follow progress live, get five posters and a film.
+ *
+ * The server is the source of truth: on every (re)connect the websocket sends a full snapshot, and the
+ * same status is available over HTTP (polling fallback). The job id and token live in the URL fragment
+ * (never sent to servers) and in localStorage, so a reload or a bookmark resumes the job.
+ */
+(function () {
+  "use strict";
+
+  var TEXT = {
+    zh: {
+      closed: "活动暂未开放，请稍后再来。",
+      formTitle: "上传一张正脸照片",
+      photoTips: "光线充足、正对镜头、只有你一个人、不戴墨镜和口罩。",
+      choosePhoto: "选择照片",
+      takeSelfie: "自拍一张",
+      genderLegend: "选择影片中的角色",
+      female: "女主角",
+      male: "男主角",
+      consent: "我同意主办方处理我上传的人脸照片（敏感个人信息），仅用于生成本次活动的海报和视频；原图在分析后立即删除，成品保留 {days} 天后自动删除，我可以随时删除。",
+      age: "我已年满 {age} 周岁，或已取得监护人同意。",
+      submit: "生成我的海报和电影",
+      uploading: "正在上传…",
+      progressTitle: "正在制作",
+      mayLeave: "你可以先离开，稍后回到本页面查看结果（请保存本页链接）。",
+      tryAnother: "换一张照片重试",
+      postersTitle: "你的海报",
+      wechatHint: "长按海报可保存。保存视频请点右上角 ··· 选择“在浏览器打开”。",
+      videoTitle: "你的电影",
+      videoPending: "电影正在制作中，完成后会出现在这里。",
+      downloadVideo: "下载视频",
+      share: "分享",
+      aiLabel: "海报和视频由 AI 生成，已添加“AI生成”标识。",
+      deleteData: "删除我的数据",
+      deleted: "你的照片和结果已删除。",
+      confirmDelete: "确定删除你的照片、海报和视频吗？此操作不可恢复。",
+      poster: "海报 {n}",
+      posterAlt: "以你的脸生成的电影海报 {n}",
+      st_queued: "排队中",
+      st_analyzing: "正在分析你的照片",
+      st_posters: "正在制作海报",
+      st_video: "正在制作电影",
+      st_done: "完成！",
+      st_failed: "没能完成",
+      queue: "前面还有 {n} 人，预计 {eta} 后开始",
+      eta_s: "{n} 秒",
+      eta_m: "{n} 分钟",
+      busy: "现在人太多了，{n} 秒后自动重试…",
+      offline: "网络连接中断，正在重新连接…",
+      err_generic: "出了点问题，请稍后再试。",
+      err_network: "网络不太好，请检查网络后重试。",
+      err_consent_required: "请先勾选同意处理人脸照片。",
+      err_not_found: "找不到这个结果，链接可能不完整。",
+      err_deleted: "这个结果已被删除。",
+      err_variant_unavailable: "所选角色暂不可用，请换一个角色。",
+      err_campaign_closed: "活动暂未开放，请稍后再来。",
+      err_photo_too_large: "照片太大了，请换一张照片。",
+      err_not_an_image: "这个文件不是我们能识别的照片，请上传 JPG、PNG 或 HEIC 照片。",
+      err_corrupt_image: "照片文件已损坏，请重新拍摄或选择。",
+      err_animated_image: "不支持动图，请选择一张静态照片。",
+      err_image_too_small: "照片太小了，请使用更清晰的照片。",
+      err_no_face: "没有找到人脸。请上传一张能看清正脸的照片。",
+      err_multiple_faces: "照片里有不止一个人。请上传只有你一个人的照片。",
+      err_face_too_small: "脸在照片里太小了。请靠近一些再拍。",
+      err_face_cut_off: "脸没有完整出现在照片里。请让整张脸都在画面中。",
+      err_not_facing_camera: "请正对镜头拍摄，不要侧脸、低头或仰头。",
+      err_too_dark: "照片太暗了。请到光线充足的地方再拍一张。",
+      err_overexposed: "照片太亮了。请避开强光再拍一张。",
+      err_too_blurry: "照片太模糊了。请保持手机稳定再拍一张。",
+      err_face_covered: "脸被遮挡了。请摘下口罩、墨镜或移开手。",
+      err_expression_strong: "表情太夸张了。请用自然的表情再拍一张。",
+      err_internal_error: "我们这边出了点问题，请稍后再试。"
+    },
+    en: {
+      closed: "The campaign is not open right now. Please come back later.",
+      formTitle: "Upload a frontal face photo",
+      photoTips: "Good light, facing the camera, only you in the picture, no sunglasses or mask.",
+      choosePhoto: "Choose photo",
+      takeSelfie: "Take a selfie",
+      genderLegend: "Choose your role in the film",
+      female: "Female lead",
+      male: "Male lead",
+      consent: "I agree that the organiser processes my face photo (sensitive personal information) only to make this campaign's posters and film. The original is deleted right after analysis; results are deleted automatically after {days} days, and I can delete them at any time.",
+      age: "I am at least {age} years old, or have my guardian's consent.",
+      submit: "Make my posters and film",
+      uploading: "Uploading…",
+      progressTitle: "In the making",
+      mayLeave: "You may leave and come back to this page later (keep this link).",
+      tryAnother: "Try another photo",
+      postersTitle: "Your posters",
+      wechatHint: "Long-press a poster to save it. To save the film, tap ··· at the top right and open in the browser.",
+      videoTitle: "Your film",
+      videoPending: "Your film is being made and will appear here.",
+      downloadVideo: "Download film",
+      share: "Share",
+      aiLabel: "Posters and film are AI-generated and labelled as such.",
+      deleteData: "Delete my data",
+      deleted: "Your photo and results were deleted.",
+      confirmDelete: "Delete your photo, posters and film? This cannot be undone.",
+      poster: "Poster {n}",
+      posterAlt: "Film poster {n} made with your face",
+      st_queued: "Waiting in line",
+      st_analyzing: "Analysing your photo",
+      st_posters: "Making your posters",
+      st_video: "Making your film",
+      st_done: "Done!",
+      st_failed: "Could not finish",
+      queue: "{n} ahead of you, starting in about {eta}",
+      eta_s: "{n} s",
+      eta_m: "{n} min",
+      busy: "Very busy right now; retrying in {n} s…",
+      offline: "Connection lost, reconnecting…",
+      err_generic: "Something went wrong. Please try again later.",
+      err_network: "The network is unreliable. Please check it and try again.",
+      err_consent_required: "Please tick the consent box first.",
+      err_not_found: "This result cannot be found; the link may be incomplete.",
+      err_deleted: "This result was deleted.",
+      err_variant_unavailable: "This role is not available right now. Please choose another.",
+      err_campaign_closed: "The campaign is not open right now.",
+      err_photo_too_large: "The photo is too large. Please choose another one.",
+      err_not_an_image: "This file is not a photo we can read. Please upload a JPEG, PNG or HEIC photo.",
+      err_corrupt_image: "The photo file is damaged. Please take or choose it again.",
+      err_animated_image: "Animated images cannot be used. Please choose a still photo.",
+      err_image_too_small: "The photo is too small. Please use a sharper photo.",
+      err_no_face: "We could not find a face. Please upload a photo where your face is clearly visible.",
+      err_multiple_faces: "There is more than one person in the photo. Please upload a photo of just you.",
+      err_face_too_small: "Your face is too small in the photo. Please come closer.",
+      err_face_cut_off: "Your face is cut off. Please keep your whole face in the picture.",
+      err_not_facing_camera: "Please face the camera directly.",
+      err_too_dark: "The photo is too dark. Please take one in better light.",
+      err_overexposed: "The photo is too bright. Please avoid strong light.",
+      err_too_blurry: "The photo is blurry. Please hold the phone still.",
+      err_face_covered: "Your face is covered. Please remove mask, sunglasses or hands.",
+      err_expression_strong: "The expression is too strong. Please use a natural expression.",
+      err_internal_error: "Something went wrong on our side. Please try again in a few minutes."
+    }
+  };
+
+  var app = document.getElementById("app");
+  if (!document.getElementById("step-form")) return;
+  var $ = function (id) { return document.getElementById(id); };
+  // Chinese first (the campaign's audience); English on request, remembered on this device.
+  var lang = localStorage.getItem("lang") === "en" ? "en" : "zh";
+  var minAge = app.getAttribute("data-min-age");
+  var retentionDays = app.getAttribute("data-retention-days");
+  var pingMs = (parseInt(app.getAttribute("data-ping-s"), 10) || 20) * 1000;
+  var isWeChat = /MicroMessenger/i.test(navigator.userAgent);
+
+  function t(key, vars) {
+    var s = (TEXT[lang] && TEXT[lang][key]) || TEXT.zh[key] || key;
+    Object.keys(vars || {}).forEach(function (k) { s = s.replace("{" + k + "}", vars[k]); });
+    return s;
+  }
+
+  function applyLanguage() {
+    document.documentElement.lang = lang === "zh" ? "zh-CN" : "en";
+    document.querySelectorAll("[data-i18n]").forEach(function (el) {
+      el.textContent = t(el.getAttribute("data-i18n"), { days: retentionDays, age: minAge });
+    });
+    ["campaign-title", "campaign-description"].forEach(function (id) {
+      var el = $(id);
+      if (el) el.textContent = el.getAttribute(lang === "zh" ? "data-zh" : "data-en") || el.textContent;
+    });
+    $("lang-toggle").textContent = lang === "zh" ? "EN" : "中文";
+    if (lastStatus) render(lastStatus);
+  }
+
+  $("lang-toggle").addEventListener("click", function () {
+    lang = lang === "zh" ? "en" : "zh";
+    localStorage.setItem("lang", lang);
+    applyLanguage();
+  });
+
+  // ---------------------------------------------------------------- photo and form
+  var photoBlob = null;
+
+  function downscale(file) {
+    // Decode straight to ~1280 px: never draw the full-size photo (iOS canvas limits).
+    var maxEdge = 1280;
+    if (!window.createImageBitmap) return Promise.resolve(file);
+    return createImageBitmap(file, { imageOrientation: "from-image" }).then(function (bitmap) {
+      var scale = Math.min(1, maxEdge / Math.max(bitmap.width, bitmap.height));
+      var w = Math.round(bitmap.width * scale), h = Math.round(bitmap.height * scale);
+      var canvas = document.createElement("canvas");
+      canvas.width = w; canvas.height = h;
+      canvas.getContext("2d").drawImage(bitmap, 0, 0, w, h);
+      if (bitmap.close) bitmap.close();
+      return new Promise(function (resolve) {
+        canvas.toBlob(function (blob) {
+          canvas.width = 1; canvas.height = 1; // free the canvas memory at once
+          resolve(blob || file);
+        }, "image/jpeg", 0.85);
+      });
+    }).catch(function () {
+      return file; // e.g. HEIC the browser cannot decode: the server converts it
+    });
+  }
+
+  function onPhoto(event) {
+    var file = event.target.files && event.target.files[0];
+    if (!file) return;
+    hideError();
+    downscale(file).then(function (blob) {
+      photoBlob = blob;
+      var preview = $("photo-preview");
+      if (preview.src) URL.revokeObjectURL(preview.src);
+      preview.src = URL.createObjectURL(blob);
+      preview.alt = "";
+      preview.hidden = false;
+      updateSubmit();
+    });
+  }
+  $("photo-input").addEventListener("change", onPhoto);
+  $("selfie-input").addEventListener("change", onPhoto);
+
+  function gender() {
+    var checked = document.querySelector("input[name=gender]:checked");
+    return checked ? checked.value : "";
+  }
+  function updateSubmit() {
+    $("submit").disabled = !(photoBlob && gender() && $("consent").checked && $("age").checked);
+  }
+  document.querySelectorAll("input[name=gender], #consent, #age").forEach(function (el) {
+    el.addEventListener("change", updateSubmit);
+  });
+
+  function showError(el, code, detail) {
+    var key = "err_" + code;
+    el.textContent = TEXT[lang][key] ? t(key) : detail || t("err_generic");
+    el.hidden = false;
+  }
+  function hideError() { $("form-error").hidden = true; }
+
+  function submit() {
+    hideError();
+    $("submit").disabled = true;
+    $("upload-progress").hidden = false;
+    $("upload-label").textContent = t("uploading");
+    var form = new FormData();
+    form.append("photo", photoBlob, "photo.jpg");
+    form.append("gender", gender());
+    form.append("consent", $("consent").checked ? "true" : "false");
+    var xhr = new XMLHttpRequest();
+    xhr.open("POST", "/api/jobs");
+    xhr.upload.onprogress = function (e) {
+      if (e.lengthComputable) $("upload-bar").value = Math.round((e.loaded / e.total) * 100);
+    };
+    xhr.onload = function () {
+      var body = {};
+      try { body = JSON.parse(xhr.responseText); } catch (err) { body = {}; }
+      if (xhr.status === 202) {
+        startJob(body.id, body.token, { state: "queued", queue_position: body.queue_position, eta_seconds: body.eta_seconds });
+        return;
+      }
+      $("upload-progress").hidden = true;
+      if (xhr.status === 503 || xhr.status === 429) {
+        var wait = parseInt(xhr.getResponseHeader("Retry-After"), 10) || 10;
+        countdownRetry(wait);
+        return;
+      }
+      showError($("form-error"), body.code, body.detail);
+      updateSubmit();
+    };
+    xhr.onerror = function () {
+      $("upload-progress").hidden = true;
+      showError($("form-error"), "network");
+      updateSubmit();
+    };
+    xhr.send(form);
+  }
+  $("submit").addEventListener("click", submit);
+
+  function countdownRetry(seconds) {
+    var el = $("form-error");
+    var left = seconds;
+    (function tick() {
+      el.textContent = t("busy", { n: left });
+      el.hidden = false;
+      if (left <= 0) { submit(); return; }
+      left -= 1;
+      setTimeout(tick, 1000);
+    })();
+  }
+
+  // ---------------------------------------------------------------- following a job
+  var job = null; // {id, token}
+  var lastStatus = null;
+  var lastSeq = -1;
+  var socket = null, pingTimer = null, pollTimer = null, reconnectTimer = null;
+  var failures = 0;
+
+  function saveJob() {
+    history.replaceState(null, "", "#job=" + job.id + "&token=" + encodeURIComponent(job.token));
+    localStorage.setItem("job", JSON.stringify(job));
+  }
+
+  function startJob(id, token, initial) {
+    job = { id: id, token: token };
+    saveJob();
+    $("step-form").hidden = true;
+    $("step-progress").hidden = false;
+    $("step-delete").hidden = false;
+    if (initial) render(Object.assign({ seq: -1, progress: 0, posters: [null, null, null, null, null] }, initial));
+    fetchStatus();
+    connect();
+  }
+
+  function stageText(status) {
+    return t("st_" + status.state);
+  }
+
+  function formatEta(seconds) {
+    if (seconds == null) return "";
+    return seconds < 90 ? t("eta_s", { n: Math.max(1, Math.round(seconds)) }) : t("eta_m", { n: Math.round(seconds / 60) });
+  }
+
+  function render(status) {
+    lastStatus = status;
+    $("stage-label").textContent = stageText(status);
+    $("job-bar").value = Math.round((status.progress || 0) * 100);
+    $("queue-label").textContent = status.state === "queued" && status.queue_position
+      ? t("queue", { n: Math.max(0, status.queue_position - 1), eta: formatEta(status.eta_seconds) })
+      : "";
+    var failed = status.state === "failed";
+    if (failed && status.failure) {
+      showError($("job-error"), status.failure.code, status.failure.message);
+      $("retry-photo").hidden = false;
+    } else {
+      $("job-error").hidden = true;
+      $("retry-photo").hidden = true;
+    }
+    var posters = status.posters || [];
+    var anyPoster = posters.some(function (p) { return p; });
+    if (anyPoster || status.video) $("step-results").hidden = false;
+    renderPosters(posters);
+    renderVideo(status);
+    if (status.state === "done") $("step-progress").hidden = true;
+    $("wechat-hint").hidden = !isWeChat || !anyPoster;
+  }
+
+  function renderPosters(posters) {
+    var box = $("posters");
+    for (var i = 0; i < 5; i++) {
+      var slot = box.children[i];
+      if (!slot) {
+        slot = document.createElement("div");
+        slot.className = "slot";
+        slot.textContent = t("poster", { n: i + 1 });
+        box.appendChild(slot);
+      }
+      var poster = posters[i];
+      if (poster && poster.url) {
+        var img = slot.querySelector("img");
+        // Signed URLs change when they are renewed; keep the loaded image unless the file is new.
+        if (!img) {
+          slot.textContent = "";
+          img = document.createElement("img");
+          img.src = poster.url;
+          img.alt = t("posterAlt", { n: i + 1 });
+          img.setAttribute("data-position", String(i + 1));
+          slot.appendChild(img);
+        }
+      }
+    }
+  }
+
+  function renderVideo(status) {
+    var video = $("video");
+    if (!status.video) {
+      $("video-pending").hidden = status.state === "failed";
+      return;
+    }
+    $("video-pending").hidden = true;
+    if (!video.getAttribute("src")) {
+      if (status.video.cover_url) video.poster = status.video.cover_url;
+      video.src = status.video.url;
+      video.hidden = false;
+      $("download-video").href = status.video.url;
+      $("download-video").hidden = isWeChat;
+      $("share").hidden = !navigator.share;
+    }
+  }
+
+  function onStatus(status) {
+    if (status.seq != null && status.seq < lastSeq) return; // stale
+    if (status.seq != null) lastSeq = status.seq;
+    render(status);
+    if (status.state === "done" || status.state === "failed") stopLive();
+  }
+
+  function fetchStatus() {
+    if (!job) return Promise.resolve();
+    return fetch("/api/jobs/" + job.id, { headers: { Authorization: "Bearer " + job.token }, cache: "no-store" })
+      .then(function (r) {
+        return r.json().then(function (body) { return { status: r.status, body: body }; });
+      })
+      .then(function (res) {
+        if (res.status === 200) { onStatus(res.body); return; }
+        if (res.status === 404 || res.status === 410 || res.status === 401) {
+          forgetJob();
+          showError($("job-error"), res.body.code, res.body.detail);
+          $("step-progress").hidden = false;
+          $("step-form").hidden = true;
+          $("step-results").hidden = true;
+          $("step-delete").hidden = true;
+        }
+      })
+      .catch(function () { /* offline: the socket/poll retry covers it */ });
+  }
+
+  function connect() {
+    if (!job || document.hidden) return;
+    if (lastStatus && (lastStatus.state === "done" || lastStatus.state === "failed")) return;
+    var scheme = location.protocol === "https:" ? "wss://" : "ws://";
+    try {
+      socket = new WebSocket(scheme + location.host + "/ws/jobs/" + job.id + "/");
+    } catch (err) {
+      scheduleReconnect();
+      return;
+    }
+    socket.onopen = function () {
+      socket.send(JSON.stringify({ type: "auth", token: job.token }));
+      clearInterval(pingTimer);
+      pingTimer = setInterval(function () {
+        if (socket && socket.readyState === 1) socket.send(JSON.stringify({ type: "ping" }));
+      }, pingMs);
+    };
+    socket.onmessage = function (e) {
+      var msg;
+      try { msg = JSON.parse(e.data); } catch (err) { return; }
+      if (msg.type === "pong") return;
+      if (msg.type === "error") { fetchStatus(); return; }
+      failures = 0;
+      stopPolling();
+      if (msg.job) onStatus(msg.job);
+    };
+    socket.onclose = function (e) {
+      clearInterval(pingTimer);
+      socket = null;
+      if (e.code === 4403 || e.code === 4410) { fetchStatus(); return; }
+      scheduleReconnect();
+    };
+  }
+
+  function scheduleReconnect() {
+    if (!job || document.hidden) return;
+    if (lastStatus && (lastStatus.state === "done" || lastStatus.state === "failed")) return;
+    failures += 1;
+    if (failures >= 3) startPolling();
+    var delay = Math.min(30000, 1000 * Math.pow(2, failures - 1));
+    delay = delay / 2 + Math.random() * delay / 2; // jitter: phones reconnecting together spread out
+    clearTimeout(reconnectTimer);
+    reconnectTimer = setTimeout(connect, delay);
+  }
+
+  function startPolling() {
+    if (pollTimer) return;
+    pollTimer = setInterval(fetchStatus, 4000);
+  }
+  function stopPolling() { clearInterval(pollTimer); pollTimer = null; }
+
+  function stopLive() {
+    clearTimeout(reconnectTimer);
+    clearInterval(pingTimer);
+    stopPolling();
+    if (socket) { socket.onclose = null; socket.close(); socket = null; }
+  }
+
+  document.addEventListener("visibilitychange", function () {
+    if (!job) return;
+    if (document.hidden) {
+      stopLive();
+    } else {
+      fetchStatus().then(function () { failures = 0; connect(); });
+    }
+  });
+  window.addEventListener("online", function () {
+    if (job && !document.hidden) { fetchStatus(); failures = 0; if (!socket) connect(); }
+  });
+  window.addEventListener("pageshow", function (e) {
+    if (e.persisted && job) { fetchStatus(); if (!socket) connect(); }
+  });
+
+  function forgetJob() {
+    stopLive();
+    localStorage.removeItem("job");
+    history.replaceState(null, "", location.pathname);
+    job = null;
+  }
+
+  $("retry-photo").addEventListener("click", function () {
+    forgetJob();
+    lastStatus = null; lastSeq = -1;
+    $("step-progress").hidden = true;
+    $("step-results").hidden = true;
+    $("step-delete").hidden = true;
+    $("posters").innerHTML = "";
+    $("step-form").hidden = false;
+    $("upload-progress").hidden = true;
+    updateSubmit();
+  });
+
+  $("delete").addEventListener("click", function () {
+    if (!job || !window.confirm(t("confirmDelete"))) return;
+    fetch("/api/jobs/" + job.id, { method: "DELETE", headers: { Authorization: "Bearer " + job.token } })
+      .then(function (r) {
+        if (r.status === 204 || r.status === 410 || r.status === 404) {
+          forgetJob();
+          $("step-progress").hidden = true;
+          $("step-results").hidden = true;
+          $("posters").innerHTML = "";
+          $("video").removeAttribute("src");
+          $("delete").hidden = true;
+          $("deleted-note").hidden = false;
+        }
+      });
+  });
+
+  $("share").addEventListener("click", function () {
+    if (!lastStatus || !lastStatus.video) return;
+    var url = location.origin + location.pathname;
+    var data = { title: document.title, url: url };
+    fetch(lastStatus.video.url).then(function (r) { return r.blob(); }).then(function (blob) {
+      var file = new File([blob], "protagonist.mp4", { type: "video/mp4" });
+      if (navigator.canShare && navigator.canShare({ files: [file] })) data.files = [file];
+      return navigator.share(data);
+    }).catch(function () { /* the visitor cancelled or sharing is unsupported */ });
+  });
+
+  // ---------------------------------------------------------------- resume from the URL
+  function resume() {
+    var params = new URLSearchParams(location.hash.slice(1));
+    var id = params.get("job"), token = params.get("token");
+    if (!id || !token) {
+      try {
+        var saved = JSON.parse(localStorage.getItem("job") || "null");
+        if (saved && saved.id && saved.token) { id = saved.id; token = saved.token; }
+      } catch (err) { /* ignore */ }
+    }
+    if (id && token) startJob(id, token, null);
+  }
+
+  applyLanguage();
+  resume();
+})();
