@@ -40,6 +40,7 @@ FloatArray = npt.NDArray[np.float32]
 ASSET_MAGIC = b"PTGFACE\x00"
 ASSET_VERSION = 1
 RIM_TRIM = 0.02  # fraction of the texture width trimmed at the outer rim (~10 texels at 512)
+RIM_BAND = 0.12  # rim band (fraction of the width) where texels must look like skin to be trusted
 JPEG_QUALITY = 92
 SH_RIDGE = 1e-3  # small ridge: the face's normals cover only a hemisphere, so higher bands are ill-posed
 SHADING_FLOOR = 0.35  # never divide by less than this fraction of the mean shading (deep shadow = noise)
@@ -169,14 +170,41 @@ def delight(
     return (texture / np.maximum(shading, SHADING_FLOOR)).astype(np.float32)
 
 
+def rim_skin_likeness(texture: FloatArray, weight: FloatArray, d_rim: FloatArray, size: int) -> FloatArray:
+    """Near the rim, trust texels only as far as they look like this face's skin.
+
+    Face Mesh's outline may run over hair, ears or the wall behind a turned cheek; those colours
+    would be stretched over the target's cheeks. Within `RIM_BAND` of the rim, a texel's trust falls
+    with its chromaticity and log-brightness distance from the median skin colour.
+    """
+    skin = skin_region(size) & (weight > 0.8)
+    if skin.sum() < 200:
+        return np.ones_like(weight)
+    eps = 1e-3
+    lum = texture.sum(axis=-1) + eps
+    chroma = texture / lum[..., None]
+    ref_chroma = np.median(chroma[skin], axis=0)
+    ref_lum = float(np.median(lum[skin]))
+    dc = np.linalg.norm(chroma - ref_chroma, axis=-1)
+    dl = np.log(lum / ref_lum)
+    likeness = np.exp(
+        -((dc / 0.035) ** 2) - (np.minimum(dl, 0.0) / 0.7) ** 2 - (np.maximum(dl, 0) / 0.5) ** 2
+    )
+    band = np.clip(1.0 - (d_rim - RIM_BAND * size) / (0.03 * size), 0, 1)
+    return (1.0 - band + band * likeness).astype(np.float32)
+
+
 def build_face_asset(analysis: FaceAnalysis, size: int = UV_SIZE) -> FaceAsset:
     """Unwrap, trim, de-light and fill the visitor's face (see the module docstring)."""
     pts = analysis.landmarks.points
     texture, weight = unwrap(analysis.rgb, pts, size)
     ur = uv_raster(size)
     # trim the rim: distance (texels) from the outer loop
-    d_rim = cv2.distanceTransform(_loop_mask(face_topology().outer_loop, size), cv2.DIST_L2, 5)
+    d_rim = np.asarray(
+        cv2.distanceTransform(_loop_mask(face_topology().outer_loop, size), cv2.DIST_L2, 5), np.float32
+    )
     weight = weight * np.clip((d_rim - RIM_TRIM * size) / 2.0, 0, 1)
+    weight = weight * rim_skin_likeness(texture, weight, d_rim, size)
     # normals in the photo's camera frame; x to image right, y down, z away: flip to a face-outward frame
     mesh = ur.mesh
     normals = ur.interpolate(vertex_normals(mesh.positions(pts), mesh.triangles))

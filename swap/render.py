@@ -52,8 +52,10 @@ RIM_FEATHER = 0.07  # mask feather at the outer rim (fraction of the face width)
 EYE_FEATHER = 0.10  # feather around the eye holes: keeps the target's eyelids and blinks
 MOUTH_FEATHER = 0.05  # feather around the inner-mouth hole: keeps the target's lips moving
 CROP_MARGIN = 0.06  # crop around the face bbox, fraction of its size (room for the blend)
+TRUSTED = 0.5  # a texel with at least this weight is used as it is by the fills
 MIN_FACING = 0.1  # texels facing the camera less than this (cosine) are not trusted at all
 FULL_FACING = 0.5  # ... and from this cosine on fully trusted
+DETAIL_CHROMA = 0.4  # share of the visitor's local colour ratios kept (1 = all, 0 = brightness only)
 MESH_LEVEL = 0  # render mesh: 0 = sparse Face Mesh; see swap.mesh (dense measured, not better)
 
 
@@ -149,6 +151,20 @@ def uv_alpha(size: int) -> FloatArray:
     return alpha * uv_raster(size).covered
 
 
+@lru_cache(maxsize=8)
+def lowpass_weight(size: int) -> FloatArray:
+    """Weight of each texel in the light-map / detail low-passes: 0 outside the mesh, ramping up from
+    the rim over `RIM_FEATHER`.
+
+    Both the target's light map and the visitor's own low-pass use this same weighting, so that in
+    a self-swap ``detail * light_map`` gives back the photo; and the rim, where hair, ears and the
+    background creep into the mesh, does not colour the face.
+    """
+    outer = _loop_mask(face_topology().outer_loop, size)
+    d = cv2.distanceTransform(outer, cv2.DIST_L2, 5)
+    return (_smoothstep(d / (RIM_FEATHER * size)) * uv_raster(size).covered).astype(np.float32)
+
+
 def face_width_texels(size: int) -> float:
     """Width of the face in UV texels (the layout pins the rim to a circle of diameter 1)."""
     return float(size)
@@ -171,13 +187,17 @@ def normalized_blur(image: FloatArray, weight: FloatArray, sigma: float) -> tupl
 def mirror_fill(texture: FloatArray, weight: FloatArray) -> tuple[FloatArray, FloatArray]:
     """Fill untrusted texels from their mirror twin (the layout is symmetric about u = 0.5).
 
-    A texel of weight w keeps w of itself and takes (1 - w) from its twin in proportion to the twin's
-    own trust; the far cheek of a turned head becomes the near cheek's mirror image.
+    Weights from `TRUSTED` up count as fully trusted (a texel is kept as it is); below that a texel
+    takes the missing share from its twin in proportion to the twin's own trust, so the far cheek of
+    a turned head becomes the near cheek's mirror image while well-seen texels stay untouched.
     """
-    tm, wm = texture[:, ::-1], weight[:, ::-1]
-    take = (1 - weight) * wm
-    total = weight + take
-    filled = (texture * weight[..., None] + tm * take[..., None]) / np.maximum(total, 1e-6)[..., None]
+    own = _smoothstep(weight / TRUSTED)
+    twin = own[:, ::-1]
+    take = (1 - own) * twin
+    total = own + take
+    filled = (texture * own[..., None] + texture[:, ::-1] * take[..., None]) / np.maximum(total, 1e-6)[
+        ..., None
+    ]
     filled = np.where(total[..., None] > 1e-6, filled, texture)
     return filled.astype(np.float32), np.clip(total, 0, 1).astype(np.float32)
 
@@ -198,7 +218,7 @@ def push_pull_fill(texture: FloatArray, weight: FloatArray, levels: int = 8) -> 
         if up.ndim == 2:
             up = up[..., None]
         local = t / np.maximum(w, 1e-6)[..., None]
-        a = np.clip(w, 0, 1)[..., None]
+        a = _smoothstep(w / TRUSTED)[..., None]
         est = local * a + up * (1 - a)
     return est.astype(np.float32)
 
@@ -271,7 +291,7 @@ def prepare_target(rgb: ImageArray, landmarks: FaceLandmarks | npt.NDArray[np.fl
     tex, valid = unwrap(rgb, pts, LIGHT_MAP_SIZE)
     tex, valid = mirror_fill(tex, valid)
     sigma = LIGHT_SIGMA * face_width_texels(LIGHT_MAP_SIZE)
-    low, support = normalized_blur(tex, valid, sigma)
+    low, support = normalized_blur(tex, valid * lowpass_weight(LIGHT_MAP_SIZE), sigma)
     # texels with almost no trusted neighbourhood (e.g. both sides hidden): fill from the wider face
     weak = support < 0.05
     if weak.any():
@@ -419,12 +439,44 @@ def visitor_detail(albedo: FloatArray, size: int) -> FloatArray:
     """The visitor texture relative to its own low-pass at the light-map scale (1.0 = average).
 
     Multiplying this by a target's light map gives the target's light and skin tone with the
-    visitor's features.
+    visitor's features. Brightness ratios are kept fully; colour ratios only partly
+    (`DETAIL_CHROMA`): a dark eyebrow on brown skin is less orange than that skin, and its full colour
+    ratio would turn it blue on pale skin.
     """
-    covered = uv_raster(size).covered.astype(np.float32)
-    low, _ = normalized_blur(albedo, covered, LIGHT_SIGMA * face_width_texels(size))
-    detail = albedo / np.maximum(low, 1e-3)
+    low, _ = normalized_blur(albedo, lowpass_weight(size), LIGHT_SIGMA * face_width_texels(size))
+    ratio = albedo / np.maximum(low, 1e-3)
+    lum_w = np.array([0.299, 0.587, 0.114], np.float32)
+    lum_ratio = (albedo @ lum_w) / np.maximum(low @ lum_w, 1e-3)
+    chroma = ratio / np.maximum(lum_ratio, 1e-3)[..., None]
+    detail = lum_ratio[..., None] * np.power(np.clip(chroma, 0.05, 20.0), DETAIL_CHROMA)
     return np.clip(detail, 0.0, 4.0).astype(np.float32)
+
+
+def render_uv_map(
+    landmarks: FaceLandmarks | npt.NDArray[np.floating[Any]], image_size: tuple[int, int], uv_map: FloatArray
+) -> FloatArray:
+    """Draw a UV-space map (S, S) or (S, S, C) onto an image of `image_size` (w, h) in the face's pose.
+
+    Used for the debug mask and by the quality metrics; 0 where the mesh does not cover a pixel.
+    """
+    mesh = render_mesh(MESH_LEVEL)
+    pts = mesh.positions(_points(landmarks))
+    w, h = image_size
+    m = uv_map if uv_map.ndim == 3 else uv_map[..., None]
+    out = np.zeros((h, w, m.shape[2]), np.float32)
+    box = _crop_box(pts, w, h)
+    if box is None:
+        return out if uv_map.ndim == 3 else out[..., 0]
+    x0, y0, x1, y1 = box
+    xy = torch.from_numpy(pts[:, :2] - np.array([x0, y0], np.float32)).unsqueeze(0)
+    tris = torch.from_numpy(mesh.triangles)
+    r = rasterize(xy, torch.from_numpy(pts[:, 2].copy()).unsqueeze(0), tris, y1 - y0, x1 - x0)
+    uv = interpolate(r, torch.from_numpy(mesh.uv).unsqueeze(0), tris)
+    tex = torch.from_numpy(m.transpose(2, 0, 1).copy()).unsqueeze(0)
+    vals = F.grid_sample(tex, uv * 2 - 1, mode="bilinear", padding_mode="border", align_corners=False)
+    vals = vals * r.covered.unsqueeze(1)
+    out[y0:y1, x0:x1] = vals[0].permute(1, 2, 0).numpy()
+    return out if uv_map.ndim == 3 else out[..., 0]
 
 
 def _crop_box(points: FloatArray, width: int, height: int) -> tuple[int, int, int, int] | None:
