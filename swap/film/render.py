@@ -1,0 +1,189 @@
+"""Render a visitor's video: the film's frames with the visitor's face, the film's own audio, a byte cap.
+
+Per visitor only what depends on the visitor is done; everything about the film comes from its
+`FilmTrack` (no landmark model runs here). The pipeline streams:
+
+    decode (yuv420p planes) -> batches of `BATCH` frames -> FaceRenderer.render on the covered ones
+    -> only the face's rectangle is converted back to yuv -> H.264 encode (+ the film's audio)
+
+so memory stays flat whatever the film's length (a batch of 1080p frames is ~100 MB at most), frames
+without a swapped face reach the encoder byte for byte as decoded, and the encoder is fed yuv420p
+(faster than RGB). `progress(done, total)` fires once per batch; `time_budget_s` is checked between
+batches and a render that runs over raises `RenderTimeout` (the partial file is removed).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import numpy.typing as npt
+
+from swap.errors import SwapError, TemplateError
+from swap.film import io
+from swap.film.track import FilmTrack
+
+if TYPE_CHECKING:
+    from swap.asset import FaceAsset
+    from swap.render import FaceRenderer, TargetFace
+
+Progress = Callable[[int, int], None]
+BATCH = 16
+PASTE_MARGIN = 0.15  # the renderer touches at most its crop (6 % margin); look a little wider for changes
+COVER_AT = 0.3  # the cover is the first fully swapped frame from this share of the film on
+
+
+class RenderTimeout(SwapError):
+    """The render ran past its time budget (`code` = ``"render_timeout"``); no output file is left."""
+
+    code = "render_timeout"
+
+
+@dataclass(frozen=True)
+class FilmResult:
+    """A finished video: where it is, its cover JPEG, duration, size and frame count."""
+
+    path: Path
+    cover_jpeg: bytes
+    duration_s: float
+    size_bytes: int
+    frames: int
+
+
+def _changed_box(
+    before: npt.NDArray[np.uint8], after: npt.NDArray[np.uint8], landmarks: npt.NDArray[np.float32]
+) -> tuple[int, int, int, int] | None:
+    """Bounding box (x0, y0, x1, y1 exclusive) of the pixels the renderer changed, searched near the face."""
+    h, w = before.shape[:2]
+    xy = landmarks[:, :2]
+    lo, hi = xy.min(axis=0), xy.max(axis=0)
+    pad = PASTE_MARGIN * float(max(hi - lo)) + 4
+    x0, y0 = int(max(0, lo[0] - pad)), int(max(0, lo[1] - pad))
+    x1, y1 = int(min(w, hi[0] + pad + 1)), int(min(h, hi[1] + pad + 1))
+    if x1 <= x0 or y1 <= y0:
+        return None
+    diff = np.any(before[y0:y1, x0:x1] != after[y0:y1, x0:x1], axis=2)
+    rows, cols = np.where(diff.any(axis=1))[0], np.where(diff.any(axis=0))[0]
+    if rows.size == 0:
+        return None
+    return x0 + int(cols[0]), y0 + int(rows[0]), x0 + int(cols[-1]) + 1, y0 + int(rows[-1]) + 1
+
+
+def composite_batch(
+    renderer: FaceRenderer | Any,
+    yuv_frames: Sequence[npt.NDArray[np.uint8]],
+    targets: Sequence[TargetFace | None],
+) -> list[npt.NDArray[np.uint8] | None]:
+    """Swap the face into the yuv420p frames that have a target, in place; returns the RGB of those frames.
+
+    Frames whose target is None are not read or written at all (byte-identical to the decoder's output);
+    in the others only the rectangle of pixels the renderer changed is converted back to yuv.
+    """
+    idx = [k for k, t in enumerate(targets) if t is not None]
+    out: list[npt.NDArray[np.uint8] | None] = [None] * len(yuv_frames)
+    if not idx:
+        return out
+    rgb = np.stack([io.yuv_to_rgb(yuv_frames[k]) for k in idx])
+    rendered = renderer.render(rgb, [targets[k] for k in idx])
+    for j, k in enumerate(idx):
+        target = targets[k]
+        assert target is not None
+        box = _changed_box(rgb[j], rendered[j], target.landmarks)
+        if box is not None:
+            io.paste_rgb_region(yuv_frames[k], rendered[j], box)
+        out[k] = rendered[j]
+    return out
+
+
+def _check_track(track: FilmTrack, info: io.FilmInfo) -> None:
+    if (track.width, track.height) != (info.width & ~1, info.height & ~1) or abs(
+        track.frames - info.frames
+    ) > 1:
+        raise TemplateError(
+            "track_mismatch",
+            f"the track was made for a {track.width}x{track.height} film of {track.frames} frames, "
+            f"but {info.path.name} is {info.width}x{info.height} with {info.frames} frames: re-ingest the film",
+        )
+
+
+def render_film(
+    face_asset: FaceAsset | bytes,
+    film_path: Path | str,
+    track: FilmTrack | None = None,
+    out_path: Path | str | None = None,
+    progress: Progress | None = None,
+    *,
+    target_size_bytes: int = io.DEFAULT_TARGET_SIZE,
+    time_budget_s: float | None = None,
+    device: str | None = None,
+    batch_size: int = BATCH,
+) -> FilmResult:
+    """Render `face_asset` into every covered frame of `film_path` and encode to `out_path` (required).
+
+    `track` defaults to the `<film>.track.npz` beside the film. Raises `TemplateError` (film unreadable,
+    track missing or made for another film) and `RenderTimeout`.
+    """
+    from swap.asset import FaceAsset
+    from swap.render import FaceRenderer
+
+    started = time.perf_counter()
+    if out_path is None:
+        raise ValueError("out_path is required: where to write the video")
+    out_path = Path(out_path)
+    film_path = Path(film_path)
+    asset = FaceAsset.from_bytes(face_asset) if isinstance(face_asset, bytes | bytearray) else face_asset
+    info = io.probe(film_path)
+    if track is None:
+        try:
+            track = FilmTrack.for_film(film_path)
+        except FileNotFoundError as exc:
+            raise TemplateError("not_ingested", str(exc)) from exc
+    _check_track(track, info)
+    renderer = FaceRenderer(asset, device)
+    total = info.frames
+    covered = np.where(track.covered)[0]
+    later = covered[covered >= int(COVER_AT * track.frames)]
+    cover_index = int(later[0]) if later.size else (int(covered[0]) if covered.size else total // 2)
+    cover: bytes | None = None
+    done = 0
+    writer = io.writer_for(info, out_path, target_size_bytes)
+    try:
+        batch: list[io.Frame] = []
+
+        def flush() -> None:
+            nonlocal cover, done
+            targets = [track.target(f.index) for f in batch]
+            rgbs = composite_batch(renderer, [f.data for f in batch], targets)
+            for f, rgb in zip(batch, rgbs, strict=True):
+                if f.index == cover_index:
+                    cover = io.cover_jpeg(rgb if rgb is not None else io.yuv_to_rgb(f.data))
+                writer.write(f.data)
+            done += len(batch)
+            batch.clear()
+            if progress is not None:
+                progress(min(done, total), total)
+            if time_budget_s is not None and time.perf_counter() - started > time_budget_s:
+                raise RenderTimeout(
+                    f"rendering {film_path.name} took more than {time_budget_s:.0f} s ({done} of {total} frames done)"
+                )
+
+        for frame in io.iter_frames(film_path, "yuv420p"):
+            batch.append(frame)
+            if len(batch) >= batch_size:
+                flush()
+        if batch:
+            flush()
+        size = writer.close()
+    except BaseException:
+        try:
+            writer.__exit__(RuntimeError, None, None)
+        finally:
+            out_path.unlink(missing_ok=True)
+        raise
+    if cover is None:  # the film had fewer frames than its header said
+        cover = io.cover_jpeg(np.zeros((info.height, info.width, 3), np.uint8))
+    return FilmResult(out_path, cover, writer.frames / float(info.fps), size, writer.frames)
