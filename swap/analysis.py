@@ -358,15 +358,21 @@ def check_face(m: FaceMeasurements) -> tuple[str, ...]:
             "from forehead to chin, inside the picture.",
         )
     pose = m.pose
+    if abs(pose.roll) > th.MAX_ABS_ROLL_DEG:
+        if abs(pose.roll) > 135:
+            raise PhotoRejected(
+                "not_facing_camera",
+                "This photo is upside down: turn it the right way up and upload it again.",
+            )
+        raise PhotoRejected(
+            "not_facing_camera",
+            "This photo is sideways or your head is tilted too far: turn the photo upright, with your head "
+            "straight.",
+        )
     if abs(pose.yaw) > th.MAX_ABS_YAW_DEG or abs(pose.pitch) > th.MAX_ABS_PITCH_DEG:
         raise PhotoRejected(
             "not_facing_camera",
             "Your head is turned away from the camera: use a photo where you look straight into the camera.",
-        )
-    if abs(pose.roll) > th.MAX_ABS_ROLL_DEG:
-        raise PhotoRejected(
-            "not_facing_camera",
-            "Your head is tilted too far to the side: turn the photo upright or take one with your head straight.",
         )
     if abs(pose.yaw) > th.WARN_ABS_YAW_DEG or abs(pose.pitch) > th.WARN_ABS_PITCH_DEG:
         warnings.append("head_turned")
