@@ -194,6 +194,14 @@ class Job(models.Model):
     video_key = models.CharField(max_length=300, blank=True)
     cover_key = models.CharField(max_length=300, blank=True)
 
+    # Lease of the worker running the job's current stage (workers.watchdog), renewed by heartbeats:
+    # a redelivered message does not start a second run while the first is alive, and the reconciler
+    # (workers.reconciler) re-enqueues a job whose lease expired because its worker died.
+    lease_owner = models.CharField(max_length=200, blank=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    recoveries = models.PositiveSmallIntegerField(default=0, help_text="Times the reconciler re-enqueued it.")
+    reconciled_at = models.DateTimeField(null=True, blank=True)
+
     class Meta:
         ordering = ("-created_at",)
         indexes = (models.Index(fields=["state", "created_at"], name="job_state_created"),)
