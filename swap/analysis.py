@@ -141,9 +141,48 @@ def _sharpness(grey: npt.NDArray[np.float32], face_mask: npt.NDArray[np.bool_], 
 class _HandGraph(threading.local):
     def __init__(self) -> None:
         self.hands: Any = None
+        self.detectors: list[Any] = []
 
 
 _hand_graph = _HandGraph()
+
+
+def _detector_confidence(rgb: ImageArray) -> float:
+    """Best face-detector score over MediaPipe's short-range and full-range models (0 when none)."""
+    if not _hand_graph.detectors:
+        import mediapipe as mp
+
+        _hand_graph.detectors = [
+            mp.solutions.face_detection.FaceDetection(model_selection=sel, min_detection_confidence=0.2)
+            for sel in (0, 1)
+        ]
+    best = 0.0
+    for det in _hand_graph.detectors:
+        for d in det.process(rgb).detections or []:
+            best = max(best, float(d.score[0]))
+    return best
+
+
+def upside_down_evidence(rgb: ImageArray) -> tuple[float, float]:
+    """(detector confidence as the photo is, confidence with the photo turned 180 degrees).
+
+    Why: Face Mesh can lay an upright mesh over an upside-down face (woman_neutral_frown turned 180
+    degrees is meshed with a plausible pose), which would put the mouth's texture where the eyes go.
+    MediaPipe's face detectors are trained on upright faces: on the nine sample photos and the
+    astronaut they score 0.84-0.98 upright and at most 0.78 turned over, and `upside_down.jpg` scores
+    0.90 only once turned. Runs on a <= 640 px copy (the detectors see 128/192 px anyway).
+    """
+    import cv2
+
+    h, w = rgb.shape[:2]
+    scale = min(1.0, 640 / max(h, w))
+    small: ImageArray = np.ascontiguousarray(
+        rgb
+        if scale == 1.0
+        else cv2.resize(rgb, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA),
+        dtype=np.uint8,
+    )
+    return _detector_confidence(small), _detector_confidence(np.ascontiguousarray(small[::-1, ::-1]))
 
 
 def _hand_polygons(rgb: ImageArray) -> list[npt.NDArray[np.float64]]:
@@ -420,6 +459,11 @@ def check_face(m: FaceMeasurements) -> tuple[str, ...]:
 def analyze_rgb(rgb: ImageArray) -> FaceAnalysis:
     """`analyze_photo` for already decoded, upright RGB pixels (templates, tests, benchmarks)."""
     face = find_main_face(rgb)
+    upright_score, turned_score = upside_down_evidence(rgb)
+    if turned_score > upright_score + th.UPSIDE_DOWN_MARGIN:
+        raise PhotoRejected(
+            "not_facing_camera", "This photo is upside down: turn it the right way up and upload it again."
+        )
     if face.face_width < th.MIN_FACE_WIDTH_PX:  # skip the costlier measurements for a hopeless face
         raise PhotoRejected(
             "face_too_small",

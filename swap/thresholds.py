@@ -87,6 +87,11 @@ MAX_ABS_PITCH_DEG = 25.0
 # within 0.02-0.05 of the eye distance of the upright ones and read the roll to +-0.6 degrees. The
 # limit only catches photos held sideways (an upright head at 90 degrees: rotate the photo).
 MAX_ABS_ROLL_DEG = 45.0
+# A face counts as upside down when the face detector is this much more confident with the photo
+# turned 180 degrees than as it is. Upright sample photos: 0.84-0.98 as they are vs <= 0.78 turned
+# (smallest gap 0.15, asian_woman 0.93 vs 0.78); upside_down.jpg: 0.65 vs 0.90; the frown photo turned
+# over (which Face Mesh meshes anyway): 0.70 vs 0.91.
+UPSIDE_DOWN_MARGIN = 0.05
 # Warning "head_turned" above these readings: the result stays good, a straighter photo is better.
 WARN_ABS_YAW_DEG = 20.0
 WARN_ABS_PITCH_DEG = 18.0

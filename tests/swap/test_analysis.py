@@ -239,6 +239,17 @@ def test_random_bytes_are_not_an_image():
     assert _code(_run(lambda: analyze_photo(noise))) == "not_an_image"
 
 
+@pytest.mark.parametrize(
+    "name", ["woman_neutral_frown.png", "obama_official_portrait.jpg", "business_woman.png"]
+)
+def test_photo_turned_upside_down_is_refused_with_a_hint_to_turn_it(upright, name):
+    # Face Mesh lays an upright mesh over some upside-down faces; the detectors' vote catches it
+    refusal = _run(lambda: analyze_rgb(np.ascontiguousarray(upright(name)[::-1, ::-1])))
+    assert _code(refusal) in {"not_facing_camera", "no_face"}
+    if refusal.code == "not_facing_camera":
+        assert "upside down" in refusal.message
+
+
 def test_photo_held_sideways_is_refused_with_a_hint_to_turn_it(upright):
     # no EXIF tag to fix it: Face Mesh still finds the face, the roll reading (~90) refuses it
     rgb = upright("woman_neutral_frown.png")
