@@ -7,9 +7,24 @@ mask gets painted onto the actor, an open mouth stays open for the whole film. I
 visitor to retake one photo than to receive five bad posters.
 
 Order of the checks (cheapest and most fundamental first, so the message names the *first* thing
-the visitor must fix): decode -> faces found / counted -> face size -> face cut off by the border ->
-head pose -> exposure -> blur -> something covering the face -> expression. Every limit is in
-`swap.thresholds`, with the measurements that chose it.
+the visitor must fix): decode -> faces found / counted -> upside down -> face size -> face cut off by
+the border -> head pose -> exposure -> blur -> something covering the face -> expression. Every limit
+is in `swap.thresholds`, with the measurements that chose it.
+
+Refusal codes (stable, `PhotoRejected.code`): not_an_image, image_too_small, image_too_large (decode),
+no_face, multiple_faces, face_too_small, face_cut_off, not_facing_camera (turned, tilted, sideways or
+upside down), too_dark, overexposed, too_blurry, face_covered, expression_strong.
+
+Soft warnings (`FaceAnalysis.warnings`; the photo is accepted, the platform may suggest a better one):
+face_small (face under SMALL_FACE_WARN_PX), head_turned (pose between the warn and refuse limits),
+soft_focus (slightly blurred), hand_near_face (a hand touches or nearly touches the face without
+covering it), expression_moderate (mouth somewhat open or a wide smile).
+
+Known gaps: dark hair over the face is not detected (colour cannot tell a brown lock from shadow or a
+beard on these photos: a synthetic lock over one eye scored 0.03-0.25 "dark area" against 0.00-0.14 for
+the clean photos, so no threshold separates them); coloured hair, masks and objects are caught by
+colour, hands by MediaPipe Hands. A big closed-mouth smile is only warned about (no sample to set a
+refusal limit on).
 
 Everything measured is returned by `measure_face` too, so benchmarks, tests and threshold tuning use
 the very numbers the decision uses.
