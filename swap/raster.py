@@ -101,40 +101,54 @@ def rasterize(
     if total == 0:
         return Raster(tri_map.view(bsz, height, width), bary_map.view(bsz, height, width, 3))
 
+    # per triangle: the three edge functions and the depth as planes a*x + b*y + c (one gather later)
+    ax, ay = tri_xy[..., 0, 0], tri_xy[..., 0, 1]
+    bx, by = tri_xy[..., 1, 0], tri_xy[..., 1, 1]
+    cx, cy = tri_xy[..., 2, 0], tri_xy[..., 2, 1]
+    inv = 1.0 / torch.where(area2.abs() > 1e-8, area2, torch.ones_like(area2))
+
+    def plane(
+        px0: torch.Tensor, py0: torch.Tensor, px1: torch.Tensor, py1: torch.Tensor
+    ) -> list[torch.Tensor]:
+        # w = -((x1-x0)*(y-y0) - (y1-y0)*(x-x0)) / area2, written as a*x + b*y + c
+        ca = (py1 - py0) * inv
+        cb = -(px1 - px0) * inv
+        return [ca, cb, -(ca * px0 + cb * py0)]
+
+    planes = plane(bx, by, cx, cy) + plane(cx, cy, ax, ay) + plane(ax, ay, bx, by)
+    zt = depth[:, triangles]  # (B, T, 3)
+    coef = torch.stack(planes, dim=-1).reshape(bsz * n_tri, 9)
+    zcoef = zt.reshape(bsz * n_tri, 3)
+    ints = torch.stack([x0.reshape(-1), y0.reshape(-1), bw.reshape(-1)], dim=1)
+
     flat_id = torch.repeat_interleave(torch.arange(bsz * n_tri, device=device), counts)
     starts = torch.cumsum(counts, 0) - counts
-    local = torch.arange(total, device=device) - starts[flat_id]
-    bw_f = bw.reshape(-1)[flat_id]
-    px = x0.reshape(-1)[flat_id] + local % bw_f
-    py = y0.reshape(-1)[flat_id] + torch.div(local, bw_f, rounding_mode="floor")
-
-    b_idx = torch.div(flat_id, n_tri, rounding_mode="floor")
-    t_idx = flat_id % n_tri
-    v = tri_xy.reshape(-1, 3, 2)[flat_id]  # (N, 3, 2)
+    local = torch.arange(total, device=device) - torch.index_select(starts, 0, flat_id)
+    box = torch.index_select(ints, 0, flat_id)
+    px = box[:, 0] + local % box[:, 2]
+    py = box[:, 1] + torch.div(local, box[:, 2], rounding_mode="floor")
+    c = torch.index_select(coef, 0, flat_id)
     pxf, pyf = px.float(), py.float()
-    # edge functions: w_k is the (sign-corrected) area of the sub-triangle opposite vertex k
-    inv_area = 1.0 / area2.reshape(-1)[flat_id]
-
-    def edge(i: int, j: int) -> torch.Tensor:
-        ax, ay, bx, by = v[:, i, 0], v[:, i, 1], v[:, j, 0], v[:, j, 1]
-        return -((bx - ax) * (pyf - ay) - (by - ay) * (pxf - ax)) * inv_area
-
-    w0, w1, w2 = edge(1, 2), edge(2, 0), edge(0, 1)
+    w0 = c[:, 0] * pxf + c[:, 1] * pyf + c[:, 2]
+    w1 = c[:, 3] * pxf + c[:, 4] * pyf + c[:, 5]
+    w2 = c[:, 6] * pxf + c[:, 7] * pyf + c[:, 8]
     inside = (w0 >= _INSIDE_EPS) & (w1 >= _INSIDE_EPS) & (w2 >= _INSIDE_EPS)
-    if not bool(inside.any()):
+    sel = inside.nonzero().squeeze(1)
+    if sel.numel() == 0:
         return Raster(tri_map.view(bsz, height, width), bary_map.view(bsz, height, width, 3))
-    w0, w1, w2 = w0[inside], w1[inside], w2[inside]
-    t_idx, b_idx = t_idx[inside], b_idx[inside]
-    pix = b_idx * (height * width) + py[inside] * width + px[inside]
-    tri_depth = depth[b_idx.unsqueeze(1), triangles[t_idx]]  # (M, 3)
-    z = w0 * tri_depth[:, 0] + w1 * tri_depth[:, 1] + w2 * tri_depth[:, 2]
+    bary = torch.stack([w0, w1, w2], dim=1).index_select(0, sel)
+    fid = flat_id.index_select(0, sel)
+    b_idx = torch.div(fid, n_tri, rounding_mode="floor")
+    t_idx = fid - b_idx * n_tri
+    pix = b_idx * (height * width) + py.index_select(0, sel) * width + px.index_select(0, sel)
+    z = (bary * torch.index_select(zcoef, 0, fid)).sum(dim=1)
 
     zbuf = torch.full((n_pix,), float("inf"), dtype=torch.float32, device=device)
     zbuf.scatter_reduce_(0, pix, z, reduce="amin", include_self=True)
-    win = z <= zbuf[pix]
-    pix_w = pix[win]
-    tri_map[pix_w] = t_idx[win]
-    bary_map[pix_w] = torch.stack([w0[win], w1[win], w2[win]], dim=1)
+    win = (z <= zbuf.index_select(0, pix)).nonzero().squeeze(1)
+    pix_w = pix.index_select(0, win)
+    tri_map[pix_w] = t_idx.index_select(0, win)
+    bary_map[pix_w] = bary.index_select(0, win)
     return Raster(tri_map.view(bsz, height, width), bary_map.view(bsz, height, width, 3))
 
 

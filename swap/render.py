@@ -36,7 +36,7 @@ import torch.nn.functional as F
 from swap.blend import blend_crops
 from swap.landmarks import N_LANDMARKS, FaceLandmarks, ImageArray
 from swap.mesh import RenderMesh, render_mesh, vertex_normals
-from swap.raster import Raster, interpolate, rasterize
+from swap.raster import interpolate, rasterize
 from swap.topology import face_topology
 
 if TYPE_CHECKING:
@@ -56,6 +56,7 @@ TRUSTED = 0.5  # a texel with at least this weight is used as it is by the fills
 MIN_FACING = 0.1  # texels facing the camera less than this (cosine) are not trusted at all
 FULL_FACING = 0.5  # ... and from this cosine on fully trusted
 DETAIL_CHROMA = 0.4  # share of the visitor's local colour ratios kept (1 = all, 0 = brightness only)
+RASTER_FACE_PX = 320  # the UV field is rasterised with the face at most this wide, then upsampled
 MESH_LEVEL = 0  # render mesh: 0 = sparse Face Mesh; see swap.mesh (dense measured, not better)
 
 
@@ -363,63 +364,79 @@ class FaceRenderer:
         cw = max(b[2] - b[0] for b in boxes_)
         bsz = len(idx)
         origin = np.array([[b[0], b[1]] for b in boxes_], np.float32)
-        xy = torch.from_numpy(pts[..., :2] - origin[:, None, :]).to(self.device)
-        depth = torch.from_numpy(np.ascontiguousarray(pts[..., 2])).to(self.device)
-        raster = rasterize(xy, depth, self._tris, ch, cw)
-        rendered, alpha = self._shade(raster, targets)
+        colour, alpha, covered = self._shade(pts, origin, ch, cw, targets)
         crops = np.zeros((bsz, ch, cw, 3), np.uint8)
         for k, (x0, y0, x1, y1) in enumerate(boxes_):
             crops[k, : y1 - y0, : x1 - x0] = frames[idx[k], y0:y1, x0:x1]
         crop_t = torch.from_numpy(crops).to(self.device).permute(0, 3, 1, 2).float() / 255.0
-        covered = raster.covered.unsqueeze(1)
-        rendered = torch.where(covered, rendered, crop_t)  # outside the mesh: the target itself
+        rendered = torch.where(covered, colour, crop_t)  # outside the mesh: the target itself
         blended = blend_crops(crop_t, rendered, alpha)
         result = (blended * 255.0 + 0.5).clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
-        touched = (alpha > 0).squeeze(1).cpu().numpy() if BLEND_TOUCHES_ONLY_ALPHA else None
         for k, (x0, y0, x1, y1) in enumerate(boxes_):
-            region = out[idx[k], y0:y1, x0:x1]
-            res = result[k, : y1 - y0, : x1 - x0]
-            if touched is None:
-                region[...] = res
-            else:
-                m = touched[k, : y1 - y0, : x1 - x0]
-                region[m] = res[m]
+            out[idx[k], y0:y1, x0:x1] = result[k, : y1 - y0, : x1 - x0]
 
-    def _shade(self, raster: Raster, targets: list[TargetFace]) -> tuple[torch.Tensor, torch.Tensor]:
-        """Relit colour (B, 3, H, W) and alpha (B, 1, H, W) for every pixel of the crops."""
+    def _shade(
+        self, pts: FloatArray, origin: FloatArray, height: int, width: int, targets: list[TargetFace]
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Relit colour (B, 3, H, W), alpha (B, 1, H, W) and coverage (B, 1, H, W) bool of the crops.
+
+        Everything smooth is computed at a resolution where the face is at most `RASTER_FACE_PX` wide
+        and upsampled bilinearly: the UV field (piecewise linear and continuous), the light map, the
+        alpha, the film's detail map and occlusion. Only the visitor's detail texture is sampled at
+        full resolution. The cost of a swap then hardly grows with the poster's resolution (a 900 px
+        face: 300 ms -> 60 ms). Smooth channels are upsampled premultiplied by coverage and divided
+        by it afterwards, so pixels next to the rim or a hole are extrapolated, not mixed with zero.
+        """
         bsz = len(targets)
-        uv = interpolate(raster, self._uv, self._tris)  # (B, H, W, 2)
+        face_w = float(max(np.ptp(p[:, 0]) for p in pts))
+        scale = min(1.0, RASTER_FACE_PX / max(face_w, 1.0)) if self.mesh.level == 0 else 1.0
+        lh = max(2, round((height - 1) * scale) + 1)
+        lw = max(2, round((width - 1) * scale) + 1)
+        sx = (lw - 1) / max(width - 1, 1)
+        sy = (lh - 1) / max(height - 1, 1)
+        local = (pts[..., :2] - origin[:, None, :]) * np.array([sx, sy], np.float32)
+        xy = torch.from_numpy(np.ascontiguousarray(local)).to(self.device)
+        depth = torch.from_numpy(np.ascontiguousarray(pts[..., 2])).to(self.device)
+        raster = rasterize(xy, depth, self._tris, lh, lw)
+        uv = interpolate(raster, self._uv, self._tris)  # (B, h, w, 2), 0 where empty
         grid = uv * 2 - 1  # texel centres at (i + .5)/S, i.e. align_corners=False
+        cov = raster.covered.unsqueeze(1).float()
+
+        def sample(tex: torch.Tensor, padding: str = "border") -> torch.Tensor:
+            return F.grid_sample(tex, grid, mode="bilinear", padding_mode=padding, align_corners=False)
+
+        light = torch.from_numpy(np.stack([t.light_map for t in targets]).transpose(0, 3, 1, 2).copy())
+        smooth = [uv.permute(0, 3, 1, 2), sample(light.to(self.device))]
+        extra = [t.detail for t in targets]
+        if any(d is not None for d in extra):
+            smooth[1] = smooth[1] * sample(self._stack_maps(extra, 1.0))
+        alpha = sample(self._alpha.expand(bsz, -1, -1, -1), "zeros")
+        occ = [t.occlusion for t in targets]
+        if any(o is not None for o in occ):
+            alpha = alpha * (1 - sample(self._stack_maps(occ, 0.0))).clamp(0, 1)
+        strength = torch.tensor([t.strength for t in targets], device=self.device, dtype=torch.float32)
+        alpha = alpha * strength.view(bsz, 1, 1, 1) * cov
+        if (lh, lw) != (height, width):
+            packed = torch.cat([smooth[0] * cov, smooth[1] * cov, alpha, cov], dim=1)
+            packed = F.interpolate(packed, size=(height, width), mode="bilinear", align_corners=True)
+            cov_up = packed[:, 6:7]
+            norm = 1.0 / cov_up.clamp(min=1e-6)
+            uv_full = (packed[:, 0:2] * norm).permute(0, 2, 3, 1)
+            light_full = packed[:, 2:5] * norm
+            alpha = packed[:, 5:6]
+            covered = cov_up > 0.5
+        else:
+            uv_full, light_full, covered = uv, smooth[1], cov > 0.5
         detail = F.grid_sample(
             self._detail.expand(bsz, -1, -1, -1),
-            grid,
+            uv_full * 2 - 1,
             mode="bilinear",
             padding_mode="border",
             align_corners=False,
         )
-        light = torch.from_numpy(np.stack([t.light_map for t in targets]).transpose(0, 3, 1, 2).copy())
-        light = F.grid_sample(
-            light.to(self.device), grid, mode="bilinear", padding_mode="border", align_corners=False
-        )
-        colour = detail * light
-        extra = [t.detail for t in targets]
-        if any(d is not None for d in extra):
-            colour = colour * self._sample_maps(extra, grid, 1.0)
-        alpha = F.grid_sample(
-            self._alpha.expand(bsz, -1, -1, -1),
-            grid,
-            mode="bilinear",
-            padding_mode="zeros",
-            align_corners=False,
-        )
-        occ = [t.occlusion for t in targets]
-        if any(o is not None for o in occ):
-            alpha = alpha * (1 - self._sample_maps(occ, grid, 0.0)).clamp(0, 1)
-        strength = torch.tensor([t.strength for t in targets], device=self.device, dtype=torch.float32)
-        alpha = alpha * strength.view(bsz, 1, 1, 1) * raster.covered.unsqueeze(1)
-        return colour.clamp(0, 1), alpha
+        return (detail * light_full).clamp(0, 1), alpha, covered
 
-    def _sample_maps(self, maps: list[FloatArray | None], grid: torch.Tensor, neutral: float) -> torch.Tensor:
+    def _stack_maps(self, maps: list[FloatArray | None], neutral: float) -> torch.Tensor:
         size = max(m.shape[0] for m in maps if m is not None)
         stack = np.full((len(maps), 1, size, size), neutral, np.float32)
         for k, m in enumerate(maps):
@@ -427,12 +444,7 @@ class FaceRenderer:
                 stack[k, 0] = (
                     m if m.shape[0] == size else cv2.resize(m, (size, size), interpolation=cv2.INTER_LINEAR)
                 )
-        t = torch.from_numpy(stack).to(self.device)
-        return F.grid_sample(t, grid, mode="bilinear", padding_mode="border", align_corners=False)
-
-
-# the feathered-alpha blend changes no pixel where alpha is 0; a pyramid blend may touch a little more
-BLEND_TOUCHES_ONLY_ALPHA = False
+        return torch.from_numpy(stack).to(self.device)
 
 
 def visitor_detail(albedo: FloatArray, size: int) -> FloatArray:
