@@ -41,18 +41,24 @@ def _grade(rgb: np.ndarray, *, gain: float, tint: tuple[float, float, float]) ->
     return np.clip(out, 0, 255).astype(np.uint8)
 
 
-def _frame(source: np.ndarray, t: float, mirrored: bool) -> np.ndarray:
+def _frame(
+    source: np.ndarray,
+    t: float,
+    mirrored: bool,
+    size: tuple[int, int] = FILM_SIZE,
+    seconds: float = FILM_SECONDS,
+) -> np.ndarray:
     """One frame: slow push-in and pan around the face, a small tilt, light that breathes."""
     import cv2
 
-    width, height = FILM_SIZE
-    phase = t / FILM_SECONDS
-    scale = 2.0 + 0.35 * phase + 0.08 * math.sin(2 * math.pi * t / 5.0)
+    width, height = size
+    phase = t / seconds
+    scale = (2.0 + 0.35 * phase + 0.08 * math.sin(2 * math.pi * t / 5.0)) * width / FILM_SIZE[0]
     angle = 4.0 * math.sin(2 * math.pi * t / 6.0)
     cx, cy = FACE_CENTER
     target = (
         width / 2 + 30 * math.sin(2 * math.pi * t / 7.5),
-        height * 0.38 + 25 * math.cos(2 * math.pi * t / 9.0),
+        height * 0.38 + 0.026 * height * math.cos(2 * math.pi * t / 9.0),
     )
     matrix = cv2.getRotationMatrix2D((cx, cy), angle, scale)
     matrix[0, 2] += target[0] - cx
@@ -91,26 +97,31 @@ def _music(seconds: float) -> np.ndarray:
     return np.stack([signal, signal * 0.96]).astype(np.float32)
 
 
-def build_demo_film(path: Path, *, mirrored: bool = False) -> Path:
-    """Encode the demo clip: H.264 Main yuv420p + AAC-LC, faststart, so phones play it inline."""
+def build_demo_film(
+    path: Path, *, mirrored: bool = False, seconds: int = FILM_SECONDS, size: tuple[int, int] = FILM_SIZE
+) -> Path:
+    """Encode the demo clip: H.264 Main yuv420p + AAC-LC, faststart, so phones play it inline.
+
+    Tests ask for a shorter, smaller clip of the same material.
+    """
     import av
 
     source = astronaut()
     path.parent.mkdir(parents=True, exist_ok=True)
     with av.open(str(path), mode="w", options={"movflags": "+faststart"}) as container:
         video = container.add_stream("libx264", rate=FILM_FPS)
-        video.width, video.height = FILM_SIZE
+        video.width, video.height = size
         video.pix_fmt = "yuv420p"
         video.options = {"crf": "21", "preset": "veryfast", "profile": "main"}
         audio = container.add_stream("aac", rate=AUDIO_RATE, layout="stereo")
-        frames = FILM_SECONDS * FILM_FPS
-        for index in range(frames):
-            image = av.VideoFrame.from_ndarray(_frame(source, index / FILM_FPS, mirrored), format="rgb24")
+        for index in range(seconds * FILM_FPS):
+            rgb = _frame(source, index / FILM_FPS, mirrored, size, seconds)
+            image = av.VideoFrame.from_ndarray(rgb, format="rgb24")
             for packet in video.encode(image):
                 container.mux(packet)
         for packet in video.encode():
             container.mux(packet)
-        samples = _music(FILM_SECONDS)
+        samples = _music(seconds)
         chunk = 1024
         for start in range(0, samples.shape[1], chunk):
             block = np.ascontiguousarray(samples[:, start : start + chunk])

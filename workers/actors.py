@@ -49,6 +49,7 @@ from campaign.services.storage import (
 )
 from swap.errors import PhotoRejected, TemplateError
 from workers.broker import broker  # noqa: F401  (configures the broker before actors declare)
+from workers.watchdog import stage_lease
 
 logger = logging.getLogger(__name__)
 
@@ -61,7 +62,8 @@ def _final_attempt() -> bool:
     message = CurrentMessage.get_current_message()
     if message is None:
         return True
-    return int(message.options.get("retries", 0)) >= MAX_RETRIES
+    limit = message.options.get("max_retries", MAX_RETRIES)
+    return int(message.options.get("retries", 0)) >= int(limit)
 
 
 def _run_stage(job_id: str, stage: str, body: Callable[[Job], None]) -> None:
@@ -71,7 +73,10 @@ def _run_stage(job_id: str, stage: str, body: Callable[[Job], None]) -> None:
         logger.info("job %s: gone, nothing to do for %s", job_id, stage)
         return
     try:
-        body(job)
+        with stage_lease(job_id=job_id, stage=stage) as lease:  # workers.watchdog: heartbeat/lease
+            if lease.busy_elsewhere:
+                return
+            body(job)
     except (JobCancelled, TransitionConflict) as exc:
         logger.info("job %s: %s stopped: %s", job_id, stage, exc)
     except PhotoRejected as exc:

@@ -70,8 +70,9 @@ class Command(BaseCommand):
                         )
                         poster.save()
                         posters.append(poster)
-                requests = [(v.pk, variant_ingest_request(variant=v)) for v in variants]
+                # Posters first: they are quick, and the page can show them long before the film.
                 poster_requests = [(p.pk, poster_template_prepare_request(poster=p)) for p in posters]
+                requests = [(v.pk, variant_ingest_request(variant=v)) for v in variants]
         self.stdout.write(
             self.style.SUCCESS(f"demo campaign created: {len(variants)} variants, {len(posters)} posters")
         )

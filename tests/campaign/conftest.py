@@ -1,0 +1,75 @@
+"""Fixtures of the platform tests: media in a temp dir, in-memory channel layer, in-process broker.
+
+The broker is chosen when `workers.broker` is first imported, so it is set to the in-process
+StubBroker here, before any test imports an actor; the end-to-end test re-points actors at a real
+embedded Valkey.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.conf import settings as django_settings
+
+django_settings.BROKER_URL = "stub://"
+
+
+@pytest.fixture(autouse=True)
+def _platform_isolation(settings: Any, tmp_path: Path) -> None:
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": str(tmp_path / "media"), "allow_overwrite": True},
+        },
+    }
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    settings.LOCAL_CACHE_DIR = tmp_path / "cache"
+
+
+def jpeg_bytes(rgb: Any, quality: int = 92) -> bytes:
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(rgb).save(buffer, format="JPEG", quality=quality)
+    return buffer.getvalue()
+
+
+@pytest.fixture
+def astronaut_jpeg(astronaut_rgb: Any) -> bytes:
+    return jpeg_bytes(astronaut_rgb)
+
+
+@pytest.fixture
+def ready_campaign(db: Any, settings: Any) -> Any:
+    """A running campaign whose female variant is marked ready (files are placeholders: no engine)."""
+    from campaign.models import Campaign, Film, FilmVariant, IngestStatus, PosterTemplate
+
+    settings.RATELIMIT_ENABLED = False
+    settings.ADMISSION_SNAPSHOT_TTL_S = 0.0
+    campaign = Campaign.objects.create(slug="c", title="活动", title_en="Campaign")
+    film = Film.objects.create(campaign=campaign, slug="f", title="电影")
+    variant = FilmVariant.objects.create(
+        film=film, gender="female", template_video="films/x.mp4", ingest_status=IngestStatus.READY
+    )
+    FilmVariant.objects.create(film=film, gender="male", template_video="films/y.mp4")
+    for position in range(1, 6):
+        PosterTemplate.objects.create(
+            variant=variant,
+            position=position,
+            image=f"posters/{position}.jpg",
+            prepare_status=IngestStatus.READY,
+        )
+    return campaign
+
+
+@pytest.fixture
+def queued_job(ready_campaign: Any, astronaut_jpeg: bytes) -> Any:
+    """A job accepted through the intake service; returns (job, token)."""
+    from campaign.services.jobs import job_create
+
+    ticket = job_create(campaign=ready_campaign, gender="female", photo=astronaut_jpeg, consent=True)
+    return ticket.job, ticket.token

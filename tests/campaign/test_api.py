@@ -1,0 +1,205 @@
+"""The visitor API: campaign info, intake (202 and each error), status with tokens, deletion, media."""
+
+from __future__ import annotations
+
+import io
+import uuid
+from typing import Any
+
+import pytest
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from rest_framework.test import APIClient
+
+from campaign.models import Job, JobState
+from campaign.services.jobs import job_advance, job_poster_add
+from campaign.services.storage import blob_signed_url
+
+
+def _post(client: APIClient, photo: bytes, **fields: Any) -> Any:
+    upload = io.BytesIO(photo)
+    upload.name = "me.jpg"
+    data = {"photo": upload, "gender": "female", "consent": "true", **fields}
+    return client.post("/api/jobs", data, format="multipart")
+
+
+@pytest.fixture
+def client() -> APIClient:
+    return APIClient()
+
+
+def test_campaign_lists_films_and_only_ready_genders(client: APIClient, ready_campaign: Any) -> None:
+    response = client.get("/api/campaign")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["title"] == "活动"
+    assert body["genders"] == ["female"]
+    assert body["films"] == [
+        {
+            "slug": "f",
+            "title": "电影",
+            "title_en": "",
+            "variants": [{"gender": "female", "ready": True}, {"gender": "male", "ready": False}],
+        }
+    ]
+
+
+def test_campaign_is_404_with_a_code_when_none_runs(client: APIClient, db: Any) -> None:
+    response = client.get("/api/campaign")
+    assert response.status_code == 404
+    assert response.json()["code"] == "campaign_closed"
+
+
+def test_upload_is_accepted_with_id_token_ws_url_and_queue_position(
+    client: APIClient, ready_campaign: Any, astronaut_jpeg: bytes
+) -> None:
+    response = _post(client, astronaut_jpeg)
+    assert response.status_code == 202, response.content
+    body = response.json()
+    job = Job.objects.get(pk=body["id"])
+    assert job.state == JobState.QUEUED
+    assert body["ws_url"] == f"ws://testserver/ws/jobs/{job.id}/"
+    assert body["status_url"] == f"http://testserver/api/jobs/{job.id}"
+    assert body["result_url"] == f"http://testserver/#job={job.id}&token={body['token']}"
+    assert body["queue_position"] == 1
+    assert body["eta_seconds"] > 0
+
+
+@pytest.mark.parametrize(
+    ("fields", "status", "code"),
+    [
+        ({"consent": "false"}, 400, "consent_required"),
+        ({"gender": "robot"}, 400, "gender_invalid_choice"),
+        ({"gender": "male"}, 409, "variant_unavailable"),
+    ],
+)
+def test_upload_errors_have_a_code_and_a_message(
+    client: APIClient,
+    ready_campaign: Any,
+    astronaut_jpeg: bytes,
+    fields: dict[str, str],
+    status: int,
+    code: str,
+) -> None:
+    response = _post(client, astronaut_jpeg, **fields)
+    assert response.status_code == status
+    body = response.json()
+    assert body["code"] == code
+    assert body["detail"]
+    assert Job.objects.count() == 0
+
+
+def test_upload_without_photo_is_refused(client: APIClient, ready_campaign: Any) -> None:
+    response = client.post("/api/jobs", {"gender": "female", "consent": "true"}, format="multipart")
+    assert response.status_code == 400
+    assert response.json()["code"] == "photo_required"
+
+
+def test_upload_of_a_non_image_is_refused(client: APIClient, ready_campaign: Any) -> None:
+    response = _post(client, b"%PDF-1.4 not a photo at all" * 20)
+    assert response.status_code in (400, 415)
+    assert response.json()["code"] == "not_an_image"
+
+
+def test_status_needs_the_token_in_header_or_query(client: APIClient, queued_job: Any) -> None:
+    job, token = queued_job
+    assert client.get(f"/api/jobs/{job.id}").json()["code"] == "token_required"
+    assert client.get(f"/api/jobs/{job.id}").status_code == 401
+    by_header = client.get(f"/api/jobs/{job.id}", HTTP_AUTHORIZATION=f"Bearer {token}")
+    by_query = client.get(f"/api/jobs/{job.id}?token={token}")
+    assert by_header.status_code == by_query.status_code == 200
+    body = by_header.json()
+    assert body["state"] == "queued"
+    assert body["queue_position"] == 1
+    assert body["posters"] == [None] * 5
+    assert body["video"] is None
+    assert by_header["Cache-Control"] == "no-store"
+
+
+def test_wrong_token_and_other_ids_answer_the_same_404(client: APIClient, queued_job: Any) -> None:
+    job, token = queued_job
+    wrong = client.get(f"/api/jobs/{job.id}", HTTP_AUTHORIZATION="Bearer " + "x" * 43)
+    other = client.get(f"/api/jobs/{uuid.uuid4()}", HTTP_AUTHORIZATION=f"Bearer {token}")
+    assert wrong.status_code == other.status_code == 404
+    assert wrong.json() == other.json() == {"code": "not_found", "detail": "No job with this id and token."}
+
+
+def test_delete_needs_the_token_then_the_job_is_gone(client: APIClient, queued_job: Any) -> None:
+    job, token = queued_job
+    assert client.delete(f"/api/jobs/{job.id}", HTTP_AUTHORIZATION="Bearer nope").status_code == 404
+    assert Job.objects.get(pk=job.id).state == JobState.QUEUED
+    assert client.delete(f"/api/jobs/{job.id}", HTTP_AUTHORIZATION=f"Bearer {token}").status_code == 204
+    gone = client.get(f"/api/jobs/{job.id}", HTTP_AUTHORIZATION=f"Bearer {token}")
+    assert gone.status_code == 410
+    assert gone.json()["code"] == "deleted"
+    assert not default_storage.exists(f"jobs/{job.id}/photo.jpg")
+
+
+def test_status_lists_posters_as_signed_urls_as_they_arrive(client: APIClient, queued_job: Any) -> None:
+    job, token = queued_job
+    job_advance(job_id=job.id, from_state=JobState.QUEUED, to_state=JobState.ANALYZING)
+    job_advance(job_id=job.id, from_state=JobState.ANALYZING, to_state=JobState.POSTERS)
+    key = default_storage.save(f"jobs/{job.id}/poster-2.jpg", ContentFile(b"\xff\xd8poster"))
+    job_poster_add(job_id=job.id, position=2, key=key)
+    body = client.get(f"/api/jobs/{job.id}", HTTP_AUTHORIZATION=f"Bearer {token}").json()
+    assert body["state"] == "posters"
+    assert body["posters"][0] is None
+    url = body["posters"][1]["url"]
+    assert url.startswith(f"/media/jobs/{job.id}/poster-2.jpg?e=")
+    fetched = client.get(url)
+    assert fetched.status_code == 200
+    assert b"".join(fetched.streaming_content) == b"\xff\xd8poster"
+
+
+def test_media_answers_ranges_with_206_for_ios_video(client: APIClient, db: Any) -> None:
+    payload = bytes(range(256)) * 40
+    key = default_storage.save("jobs/00000000-0000-4000-8000-000000000000/film.mp4", ContentFile(payload))
+    url = blob_signed_url(key=key)
+    head = client.get(url, HTTP_RANGE="bytes=0-1")
+    assert head.status_code == 206
+    assert head["Content-Range"] == f"bytes 0-1/{len(payload)}"
+    assert head["Content-Type"] == "video/mp4"
+    assert b"".join(head.streaming_content) == payload[:2]
+    tail = client.get(url, HTTP_RANGE="bytes=-100")
+    assert tail["Content-Range"] == f"bytes {len(payload) - 100}-{len(payload) - 1}/{len(payload)}"
+    assert b"".join(tail.streaming_content) == payload[-100:]
+    assert client.get(url, HTTP_RANGE=f"bytes={len(payload)}-").status_code == 416
+    full = client.get(url)
+    assert full.status_code == 200
+    assert full["Accept-Ranges"] == "bytes"
+
+
+def test_media_refuses_tampered_or_expired_signatures(client: APIClient, db: Any) -> None:
+    key = default_storage.save("posters/p.jpg", ContentFile(b"x"))
+    url = blob_signed_url(key=key)
+    assert client.get(url.replace("posters/p.jpg", "posters/q.jpg")).status_code == 403
+    assert client.get(url[:-2] + "00").status_code == 403
+    expired = blob_signed_url(key=key).split("?")[0] + "?e=1000&s=" + url.split("s=")[1]
+    assert client.get(expired).status_code == 403
+
+
+def test_media_of_a_deleted_job_answers_410(client: APIClient, queued_job: Any) -> None:
+    job, token = queued_job
+    key = default_storage.save(f"jobs/{job.id}/poster-1.jpg", ContentFile(b"p"))
+    url = blob_signed_url(key=key)
+    client.delete(f"/api/jobs/{job.id}", HTTP_AUTHORIZATION=f"Bearer {token}")
+    assert client.get(url).status_code == 410
+
+
+def test_openapi_schema_describes_the_job_endpoints(client: APIClient, db: Any) -> None:
+    response = client.get("/api/schema", HTTP_ACCEPT="application/vnd.oai.openapi+json")
+    assert response.status_code == 200
+    text = response.content.decode()
+    for path in ("/api/campaign", "/api/jobs", "/api/jobs/{job_id}"):
+        assert path in text
+
+
+def test_h5_page_renders_the_form_with_an_unticked_consent(client: APIClient, ready_campaign: Any) -> None:
+    response = client.get("/")
+    assert response.status_code == 200
+    assert "no-cache" in response["Cache-Control"]
+    html = response.content.decode()
+    assert '<html lang="zh-CN">' in html
+    assert 'id="consent" type="checkbox">' in html  # no "checked"
+    assert "playsinline" in html and "x5-playsinline" in html
+    assert 'accept="image/*"' in html
