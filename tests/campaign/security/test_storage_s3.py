@@ -1,0 +1,135 @@
+"""The production storage path against a real S3 server: django-storages S3Storage on SeaweedFS."""
+
+from __future__ import annotations
+
+import io
+import time
+import urllib.error
+import urllib.request
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography.fernet import Fernet
+from PIL import Image
+
+from campaign.security.envelope import reset_keyring
+from campaign.security.private import private_blob_get, private_blob_put
+from tests.campaign.security.seaweed import SeaweedS3
+
+MARKER = b"PLAINTEXT-MARKER-" + uuid.uuid4().hex.encode()
+
+
+_buckets: dict[str, str] = {}
+
+
+def _media_bucket(server: SeaweedS3) -> str:
+    # One bucket per server: every SeaweedFS bucket is a collection with its own volumes.
+    if server.endpoint_url not in _buckets:
+        server.client().create_bucket(Bucket="media")
+        _buckets[server.endpoint_url] = "media"
+    return _buckets[server.endpoint_url]
+
+
+@pytest.fixture
+def s3_storage(seaweed_s3: SeaweedS3, settings: Any) -> Any:
+    """Django's default storage switched to S3Storage on SeaweedFS, as production settings configure it."""
+    bucket = _media_bucket(seaweed_s3)
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {
+            "BACKEND": "storages.backends.s3.S3Storage",
+            "OPTIONS": {
+                "bucket_name": bucket,
+                "endpoint_url": seaweed_s3.endpoint_url,
+                "region_name": "us-east-1",
+                "access_key": seaweed_s3.access_key,
+                "secret_key": seaweed_s3.secret_key,
+                "addressing_style": "path",
+                "signature_version": "s3v4",
+                "querystring_auth": True,
+                "querystring_expire": 3600,
+                "file_overwrite": True,
+                "default_acl": None,
+                "object_parameters": {"ServerSideEncryption": "AES256"},
+            },
+        },
+    }
+    settings.PROTAGONIST_MASTER_KEYS = Fernet.generate_key().decode()
+    reset_keyring()
+    yield bucket
+    reset_keyring()
+
+
+def _jpeg() -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (64, 64), (200, 30, 30)).save(buffer, "JPEG", comment=MARKER)
+    return buffer.getvalue()
+
+
+def test_blobs_round_trip_through_s3_with_server_side_encryption(
+    seaweed_s3: SeaweedS3, s3_storage: str
+) -> None:
+    from campaign.services.storage import blob_delete, blob_exists, blob_get, blob_put
+
+    key = f"jobs/{uuid.uuid4()}/poster-1.jpg"
+    blob_put(key=key, data=MARKER + b" poster bytes")
+
+    assert blob_get(key=key) == MARKER + b" poster bytes"
+    head = seaweed_s3.client().head_object(Bucket=s3_storage, Key=key)
+    assert head["ServerSideEncryption"] == "AES256"
+    blob_delete(key=key)
+    assert not blob_exists(key=key)
+
+
+def test_photo_reaches_s3_only_encrypted(seaweed_s3: SeaweedS3, s3_storage: str) -> None:
+    photo = _jpeg()
+    key = f"jobs/{uuid.uuid4()}/photo.jpg"
+
+    private_blob_put(key=key, data=photo)
+
+    raw = seaweed_s3.client().get_object(Bucket=s3_storage, Key=key)["Body"].read()
+    assert b"JFIF" not in raw and MARKER not in raw and b"\xff\xd8\xff" not in raw
+    assert private_blob_get(key=key) == photo
+
+
+def test_server_side_encryption_keeps_plaintext_off_the_volume_disk(
+    seaweed_s3: SeaweedS3, s3_storage: str
+) -> None:
+    from campaign.services.storage import blob_put
+
+    blob_put(key=f"jobs/{uuid.uuid4()}/cover.jpg", data=MARKER * 64)
+
+    data_dir = Path(seaweed_s3.log_path).parent / "data"
+    assert not any(MARKER in path.read_bytes() for path in data_dir.rglob("*.dat"))
+
+
+def test_presigned_result_url_works_then_expires(s3_storage: str) -> None:
+    from campaign.services.storage import blob_put, blob_signed_url
+
+    key = f"jobs/{uuid.uuid4()}/film.mp4"
+    blob_put(key=key, data=b"film bytes")
+    url = blob_signed_url(key=key, ttl_s=2)
+
+    assert "X-Amz-Signature=" in url and "X-Amz-Expires=2" in url
+    assert urllib.request.urlopen(url, timeout=10).read() == b"film bytes"
+    tampered = url.replace("film.mp4", "poster-1.jpg")
+    with pytest.raises(urllib.error.HTTPError) as forged:
+        urllib.request.urlopen(tampered, timeout=10)
+    assert forged.value.code == 403
+    time.sleep(3.1)
+    with pytest.raises(urllib.error.HTTPError) as expired:
+        urllib.request.urlopen(url, timeout=10)
+    assert expired.value.code == 403 and b"expired" in expired.value.read().lower()
+
+
+def test_unsigned_access_to_the_bucket_is_refused(s3_storage: str, seaweed_s3: SeaweedS3) -> None:
+    from campaign.services.storage import blob_put
+
+    key = f"jobs/{uuid.uuid4()}/poster-2.jpg"
+    blob_put(key=key, data=b"poster")
+
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(f"{seaweed_s3.endpoint_url}/{s3_storage}/{key}", timeout=10)
+    assert refused.value.code == 403
