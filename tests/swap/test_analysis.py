@@ -164,6 +164,19 @@ def test_second_person_is_refused_with_a_clear_message(analysed):
 # ---- synthetic variants of good photos ------------------------------------------------------------
 
 
+def test_second_smaller_face_in_the_background_is_refused(upright):
+    # obama's head pasted at 70 % of the main face's width into business_woman's white background
+    img = upright("business_woman.png").copy()
+    donor = upright("obama_official_portrait.jpg")
+    x0, y0, x1, y1 = find_main_face(donor).bbox
+    cx, cy, half = (x0 + x1) / 2, (y0 + y1) / 2, (x1 - x0) * 0.9
+    head = donor[int(cy - half) : int(cy + half), int(cx - half) : int(cx + half)]
+    scale = 0.7 * find_main_face(img).face_width / (x1 - x0)
+    head = cv2.resize(head, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    img[40 : 40 + head.shape[0], 40 : 40 + head.shape[1]] = head
+    assert _refused(img) == "multiple_faces"
+
+
 def _refused(rgb: np.ndarray) -> str:
     return _code(_run(lambda: analyze_rgb(np.ascontiguousarray(rgb))))
 
