@@ -21,6 +21,10 @@ Sign conventions (degrees; the same as `swap.face.HeadPose`'s docstring):
 * roll  > 0: the head tilts toward the subject's left shoulder, i.e. the face turns clockwise in the
   image (the subject's left eye, on the right of the image, is lower).
 
+`../shared/media/SOURCES.md`'s rough probe (cheek and forehead-chin lines) prints yaw and pitch with the
+opposite signs: its profile_left "+49" is this module's -54 (she faces the image's left, i.e. turns to
+her right), its asian_woman "+23" is -22 here; roll agrees (+18 there, +15 here).
+
 Known bias: Face Mesh cannot see the far side of a turned head and under-reads large turns; a strict
 side profile (`badinputs/profile_left.jpeg`) reads about -54 degrees yaw, not -90. Limits in
 `swap.thresholds` are set on this instrument's readings, not on true angles.
