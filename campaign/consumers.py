@@ -19,6 +19,7 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 
 from campaign.errors import JobGone, JobNotFound
+from campaign.observability.metrics import websocket_closed, websocket_opened
 from campaign.selectors import job_get_for_token, job_status
 from campaign.services.events import job_group_name
 
@@ -44,6 +45,7 @@ class JobProgressConsumer(AsyncJsonWebsocketConsumer):
     async def connect(self) -> None:
         self.job_id = str(self.scope["url_route"]["kwargs"]["job_id"])
         await self.accept()
+        websocket_opened()
         query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
         token = (query.get("token") or [""])[0]
         if token:
@@ -83,12 +85,14 @@ class JobProgressConsumer(AsyncJsonWebsocketConsumer):
 
     async def receive_json(self, content: Any, **kwargs: Any) -> None:
         kind = content.get("type") if isinstance(content, dict) else None
-        if kind == "ping":
+        if self.group is None:
+            # Until the token is shown, the only message that makes sense is the token itself.
+            if kind == "auth":
+                await self._authenticate(str(content.get("token", "")))
+            else:
+                await self.close(code=CLOSE_BAD_TOKEN)
+        elif kind == "ping":
             await self.send_json({"type": "pong"})
-        elif kind == "auth" and self.group is None:
-            await self._authenticate(str(content.get("token", "")))
-        elif self.group is None:
-            await self.close(code=CLOSE_BAD_TOKEN)
 
     async def job_event(self, message: dict[str, Any]) -> None:
         event = message["event"]
@@ -105,6 +109,7 @@ class JobProgressConsumer(AsyncJsonWebsocketConsumer):
             self.group = None
 
     async def disconnect(self, code: int) -> None:
+        websocket_closed()
         if self.auth_timer is not None:
             self.auth_timer.cancel()
         await self._leave()
