@@ -363,6 +363,7 @@ class FilmWriter:
         *,
         audio_from: Path | str | None = None,
         audio_offset_s: float = 0.0,
+        audio_end_s: float | None = None,
         threads: int = 0,
     ) -> None:
         import av
@@ -384,6 +385,8 @@ class FilmWriter:
             if has_audio:
                 self._audio = _AudioSource(Path(audio_from), self._out, audio_offset_s)
         self.frames = 0
+        # the audio never runs past the video: frames are written one by one, so the end must be known
+        self._audio_end = math.inf if audio_end_s is None else audio_end_s
 
     def write(self, data: ImageArray) -> None:
         import av
@@ -398,7 +401,7 @@ class FilmWriter:
         frame.time_base = self._v.codec_context.time_base
         t = self.frames / float(self.fps)
         if self._audio is not None:
-            self._audio.mux_until(self._out, t + 0.5)
+            self._audio.mux_until(self._out, min(t + 0.5, self._audio_end - 1e-6))
         for packet in self._v.encode(frame):
             self._out.mux(packet)
         self.frames += 1
@@ -409,7 +412,7 @@ class FilmWriter:
             self._out.mux(packet)
         if self._audio is not None:
             # keep only the audio that plays during the video (a longer audio track would lengthen the film)
-            self._audio.mux_until(self._out, self.frames / float(self.fps) - 1e-6)
+            self._audio.mux_until(self._out, min(self.frames / float(self.fps), self._audio_end) - 1e-6)
             self._audio.close()
         self._out.close()
         return self.path.stat().st_size
@@ -489,16 +492,25 @@ def atom_order(path: Path | str) -> list[str]:
     return names
 
 
-def trim(src: Path | str, dst: Path | str, frames: int, *, crf: int = 16) -> Path:
-    """The first `frames` frames of a film (with its audio up to there), near-lossless: for tests and previews."""
+def trim(src: Path | str, dst: Path | str, frames: int, *, start: int = 0, crf: int = 16) -> Path:
+    """Frames [start, start + frames) of a film with its audio over that span, near-lossless (tests, previews)."""
     info = probe(src)
-    n = min(frames, info.frames)
     settings = EncodeSettings(crf, 20_000_000, 20_000_000, "main", "5.1", DEFAULT_PRESET)
+    offset = info.start_s + start / float(info.fps)
+    end = max(0, min(frames, info.frames - start)) / float(info.fps)
     with FilmWriter(
-        dst, info.width, info.height, info.fps, settings, audio_from=src, audio_offset_s=info.start_s
+        dst,
+        info.width,
+        info.height,
+        info.fps,
+        settings,
+        audio_from=src,
+        audio_offset_s=offset,
+        audio_end_s=end,
     ) as w:
         for f in iter_frames(src, "yuv420p"):
-            if f.index >= n:
+            if f.index >= start + frames:
                 break
-            w.write(f.data)
+            if f.index >= start:
+                w.write(f.data)
     return Path(dst)

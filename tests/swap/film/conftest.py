@@ -73,3 +73,63 @@ def films_dir(shared_media: Path) -> Path:
     if not d.is_dir():
         pytest.skip("no shared films")
     return d
+
+
+@pytest.fixture(scope="session")
+def film_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A session directory for trimmed clips, their tracks and renders (ingest once per session)."""
+    return tmp_path_factory.mktemp("films")
+
+
+def _clip(films_dir: Path, cache: Path, name: str, frames: int, start: int = 0) -> Path:
+    from swap.film import io
+
+    out = cache / f"{name}_{start}_{frames}.mp4"
+    if not out.exists():
+        io.trim(films_dir / f"{name}.mp4", out, frames, start=start)
+    return out
+
+
+@pytest.fixture(scope="session")
+def speech_clip(films_dir: Path, film_cache: Path) -> Path:
+    """man_suit_speech, first 90 frames: talking with blinks, audio starts 33 ms before the video."""
+    return _clip(films_dir, film_cache, "man_suit_speech", 90)
+
+
+@pytest.fixture(scope="session")
+def speech_track(speech_clip: Path):
+    from swap.film.ingest import ingest_film
+
+    return ingest_film(speech_clip)
+
+
+@pytest.fixture(scope="session")
+def stage_clip(films_dir: Path, film_cache: Path) -> Path:
+    """hamilton, frames 150-274: the performer (one shot) then a cut to an audience full of faces."""
+    return _clip(films_dir, film_cache, "hamilton_stage_clip_360p_hard", 125, start=150)
+
+
+@pytest.fixture(scope="session")
+def visitor_asset(shared_media: Path):
+    from swap.analysis import analyze_photo
+    from swap.asset import build_face_asset
+
+    return build_face_asset(
+        analyze_photo((shared_media / "photos" / "obama_official_portrait.jpg").read_bytes())
+    )
+
+
+@pytest.fixture(scope="session")
+def speech_render(visitor_asset, speech_clip: Path, speech_track, film_cache: Path):
+    from swap.film.render import render_film
+
+    calls: list[tuple[int, int]] = []
+    result = render_film(
+        visitor_asset,
+        speech_clip,
+        speech_track,
+        film_cache / "speech_out.mp4",
+        lambda d, t: calls.append((d, t)),
+        target_size_bytes=400_000,
+    )
+    return result, calls

@@ -150,3 +150,10 @@ def test_real_film_reencode_keeps_duration_and_audio(films_dir: Path, tmp_path: 
     assert (b.frames, b.fps, b.width, b.height) == (a.frames, a.fps, a.width, a.height)
     streams = _streams(out)
     assert abs(streams["audio"][2] - streams["video"][2]) <= 1 / float(a.fps)
+
+
+def test_trimmed_clip_has_audio_only_as_long_as_its_video(films_dir: Path, tmp_path: Path) -> None:
+    out = io.trim(films_dir / "woman_indoor_720p.mp4", tmp_path / "t.mp4", 40, start=30)
+    assert io.probe(out).frames == 40
+    streams = _streams(out)
+    assert abs(streams["audio"][2] - streams["video"][2]) <= 1 / 30

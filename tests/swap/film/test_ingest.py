@@ -1,0 +1,89 @@
+"""Film ingest on real footage: coverage, smoothing, protagonist choice, refusals, the saved track."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from swap.errors import TemplateError
+from swap.film import io
+from swap.film.ingest import ingest_film
+from swap.film.track import ABSENT, FORMAT_VERSION, SHOT_START, FilmTrack, track_path
+from tests.swap.film.conftest import make_clip
+
+
+def test_talking_head_is_covered_in_every_frame(speech_track: FilmTrack) -> None:
+    r = speech_track.report
+    assert (r["frames"], r["width"], r["height"]) == (90, 700, 700)
+    assert r["coverage"] == 1.0
+    assert r["shot_cuts"] == 0 and r["protagonist_switches"] == 0
+    assert speech_track.covered.all()
+    assert np.all(speech_track.strength == 1.0)  # no fade: the face never leaves
+
+
+def test_smoothing_reduces_landmark_jitter(speech_track: FilmTrack) -> None:
+    r = speech_track.report
+    assert r["jitter_after"] < 0.5 * r["jitter_before"]
+
+
+def test_track_is_saved_beside_the_film_and_found_by_render(
+    speech_clip: Path, speech_track: FilmTrack
+) -> None:
+    path = track_path(speech_clip)
+    assert path.name == speech_clip.stem + ".track.npz"
+    loaded = FilmTrack.for_film(speech_clip)
+    assert loaded.frames == speech_track.frames and loaded.report["coverage"] == 1.0
+    assert np.array_equal(loaded.landmarks_q, speech_track.landmarks_q)
+    # compact: 90 frames of 700x700 stay far under a megabyte (15 s ~ 2-3 MB)
+    assert path.stat().st_size < 600_000
+
+
+def test_track_landmarks_are_within_a_tenth_of_a_pixel(speech_track: FilmTrack) -> None:
+    t = speech_track.target(10)
+    assert t is not None
+    assert t.landmarks.shape == (478, 3) and t.landmarks.dtype == np.float32
+    assert t.light_map.shape[2] == 3 and t.light_map.min() >= 0 and t.light_map.max() <= 1
+    assert t.detail is not None and t.detail.min() >= 0.7 and t.detail.max() <= 1.42
+    assert t.occlusion is not None and t.occlusion.max() <= 1
+
+
+def test_unknown_track_version_is_refused(speech_track: FilmTrack) -> None:
+    data = dataclasses.replace(speech_track, version=FORMAT_VERSION + 1).to_bytes()
+    with pytest.raises(ValueError, match="re-ingest"):
+        FilmTrack.from_bytes(data)
+
+
+def test_protagonist_is_kept_and_audience_faces_are_never_swapped(stage_clip: Path) -> None:
+    track = ingest_film(stage_clip, save=False)
+    r = track.report
+    cut = int(np.where(track.flags & SHOT_START)[0][1])  # the cut to the audience
+    assert r["shot_cuts"] == 1 and 50 <= cut <= 70
+    assert track.covered[:cut].mean() > 0.9  # the performer, in his shot
+    assert not track.covered[cut:].any()  # no bystander in the audience shot
+    assert np.all(track.flags[cut:] & ABSENT)
+    assert r["bystander_faces_passed_over"] > 0
+
+
+def test_film_without_a_face_is_refused(shared_media: Path, tmp_path: Path) -> None:
+    clip = io.trim(shared_media / "badinputs" / "video_noface_hand.mp4", tmp_path / "hand.mp4", 45)
+    with pytest.raises(TemplateError) as err:
+        ingest_film(clip, save=False)
+    assert err.value.code == "no_face"
+
+
+def test_too_short_film_is_refused(tmp_path: Path) -> None:
+    clip = make_clip(tmp_path / "short.mp4", frames=12)
+    with pytest.raises(TemplateError) as err:
+        ingest_film(clip, save=False)
+    assert err.value.code == "too_short"
+
+
+def test_corrupt_film_is_refused(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.mp4"
+    bad.write_bytes(b"not a video at all" * 50)
+    with pytest.raises(TemplateError) as err:
+        ingest_film(bad, save=False)
+    assert err.value.code == "corrupt_video"
