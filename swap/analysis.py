@@ -255,13 +255,17 @@ def _hand_cover(
 
 
 def _foreign_fraction(lab: npt.NDArray[Any], labels: npt.NDArray[np.int32]) -> float:
-    """Share of the skin area whose chromaticity is far from the face's own skin chromaticity.
+    """Share of the checked face area whose colour is not the face's own skin colour.
 
-    Per mesh triangle, the mean CIELAB a*, b*; the skin reference is the area-weighted median over the
-    skin triangles. A triangle is foreign when its (a*, b*) lies more than FOREIGN_CHROMA_DELTA from the
-    reference *and* its chroma direction differs (shadows and highlights scale chroma but keep hue).
-    Catches masks, scarves, phones, sunglasses' surrounds and coloured objects; it cannot see a hand
-    (skin coloured: MediaPipe Hands does that) and is blind in black-and-white photos (then 0).
+    Per mesh triangle, the mean CIELAB a*, b*; the skin reference is the area-weighted median over
+    the skin triangles. A triangle is foreign when
+    * its (a*, b*) lies more than FOREIGN_CHROMA_DELTA from the reference *and* its hue differs by more
+      than FOREIGN_HUE_DEG (a coloured object: a blue mask is ~180 degrees away; shadows, highlights and
+      the cool window light on one cheek of a mixed-light selfie shift hue by less), or
+    * its chroma is below FOREIGN_NEUTRAL_CHROMA_RATIO x the skin's (a white, grey or black object;
+      shadows and specular highlights keep a clear skin tint).
+    Catches masks, scarves, phones and other objects; it cannot see a hand (skin coloured: MediaPipe
+    Hands does that) and is skipped in black-and-white photos (then 0).
     """
     skin, checked, tris = _region_sets()
     n = len(tris)
@@ -269,8 +273,10 @@ def _foreign_fraction(lab: npt.NDArray[Any], labels: npt.NDArray[np.int32]) -> f
     inside = flat > 0
     ids = flat[inside] - 1
     counts = np.bincount(ids, minlength=n).astype(np.float64)
-    a = np.bincount(ids, weights=lab[..., 1].ravel()[inside], minlength=n) / np.maximum(counts, 1)
-    b = np.bincount(ids, weights=lab[..., 2].ravel()[inside], minlength=n) / np.maximum(counts, 1)
+    a, b = (
+        np.bincount(ids, weights=lab[..., k].ravel()[inside], minlength=n) / np.maximum(counts, 1)
+        for k in (1, 2)
+    )
     ref = skin & (counts >= 3)
     if counts[ref].sum() < 100:
         return 0.0
@@ -279,15 +285,14 @@ def _foreign_fraction(lab: npt.NDArray[Any], labels: npt.NDArray[np.int32]) -> f
     ref_c = float(np.hypot(ref_a, ref_b))
     if ref_c < th.FOREIGN_MIN_SKIN_CHROMA:  # black-and-white or near-grey photo: colour says nothing
         return 0.0
+    chroma = np.hypot(a, b)
     look = checked & (counts >= 3)
     delta = np.hypot(a[look] - ref_a, b[look] - ref_b)
-    # hue difference: a shadow or a highlight keeps the hue of skin, a blue mask does not
-    cos_hue = (a[look] * ref_a + b[look] * ref_b) / (np.hypot(a[look], b[look]) * ref_c + 1e-6)
-    # lips (lipstick included) are redder than skin: they get a wider hue tolerance
-    hue_tol = np.where(skin[look], th.FOREIGN_HUE_DEG, th.FOREIGN_LIP_HUE_DEG)
-    foreign = (delta > th.FOREIGN_CHROMA_DELTA) & (cos_hue < np.cos(np.radians(hue_tol)))
+    cos_hue = (a[look] * ref_a + b[look] * ref_b) / (chroma[look] * ref_c + 1e-6)
+    coloured = (delta > th.FOREIGN_CHROMA_DELTA) & (cos_hue < np.cos(np.radians(th.FOREIGN_HUE_DEG)))
+    neutral = chroma[look] < th.FOREIGN_NEUTRAL_CHROMA_RATIO * ref_c
     w = counts[look]
-    return float(w[foreign].sum() / w.sum())
+    return float(w[coloured | neutral].sum() / w.sum())
 
 
 def _weighted_median(values: npt.NDArray[np.float64], weights: npt.NDArray[np.float64]) -> float:

@@ -205,13 +205,20 @@ def test_slightly_soft_photo_is_accepted_with_a_warning(upright):
     assert "soft_focus" in result.warnings
 
 
-@pytest.mark.parametrize("name", ["obama_official_portrait.jpg", "woman_neutral_frown.png"])
-def test_object_over_nose_and_mouth_is_refused_as_covered(upright, name):
+@pytest.mark.parametrize(
+    ("name", "colour"),
+    [
+        ("obama_official_portrait.jpg", (150, 200, 220)),  # light-blue surgical mask
+        ("woman_neutral_frown.png", (235, 235, 235)),  # white mask
+        ("teen_girl_black_fairface.jpg", (40, 40, 40)),  # black cloth mask on dark skin
+    ],
+)
+def test_object_over_nose_and_mouth_is_refused_as_covered(upright, name, colour):
     rgb = upright(name).copy()
     p = find_main_face(rgb).points
     x0, x1 = int(p[[61, 291], 0].min()), int(p[[61, 291], 0].max())
     y0, y1 = int(p[1, 1]), int(p[17, 1])
-    rgb[y0:y1, x0:x1] = (150, 200, 220)  # a light-blue surgical-mask-like patch, nose tip to below the lip
+    rgb[y0:y1, x0:x1] = colour  # a patch from the nose tip to below the lower lip
     assert _refused(rgb) == "face_covered"
 
 
