@@ -326,3 +326,6 @@ __all__ = [
     "render_posters",
     "render_video",
 ]
+
+
+from workers import retention  # noqa: E402,F401  (registers the periodic retention sweep)

@@ -1,0 +1,57 @@
+"""The periodic retention sweep as a self-rescheduling Dramatiq actor (Dramatiq has no scheduler).
+
+Each worker process boot sends one message; every run takes a short lock in Redis before sweeping
+and rescheduling itself ``RETENTION_SWEEP_INTERVAL_S`` later, so however many workers start, one chain
+survives (see `campaign.security.retention.sweep_slot_acquire`). ``manage.py retention_sweep`` does
+the same work from cron where a deployment prefers that.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import dramatiq
+from django.conf import settings
+from dramatiq.middleware import Middleware
+
+from campaign.security.retention import retention_sweep, sweep_slot_acquire
+from workers.broker import broker
+
+logger = logging.getLogger(__name__)
+
+
+def _interval_s() -> float:
+    return float(getattr(settings, "RETENTION_SWEEP_INTERVAL_S", 600))
+
+
+def _lock_client() -> Any:
+    import redis
+
+    url = getattr(settings, "RATELIMIT_REDIS_URL", None) or settings.CHANNEL_REDIS_URL
+    return redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+
+
+@dramatiq.actor(queue_name="cpu", max_retries=0, time_limit=30 * 60 * 1000)
+def retention_sweep_periodic() -> None:
+    """Sweep, then reschedule; a run that finds another chain's lock ends that duplicate chain."""
+    interval = _interval_s()
+    if not sweep_slot_acquire(_lock_client(), interval):
+        return
+    try:
+        retention_sweep()
+    finally:
+        retention_sweep_periodic.send_with_options(delay=int(interval * 1000))
+
+
+class RetentionKickoff(Middleware):
+    """Start (or restart) the chain whenever a worker process boots."""
+
+    def after_worker_boot(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
+        try:
+            retention_sweep_periodic.send()
+        except Exception:  # a broker hiccup at boot must not stop the worker; the next boot retries
+            logger.warning("could not schedule the retention sweep", exc_info=True)
+
+
+broker.add_middleware(RetentionKickoff())
