@@ -20,11 +20,14 @@ face_small (face under SMALL_FACE_WARN_PX), head_turned (pose between the warn a
 soft_focus (slightly blurred), hand_near_face (a hand touches or nearly touches the face without
 covering it), expression_moderate (mouth somewhat open or a wide smile).
 
-Known gaps: dark hair over the face is not detected (colour cannot tell a brown lock from shadow or a
-beard on these photos: a synthetic lock over one eye scored 0.03-0.25 "dark area" against 0.00-0.14 for
-the clean photos, so no threshold separates them); coloured hair, masks and objects are caught by
-colour, hands by MediaPipe Hands. A big closed-mouth smile is only warned about (no sample to set a
-refusal limit on).
+Known gaps: dark hair over the face is not detected. Two cues were measured on a synthetic brown lock
+over one eye (all ten good photos) against the clean photos and 40 film frames: the share of the face
+much darker than the skin (locks 0.03-0.25, clean 0.00-0.14) and the share darker *and* more textured
+than its mirror twin (locks 0.11-0.32, clean 0.00-0.26): neither separates them, beards, moustaches,
+glasses and side light look the same, so there is no honest threshold. Coloured hair, masks and objects
+are caught by colour, hands by MediaPipe Hands. A big closed-mouth smile is only warned about (no
+sample photo to set a refusal limit on). Face Mesh lays an upright mesh on some upside-down faces; the
+detector vote (`upside_down_evidence`) catches those on every sample photo turned over.
 
 Everything measured is returned by `measure_face` too, so benchmarks, tests and threshold tuning use
 the very numbers the decision uses.
