@@ -107,6 +107,20 @@ class PosterInline(admin.TabularInline):
 class FilmVariantAdmin(admin.ModelAdmin):
     list_display = ("__str__", "gender", "ingest_status", "progress_percent", "coverage", "posters_ready")
     list_filter = ("ingest_status", "gender", "film__campaign")
+    fields = (
+        "film",
+        "gender",
+        "template_video",
+        "film_track",
+        "ingest_status",
+        "progress_percent",
+        "coverage",
+        "ingest_report",
+        "ingest_error",
+        "ingest_started_at",
+        "ingest_finished_at",
+        "ingest_generation",
+    )
     readonly_fields = (
         "film_track",
         "ingest_status",

@@ -51,6 +51,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "campaign.observability.logging.RequestContextMiddleware",  # request/job ids on every log line
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -159,7 +160,9 @@ MAX_PHOTO_PIXELS = env.int("MAX_PHOTO_PIXELS", default=50_000_000)
 PHOTO_MAX_EDGE = env.int("PHOTO_MAX_EDGE", default=2048)
 DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_PHOTO_BYTES + 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = MAX_PHOTO_BYTES + 1024 * 1024
-DATA_UPLOAD_MAX_NUMBER_FILES = 1
+# Editors upload a variant with its film and five posters (+ overlays) in one admin form; the visitor
+# API accepts exactly one file and refuses more itself (campaign.api.views.JobCreateApi).
+DATA_UPLOAD_MAX_NUMBER_FILES = 12
 # Editors upload films through admin; large files stream to disk.
 FILE_UPLOAD_TEMP_DIR = None
 
@@ -187,6 +190,18 @@ DEFAULT_STAGE_SECONDS = env.float("DEFAULT_STAGE_SECONDS", default=20.0)
 # Mobile proxies close idle sockets after ~60 s; the page pings every 20 s.
 WEBSOCKET_AUTH_TIMEOUT_S = env.float("WEBSOCKET_AUTH_TIMEOUT_S", default=10.0)
 
+# --- reliability (workers.watchdog, workers.reconciler; see docs/deploy.md) ---------------------------
+# A stage's lease lives this long without a heartbeat: the bound on noticing a dead worker.
+LEASE_TTL_S = env.float("LEASE_TTL_S", default=60.0)
+# Seconds between reconciler passes; worker-loss recovery <= LEASE_TTL_S + RECONCILE_INTERVAL_S.
+RECONCILE_INTERVAL_S = env.float("RECONCILE_INTERVAL_S", default=10.0)
+# A job waiting in a queue without a lease this long is re-enqueued (a lost or never-sent message).
+RECONCILE_WAITING_AFTER_S = env.float("RECONCILE_WAITING_AFTER_S", default=900.0)
+# Re-enqueues after lost workers before the job is failed with `stage_timeout`.
+MAX_RECOVERIES = env.int("MAX_RECOVERIES", default=3)
+# Bearer token for /metrics (empty: open, for a scraper inside the cluster network).
+METRICS_TOKEN = env("METRICS_TOKEN", default="")
+
 REST_FRAMEWORK = {
     # The API is used by anonymous visitors holding capability tokens; no sessions, no CSRF.
     "DEFAULT_AUTHENTICATION_CLASSES": [],
@@ -203,14 +218,11 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
 }
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.request": {"level": "ERROR"}},
-}
+# JSON lines with job ids in production (LOG_FORMAT=json), readable lines in a terminal; both redact
+# tokens and signatures (campaign.observability.logging).
+from campaign.observability.logging import logging_config  # noqa: E402
+
+LOGGING = logging_config(fmt=env("LOG_FORMAT", default="plain"), level=env("LOG_LEVEL", default="INFO"))
 
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"

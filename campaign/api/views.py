@@ -19,7 +19,7 @@ from campaign.api.serializers import (
     JobCreateInput,
     JobStatusOutput,
 )
-from campaign.errors import TokenMissing
+from campaign.errors import PhotoInvalid, TokenMissing
 from campaign.models import Gender
 from campaign.security.intake import device_cookie_ensure, intake_guard
 from campaign.selectors import campaign_active_get, job_get_for_token, job_status, variants_ready
@@ -93,6 +93,8 @@ class JobCreateApi(APIView):
     )
     def post(self, request: Request) -> Response:
         intake_guard(request)  # 429 rate limits, 413 size: before the body is read
+        if len(request.FILES) > 1:
+            raise PhotoInvalid("Please upload exactly one photo.", code="too_many_files")
         form = JobCreateInput(data=request.data)
         form.is_valid(raise_exception=True)
         campaign = campaign_active_get()

@@ -95,6 +95,17 @@ def test_upload_without_photo_is_refused(client: APIClient, ready_campaign: Any)
     assert response.json()["code"] == "photo_required"
 
 
+def test_upload_with_two_files_is_refused(
+    client: APIClient, ready_campaign: Any, astronaut_jpeg: bytes
+) -> None:
+    extra = io.BytesIO(astronaut_jpeg)
+    extra.name = "second.jpg"
+    response = _post(client, astronaut_jpeg, other=extra)
+    assert response.status_code == 400
+    assert response.json()["code"] == "too_many_files"
+    assert Job.objects.count() == 0
+
+
 def test_upload_of_a_non_image_is_refused(client: APIClient, ready_campaign: Any) -> None:
     response = _post(client, b"%PDF-1.4 not a photo at all" * 20)
     assert response.status_code in (400, 415)

@@ -1,0 +1,132 @@
+"""Editors' admin: uploading a film variant with its posters starts ingest in a worker; operators'
+job actions and dashboard."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import dramatiq
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
+
+from campaign import demo
+from campaign.models import Campaign, Film, FilmVariant, IngestStatus, Job, JobState
+from campaign.services.jobs import job_fail
+from workers.broker import broker
+
+
+@pytest.fixture
+def editor_client(db: Any) -> Client:
+    user = get_user_model().objects.create_superuser(username="editor", password="pw-editor-123")
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.slow
+def test_uploading_a_variant_in_admin_ingests_it_and_prepares_posters(tmp_path: Path) -> None:
+    user = get_user_model().objects.create_superuser(username="editor", password="pw-editor-123")
+    client = Client()
+    client.force_login(user)
+    campaign = Campaign.objects.create(slug="a", title="A")
+    film = Film.objects.create(campaign=campaign, slug="f", title="F")
+    video = demo.build_demo_film(tmp_path / "clip.mp4", seconds=2, size=(216, 384))
+    form: dict[str, Any] = {
+        "film": film.pk,
+        "gender": "female",
+        "template_video": SimpleUploadedFile("clip.mp4", video.read_bytes(), content_type="video/mp4"),
+        "posters-TOTAL_FORMS": "5",
+        "posters-INITIAL_FORMS": "0",
+        "posters-MIN_NUM_FORMS": "0",
+        "posters-MAX_NUM_FORMS": "5",
+    }
+    for index in range(5):
+        form[f"posters-{index}-position"] = str(index + 1)
+        form[f"posters-{index}-image"] = SimpleUploadedFile(
+            f"p{index}.jpg", demo.build_demo_poster(index), content_type="image/jpeg"
+        )
+    broker.flush_all()
+    response = client.post("/admin/campaign/filmvariant/add/", form)
+    assert response.status_code == 302, _form_errors(response)
+    variant = FilmVariant.objects.get(film=film, gender="female")
+    assert variant.ingest_status == IngestStatus.PENDING
+    assert broker.queues["cpu"].qsize() == 6  # one ingest + five poster preparations, after commit
+
+    worker = dramatiq.Worker(broker, worker_timeout=50, worker_threads=1)
+    worker.start()
+    try:
+        broker.join("cpu", fail_fast=True, timeout=120_000)
+    finally:
+        worker.stop()
+    variant.refresh_from_db()
+    assert variant.ingest_status == IngestStatus.READY, variant.ingest_error
+    assert variant.ingest_progress == 1.0
+    assert variant.ingest_report["frames"] == 50
+    assert [p.prepare_status for p in variant.posters.all()] == [IngestStatus.READY] * 5
+
+    page = client.get(f"/admin/campaign/filmvariant/{variant.pk}/change/").content.decode()
+    assert "100.0%" in page  # face coverage
+    assert "preview with a sample face" in page.lower()
+    assert page.count("/media/posters/previews/") == 5  # each template rendered with a sample face
+
+    broker.flush_all()
+    client.post(
+        "/admin/campaign/filmvariant/",
+        {"action": "reingest", "_selected_action": [variant.pk]},
+    )
+    variant.refresh_from_db()
+    assert (variant.ingest_status, variant.ingest_generation) == (IngestStatus.PENDING, 2)
+    assert broker.queues["cpu"].qsize() == 1
+    broker.flush_all()
+
+
+def test_job_actions_retry_and_delete_call_the_services(editor_client: Client, queued_job: Any) -> None:
+    job, _ = queued_job
+    job_fail(job_id=job.id, code="internal_error", message="x")
+    editor_client.post("/admin/campaign/job/", {"action": "retry", "_selected_action": [str(job.id)]})
+    assert Job.objects.get(pk=job.id).state == JobState.QUEUED
+    editor_client.post("/admin/campaign/job/", {"action": "delete_data", "_selected_action": [str(job.id)]})
+    job.refresh_from_db()
+    assert (job.state, job.photo_key) == (JobState.DELETED, "")
+
+
+def test_job_list_filters_by_failure_code(editor_client: Client, queued_job: Any) -> None:
+    job, _ = queued_job
+    job_fail(job_id=job.id, code="no_face", message="x")
+    hit = editor_client.get("/admin/campaign/job/?failure_code=no_face").content.decode()
+    miss = editor_client.get("/admin/campaign/job/?failure_code=too_dark").content.decode()
+    assert str(job.id) in hit
+    assert str(job.id) not in miss
+
+
+def test_dashboard_shows_queues_throughput_durations_and_failures(
+    editor_client: Client, queued_job: Any
+) -> None:
+    job, _ = queued_job
+    job_fail(job_id=job.id, code="too_dark", message="x")
+    response = editor_client.get("/admin/dashboard/")
+    assert response.status_code == 200
+    stats = response.context["stats"]
+    assert stats["failures_by_code"] == {"too_dark": 1}
+    assert stats["jobs_by_state"]["failed"] == 1
+    assert set(stats["stage_seconds"]) == {"wait", "analyze", "posters", "video"}
+    assert "too_dark" in response.content.decode()
+
+
+def test_dashboard_needs_staff(db: Any) -> None:
+    assert Client().get("/admin/dashboard/").status_code == 302
+
+
+def _form_errors(response: Any) -> Any:
+    context = response.context or {}
+    errors: list[Any] = []
+    if "adminform" in context:
+        errors.append(context["adminform"].form.errors)
+    for inline in context.get("inline_admin_formsets", []):
+        errors.append(inline.formset.errors)
+        errors.append(inline.formset.non_form_errors())
+    return errors
