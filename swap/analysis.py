@@ -69,7 +69,7 @@ class FaceMeasurements:
     sharpness: float  # fine-detail / mid-detail energy ratio at a fixed face scale (see `_sharpness`)
     hand_cover: float  # share of the face area under a detected hand
     hand_gap: float  # distance from the nearest hand to the face, as a fraction of face width (inf: none)
-    foreign_fraction: float  # share of the skin area whose colour is not the face's skin colour
+    foreign_fraction: float  # share of the checked face area whose colour is not skin (see _foreign_fraction)
     mouth_open: float  # inner-lip gap (13-14) / mouth width (61-291)
     mouth_width: float  # mouth width (61-291) / distance between the eye centres
 
@@ -156,26 +156,28 @@ def _sharpness(grey: npt.NDArray[np.float32], face_mask: npt.NDArray[np.bool_], 
     return float(lap[mask].var()) / max(mid, 1e-6)
 
 
-class _HandGraph(threading.local):
+class _Graphs(threading.local):
+    """MediaPipe graphs are not thread-safe: one set per thread (hands, two face detectors)."""
+
     def __init__(self) -> None:
         self.hands: Any = None
         self.detectors: list[Any] = []
 
 
-_hand_graph = _HandGraph()
+_graphs = _Graphs()
 
 
 def _detector_confidence(rgb: ImageArray) -> float:
     """Best face-detector score over MediaPipe's short-range and full-range models (0 when none)."""
-    if not _hand_graph.detectors:
+    if not _graphs.detectors:
         import mediapipe as mp
 
-        _hand_graph.detectors = [
+        _graphs.detectors = [
             mp.solutions.face_detection.FaceDetection(model_selection=sel, min_detection_confidence=0.2)
             for sel in (0, 1)
         ]
     best = 0.0
-    for det in _hand_graph.detectors:
+    for det in _graphs.detectors:
         for d in det.process(rgb).detections or []:
             best = max(best, float(d.score[0]))
     return best
@@ -205,17 +207,17 @@ def upside_down_evidence(rgb: ImageArray) -> tuple[float, float]:
 
 def _hand_polygons(rgb: ImageArray) -> list[npt.NDArray[np.float64]]:
     """Each detected hand as its 21 landmarks in pixels (MediaPipe Hands, static mode, per thread)."""
-    if _hand_graph.hands is None:
+    if _graphs.hands is None:
         import mediapipe as mp
 
-        _hand_graph.hands = mp.solutions.hands.Hands(
+        _graphs.hands = mp.solutions.hands.Hands(
             static_image_mode=True,
             max_num_hands=2,
             model_complexity=1,
             min_detection_confidence=th.HAND_MIN_CONFIDENCE,
         )
     h, w = rgb.shape[:2]
-    result = _hand_graph.hands.process(np.ascontiguousarray(rgb))
+    result = _graphs.hands.process(np.ascontiguousarray(rgb))
     return [
         np.array([(p.x * w, p.y * h) for p in hand.landmark], dtype=np.float64)
         for hand in (result.multi_hand_landmarks or [])
