@@ -5,12 +5,16 @@ from django.urls import include, path, re_path
 
 from campaign import views
 from campaign.admin_views import dashboard
+from campaign.observability import health as observability_health
+from campaign.observability import metrics as observability_metrics
 
 app_urls = (
     [
         path("", views.home, name="home"),
         path("media/<path:key>", views.media, name="media"),
-        path("healthz", views.health, name="health"),
+        path("healthz", observability_health.healthz, name="health"),
+        path("livez", observability_health.livez, name="live"),
+        path("metrics", observability_metrics.metrics, name="metrics"),
     ],
     "campaign",
 )

@@ -1,0 +1,44 @@
+"""`manage.py reconcile`: re-enqueue jobs the queues forgot (see workers.reconciler)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.conf import settings
+from django.core.management.base import BaseCommand
+
+
+class Command(BaseCommand):
+    help = "Re-enqueue jobs whose worker died, whose message was lost, or whose broker lost its data."
+
+    def add_arguments(self, parser: Any) -> None:
+        parser.add_argument("--once", action="store_true", help="one pass, print what it did, exit")
+        parser.add_argument(
+            "--interval",
+            type=float,
+            default=getattr(settings, "RECONCILE_INTERVAL_S", 10.0),
+            help="seconds between passes (default RECONCILE_INTERVAL_S)",
+        )
+
+    def handle(self, *args: Any, once: bool, interval: float, **options: Any) -> None:
+        from workers import actors  # noqa: F401  (configures the broker and declares the actors)
+        from workers.reconciler import reconcile_forever, reconcile_pass
+
+        if once:
+            report = reconcile_pass()
+            self.stdout.write(
+                json.dumps(
+                    {
+                        "broker_lost": report.broker_lost,
+                        "recovered": report.recovered,
+                        "requeued": report.requeued,
+                        "failed": report.failed,
+                        "send_errors": report.send_errors,
+                    }
+                )
+            )
+            return
+        self.stdout.write(f"reconciler: a pass every {interval:g} s")
+        self.stdout.flush()
+        reconcile_forever(interval_s=interval)

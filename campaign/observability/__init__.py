@@ -1,0 +1,1 @@
+"""Operations' view of the platform: Prometheus metrics, health checks and structured JSON logs."""
