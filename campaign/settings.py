@@ -226,3 +226,6 @@ LOGGING = logging_config(fmt=env("LOG_FORMAT", default="plain"), level=env("LOG_
 
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
+
+# Privacy, upload hardening, rate limits, admission, retention; PROTAGONIST_ENV=production checks.
+from campaign.security.settings import *  # noqa: E402, F403
