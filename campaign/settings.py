@@ -177,7 +177,13 @@ CHANNEL_REDIS_URL = env(
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {"hosts": [CHANNEL_REDIS_URL], "capacity": 200, "expiry": 30},
+        "CONFIG": {
+            # The read timeout must exceed channels_redis' 5 s blocking pop: redis-py >= 6 defaults to
+            # 5 s, which makes idle websockets fail with "Timeout reading from ...".
+            "hosts": [{"address": CHANNEL_REDIS_URL, "socket_timeout": 30, "socket_connect_timeout": 5}],
+            "capacity": 200,
+            "expiry": 30,
+        },
     }
 }
 # Seconds between progress writes for one job (to the DB and the channel layer); stage changes and
