@@ -310,9 +310,9 @@ def make_job(stack: Stack, photo_bytes: bytes) -> Callable[..., Any]:
     def create(**fields: Any) -> Job:
         job_id = uuid.uuid4()
         key = private_blob_put(key=job_key(job_id, "photo.jpg"), data=photo_bytes)
+        fields.setdefault("token_hash", "0" * 64)
         return Job.objects.create(
             id=job_id,
-            token_hash="0" * 64,
             campaign=campaign,
             variant=variant,
             gender="female",
