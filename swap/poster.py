@@ -235,11 +235,17 @@ def _has_cjk(text: str) -> bool:
     return any(ord(ch) > 0x2E80 for ch in text)
 
 
-def draw_label(img: Image.Image, label: str) -> None:
-    """Draw the visible AI label at the bottom right: white text on a translucent dark box.
+LABEL_POSITIONS = ("bottom-right", "bottom-left", "top-right", "top-left")
+
+
+def draw_label(img: Image.Image, label: str, position: str = "bottom-right") -> None:
+    """Draw the visible AI label in a corner (`LABEL_POSITIONS`): white text on a translucent dark box.
 
     Without a CJK font on the machine the Chinese part cannot be drawn, so a Latin-only label is used.
+    Works on RGB images and on transparent RGBA overlays (the box keeps its translucency).
     """
+    if position not in LABEL_POSITIONS:
+        raise ValueError(f"label position must be one of {LABEL_POSITIONS}, not {position!r}")
     w, h = img.size
     if _has_cjk(label) and _cjk_font_path() is None:
         label = LATIN_LABEL
@@ -250,7 +256,8 @@ def draw_label(img: Image.Image, label: str) -> None:
     pad = round(size * 0.45)
     margin = round(0.025 * min(w, h))
     bw, bh = x1 - x0 + 2 * pad, y1 - y0 + 2 * pad
-    bx, by = w - margin - bw, h - margin - bh
+    bx = margin if position.endswith("left") else w - margin - bw
+    by = margin if position.startswith("top") else h - margin - bh
     draw.rounded_rectangle((bx, by, bx + bw, by + bh), radius=pad, fill=(0, 0, 0, 150))
     draw.text((bx + pad - x0, by + pad - y0), label, font=font, fill=(255, 255, 255, 235))
 
