@@ -18,6 +18,23 @@ class Gender(models.TextChoices):
     MALE = "male", _("Male")
 
 
+class AgePolicy(models.TextChoices):
+    MIN_AGE_OR_GUARDIAN = "min_age_or_guardian", _("At least the minimum age, or a guardian's consent")
+    MIN_AGE_ONLY = "min_age_only", _("At least the minimum age only")
+
+
+class AgeConfirmation(models.TextChoices):
+    SELF = "self", _("Visitor confirmed the minimum age")
+    GUARDIAN = "guardian", _("Guardian consented")
+
+
+class LabelPosition(models.TextChoices):
+    BOTTOM_RIGHT = "bottom-right", _("Bottom right")
+    BOTTOM_LEFT = "bottom-left", _("Bottom left")
+    TOP_RIGHT = "top-right", _("Top right")
+    TOP_LEFT = "top-left", _("Top left")
+
+
 class Campaign(models.Model):
     """A promotion running on one H5 page: its dates, promises to visitors and capacity limits."""
 
@@ -40,6 +57,30 @@ class Campaign(models.Model):
     )
     min_age = models.PositiveIntegerField(
         default=14, help_text="Visitors confirm they are at least this old."
+    )
+    # Consent and labelling (campaign.consent): PIPL art. 28/31 and the deep-synthesis labelling rules.
+    age_policy = models.CharField(
+        max_length=20,
+        choices=AgePolicy.choices,
+        default=AgePolicy.MIN_AGE_OR_GUARDIAN,
+        help_text="Who may take part: visitors of at least min_age, or also younger ones with a guardian's consent.",
+    )
+    consent_version = models.CharField(
+        max_length=40,
+        default="2025-11",
+        help_text="Version of the consent text shown on the page; recorded on every job. Bump it when the text changes.",
+    )
+    ai_label_text = models.CharField(
+        max_length=60,
+        default="AI生成 · AI-generated",
+        help_text="Visible label drawn on every poster and video (required for face-swapped output).",
+    )
+    ai_label_position = models.CharField(
+        max_length=12, choices=LabelPosition.choices, default=LabelPosition.BOTTOM_RIGHT
+    )
+    share_url = models.URLField(
+        blank=True,
+        help_text="Where the QR code on posters and shared links point; empty = PUBLIC_BASE_URL or this site.",
     )
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -186,6 +227,9 @@ class Job(models.Model):
     failure_code = models.CharField(max_length=40, blank=True, db_index=True)
     failure_message = models.TextField(blank=True)
     warnings = models.JSONField(default=list, blank=True)
+    # What the visitor agreed to at intake (accountability for the consent, PIPL art. 28/31).
+    consent_version = models.CharField(max_length=40, blank=True)
+    age_confirmation = models.CharField(max_length=10, choices=AgeConfirmation.choices, blank=True)
 
     photo_key = models.CharField(max_length=300, blank=True)
     face_asset_key = models.CharField(max_length=300, blank=True)

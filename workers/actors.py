@@ -47,6 +47,7 @@ from campaign.services.storage import (
     blob_put_file,
     storage_is_local,
 )
+from campaign.sharing import poster_template_for_campaign
 from swap.errors import PhotoRejected, TemplateError
 from workers.broker import broker  # noqa: F401  (configures the broker before actors declare)
 from workers.watchdog import stage_lease
@@ -158,8 +159,11 @@ def render_posters(job_id: str) -> None:
             key = job_key(job.pk, f"poster-{template.position}.jpg")
             if index < len(existing) and existing[index] and blob_exists(key=existing[index]):
                 continue  # rendered by an earlier delivery of this message
-            engine_template = _poster_template(template.pk, template.generation, template.prepared.name)
-            rendered = render_poster(face_asset, engine_template)
+            engine_template = poster_template_for_campaign(  # + QR code and the campaign's AI label
+                _poster_template(template.pk, template.generation, template.prepared.name),
+                campaign=job.campaign,
+            )
+            rendered = render_poster(face_asset, engine_template, label=None)
             blob_put(key=key, data=rendered.jpeg)
             job_poster_add(job_id=job.pk, position=template.position, key=key)
         job_advance(job_id=job.pk, from_state=JobState.POSTERS, to_state=JobState.VIDEO)

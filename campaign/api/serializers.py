@@ -11,6 +11,12 @@ class JobCreateInput(serializers.Serializer):
     photo = serializers.FileField(allow_empty_file=True)
     gender = serializers.ChoiceField(choices=Gender.choices)
     consent = serializers.BooleanField()
+    age_confirmation = serializers.CharField(
+        required=False, allow_blank=True, help_text="`self` (at least the minimum age) or `guardian`."
+    )
+    consent_version = serializers.CharField(
+        required=False, allow_blank=True, help_text="The consent text version the page showed."
+    )
     film = serializers.SlugField(required=False, allow_blank=True)
 
 
@@ -76,6 +82,9 @@ class CampaignOutput(serializers.Serializer):
     ends_at = serializers.DateTimeField(allow_null=True)
     retention_days = serializers.IntegerField()
     min_age = serializers.IntegerField()
+    age_policy = serializers.CharField()
+    consent_version = serializers.CharField()
+    share_url = serializers.CharField()
     genders = serializers.ListField(child=serializers.CharField())
     films = FilmOutput(many=True)
 

@@ -19,11 +19,13 @@ from campaign.api.serializers import (
     JobCreateInput,
     JobStatusOutput,
 )
+from campaign.consent import consent_check
 from campaign.errors import PhotoInvalid, TokenMissing
 from campaign.models import Gender
 from campaign.security.intake import device_cookie_ensure, intake_guard
 from campaign.selectors import campaign_active_get, job_get_for_token, job_status, variants_ready
 from campaign.services.jobs import job_create, job_delete
+from campaign.sharing import campaign_share_url
 
 
 def request_token(request: Request) -> str:
@@ -71,6 +73,9 @@ class CampaignApi(APIView):
             "ends_at": campaign.ends_at,
             "retention_days": campaign.retention_days,
             "min_age": campaign.min_age,
+            "age_policy": campaign.age_policy,
+            "consent_version": campaign.consent_version,
+            "share_url": campaign_share_url(campaign=campaign, request=request),
             "genders": genders,
             "films": films,
         }
@@ -98,12 +103,21 @@ class JobCreateApi(APIView):
         form = JobCreateInput(data=request.data)
         form.is_valid(raise_exception=True)
         campaign = campaign_active_get()
+        # Consent and age gate are checked before the photo is even looked at (campaign.consent).
+        agreed = consent_check(
+            campaign=campaign,
+            consent=form.validated_data["consent"],
+            age_confirmation=form.validated_data.get("age_confirmation", ""),
+            consent_version=form.validated_data.get("consent_version", ""),
+        )
         ticket = job_create(
             campaign=campaign,
             gender=form.validated_data["gender"],
             photo=form.validated_data["photo"].read(),
             consent=form.validated_data["consent"],
             film_slug=form.validated_data.get("film") or None,
+            consent_version=agreed.consent_version,
+            age_confirmation=agreed.age_confirmation,
         )
         job_id = ticket.job.id
         data = {

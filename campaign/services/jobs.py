@@ -83,9 +83,20 @@ class JobTicket:
 
 
 def job_create(
-    *, campaign: Campaign, gender: str, photo: bytes, consent: bool, film_slug: str | None = None
+    *,
+    campaign: Campaign,
+    gender: str,
+    photo: bytes,
+    consent: bool,
+    film_slug: str | None = None,
+    consent_version: str = "",
+    age_confirmation: str = "",
 ) -> JobTicket:
-    """Accept a visitor's photo: check it, store it, write the Job row, enqueue analysis on commit."""
+    """Accept a visitor's photo: check it, store it, write the Job row, enqueue analysis on commit.
+
+    `consent_version`/`age_confirmation` are what the visitor agreed to (campaign.consent checks them at
+    the API); they are recorded on the job.
+    """
     from campaign.errors import PhotoInvalid
 
     if not consent:
@@ -125,6 +136,8 @@ def job_create(
             poster_keys=[""] * POSTER_COUNT,
             queue_position_at_intake=position,
             eta_seconds_at_intake=eta,
+            consent_version=consent_version,
+            age_confirmation=age_confirmation,
         )
         enqueue_on_commit("analyze_job", str(job.id))
     logger.info("job %s accepted (variant %s, position %d)", job.id, variant.pk, position)

@@ -19,7 +19,7 @@ from campaign.services.storage import blob_signed_url
 def _post(client: APIClient, photo: bytes, **fields: Any) -> Any:
     upload = io.BytesIO(photo)
     upload.name = "me.jpg"
-    data = {"photo": upload, "gender": "female", "consent": "true", **fields}
+    data = {"photo": upload, "gender": "female", "consent": "true", "age_confirmation": "self", **fields}
     return client.post("/api/jobs", data, format="multipart")
 
 
@@ -90,7 +90,9 @@ def test_upload_errors_have_a_code_and_a_message(
 
 
 def test_upload_without_photo_is_refused(client: APIClient, ready_campaign: Any) -> None:
-    response = client.post("/api/jobs", {"gender": "female", "consent": "true"}, format="multipart")
+    response = client.post(
+        "/api/jobs", {"gender": "female", "consent": "true", "age_confirmation": "self"}, format="multipart"
+    )
     assert response.status_code == 400
     assert response.json()["code"] == "photo_required"
 

@@ -75,7 +75,10 @@ def _post(client: APIClient, photo: bytes, name: str = "me.jpg", **extra: Any) -
     upload = io.BytesIO(photo)
     upload.name = name
     return client.post(
-        "/api/jobs", {"photo": upload, "gender": "female", "consent": "true"}, format="multipart", **extra
+        "/api/jobs",
+        {"photo": upload, "gender": "female", "consent": "true", "age_confirmation": "self"},
+        format="multipart",
+        **extra,
     )
 
 

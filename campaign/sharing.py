@@ -1,0 +1,118 @@
+"""What a visitor takes away: the campaign's public link, the QR code and AI label drawn into posters.
+
+The engine (swap.poster) knows nothing about campaigns: it composites a template's RGBA overlay onto
+the rendered poster. The QR code back to the campaign and the campaign's visible AI label are the
+same for every visitor, so they are drawn once per poster template into that overlay
+(`poster_overlay_for`, cached per process) and cost nothing per job. The engine still writes the
+machine-readable XMP label (IPTC DigitalSourceType trainedAlgorithmicMedia) when it encodes.
+"""
+
+from __future__ import annotations
+
+import io
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+import segno
+from django.conf import settings
+from django.http import HttpRequest
+from PIL import Image
+
+from campaign.models import Campaign, LabelPosition
+
+QR_SHARE = 0.2  # QR side as a share of the poster's short side: ~145 px on 720 px, scans from a screen
+QR_MARGIN = 0.025  # like the label's margin
+
+
+def campaign_share_url(*, campaign: Campaign, request: HttpRequest | Any | None = None) -> str:
+    """The campaign's public page: its own share_url, else PUBLIC_BASE_URL, else this request's site.
+
+    Workers have no request: set `share_url` or PUBLIC_BASE_URL in production so that posters point to
+    the public domain, not to an internal host.
+    """
+    if campaign.share_url:
+        return campaign.share_url
+    if settings.PUBLIC_BASE_URL:
+        return settings.PUBLIC_BASE_URL.rstrip("/") + "/"
+    if request is not None:
+        return str(request.build_absolute_uri("/"))
+    return "http://localhost:8000/"
+
+
+def qr_image(url: str, side: int) -> Image.Image:
+    """A black-on-white QR code (with its 4-module quiet zone) scaled to about `side` px, crisp edges."""
+    code = segno.make(url, error="m", micro=False)
+    modules = np.array(list(code.matrix_iter(scale=1, border=4)), dtype=np.uint8)
+    scale = max(2, side // modules.shape[0])  # whole pixels per module: no blurred module edges
+    pixels = np.where(modules == 1, 0, 255).astype(np.uint8)
+    pixels = np.repeat(np.repeat(pixels, scale, axis=0), scale, axis=1)
+    return Image.fromarray(pixels, "L").convert("RGBA")
+
+
+def _qr_corner(label_position: str) -> str:
+    """The QR goes to a bottom corner the label does not use."""
+    return "bottom-right" if label_position == LabelPosition.BOTTOM_LEFT else "bottom-left"
+
+
+def compose_overlay(
+    *,
+    size: tuple[int, int],
+    base_overlay_png: bytes | None,
+    qr_url: str | None,
+    label: str,
+    label_position: str,
+) -> bytes:
+    """The template's overlay (or a transparent one) with the QR code and the visible AI label, as PNG."""
+    from swap.poster import draw_label
+
+    if base_overlay_png:
+        overlay = Image.open(io.BytesIO(base_overlay_png)).convert("RGBA")
+        if overlay.size != size:
+            overlay = overlay.resize(size, Image.Resampling.LANCZOS)
+    else:
+        overlay = Image.new("RGBA", size, (0, 0, 0, 0))
+    width, height = size
+    if qr_url:
+        qr = qr_image(qr_url, round(QR_SHARE * min(width, height)))
+        margin = round(QR_MARGIN * min(width, height))
+        corner = _qr_corner(label_position)
+        x = margin if corner.endswith("left") else width - margin - qr.size[0]
+        y = height - margin - qr.size[1]
+        overlay.alpha_composite(qr, (x, y))
+    if label:
+        draw_label(overlay, label, label_position)
+    out = io.BytesIO()
+    overlay.save(out, "PNG", compress_level=3)
+    return out.getvalue()
+
+
+@lru_cache(maxsize=64)
+def _overlay_cached(
+    size: tuple[int, int], base_overlay_png: bytes | None, qr_url: str, label: str, label_position: str
+) -> bytes:
+    return compose_overlay(
+        size=size,
+        base_overlay_png=base_overlay_png,
+        qr_url=qr_url,
+        label=label,
+        label_position=label_position,
+    )
+
+
+def poster_template_for_campaign(template: Any, *, campaign: Campaign) -> Any:
+    """The engine's PosterTemplate with the campaign's QR code and AI label added to its overlay.
+
+    Render it with `render_poster(..., label=None)`: the label is already in the overlay, at the
+    campaign's position.
+    """
+    from dataclasses import replace
+
+    overlay = _overlay_cached(
+        (template.width, template.height),
+        template.overlay_png,
+        campaign_share_url(campaign=campaign),
+        campaign.ai_label_text,
+        campaign.ai_label_position,
+    )
+    return replace(template, overlay_png=overlay)
