@@ -128,7 +128,7 @@ def test_editor_upload_then_visitor_photo_to_posters_and_film(
     upload = io.BytesIO(astronaut_jpeg)
     upload.name = "me.jpg"
     created = client.post(
-        "/api/jobs", {"photo": upload, "gender": "female", "consent": "true"}, format="multipart"
+        "/api/jobs", {"photo": upload, "gender": "female", "consent": "true", "age_confirmation": "self"}, format="multipart"
     )
     assert created.status_code == 202, created.content
     job_id, token = created.json()["id"], created.json()["token"]
@@ -159,3 +159,45 @@ def test_editor_upload_then_visitor_photo_to_posters_and_film(
         valkey_workers.join(queue, timeout=60_000)
     again = Job.objects.get(pk=job_id)
     assert (again.state, again.event_seq, again.poster_keys) == (JobState.DONE, seq, job.poster_keys)
+
+
+def test_idle_websocket_on_the_valkey_channel_layer_survives_and_gets_events(
+    valkey_url: str, queued_job: Any, settings: Any
+) -> None:
+    """Production channel layer: an idle socket (no event for longer than the layer's 5 s blocking
+    pop) stays open, answers pings, and still receives the job's next event from a worker."""
+    import asyncio
+
+    from asgiref.sync import async_to_sync
+    from channels.db import database_sync_to_async
+    from channels.testing import WebsocketCommunicator
+
+    from campaign.asgi import application
+    from campaign.services.jobs import job_advance
+
+    settings.CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [{"address": valkey_url, "socket_timeout": 30}]},
+        }
+    }
+    job, token = queued_job
+
+    async def scenario() -> None:
+        ws = WebsocketCommunicator(
+            application, f"/ws/jobs/{job.id}/", headers=[(b"origin", b"http://testserver")]
+        )
+        assert (await ws.connect())[0]
+        await ws.send_json_to({"type": "auth", "token": token})
+        assert (await ws.receive_json_from(timeout=10))["type"] == "snapshot"
+        await asyncio.sleep(7)
+        await ws.send_json_to({"type": "ping"})
+        assert await ws.receive_json_from(timeout=10) == {"type": "pong"}
+        await database_sync_to_async(job_advance)(
+            job_id=job.id, from_state=JobState.QUEUED, to_state=JobState.ANALYZING
+        )
+        event = await ws.receive_json_from(timeout=10)
+        assert (event["type"], event["job"]["state"]) == ("state", "analyzing")
+        await ws.disconnect()
+
+    async_to_sync(scenario)()
