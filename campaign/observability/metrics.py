@@ -62,6 +62,13 @@ def broker_queue_depths() -> dict[str, dict[str, int]]:
                 if client.type(f"{namespace}:{queue}.DQ") == b"zset"
                 else int(client.llen(f"{namespace}:{queue}.DQ")),
             }
+        elif hasattr(broker, "queues") and isinstance(broker.queues, dict):  # StubBroker (in-process)
+            stub = broker.queues.get(queue)
+            delayed = broker.queues.get(f"{queue}.DQ")
+            depths[queue] = {
+                "ready": stub.qsize() if stub is not None else 0,
+                "delayed": delayed.qsize() if delayed is not None else 0,
+            }
         elif hasattr(broker, "get_queue_message_counts"):
             ready, delayed, _dead = broker.get_queue_message_counts(queue)
             depths[queue] = {"ready": int(ready), "delayed": int(delayed)}

@@ -1,0 +1,134 @@
+"""Reconciler rules against the real database and the in-process broker: who is re-enqueued, once."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.utils import timezone
+
+
+@pytest.fixture
+def cpu_queue() -> Any:
+    import dramatiq
+
+    from workers import actors  # noqa: F401  (declares the actors on the stub broker)
+
+    broker = dramatiq.get_broker()
+    broker.flush_all()
+    return lambda: list(broker.queues["cpu"].queue)
+
+
+def _messages(queue: Any) -> list[tuple[str, tuple[Any, ...]]]:
+    import dramatiq
+
+    decoded = [raw if isinstance(raw, dramatiq.Message) else dramatiq.Message.decode(raw) for raw in queue()]
+    return [(m.actor_name, tuple(m.args)) for m in decoded]
+
+
+def _expire(job: Any, owner: str = "analyze/dead-host:1:1:abcd") -> None:
+    from campaign.models import Job
+
+    Job.objects.filter(pk=job.pk).update(
+        state="analyzing", lease_owner=owner, lease_expires_at=timezone.now() - timedelta(seconds=5)
+    )
+
+
+def test_expired_lease_is_re_enqueued_once_even_with_two_reconcilers(queued_job: Any, cpu_queue: Any) -> None:
+    from campaign.models import Job
+    from workers.reconciler import reconcile_pass
+
+    job, _token = queued_job
+    cpu_queue_before = len(_messages(cpu_queue))
+    _expire(job)
+
+    first = reconcile_pass()
+    second = reconcile_pass()  # a second reconciler (or the next pass) sees no expired lease
+
+    assert first.recovered == [str(job.pk)]
+    assert second.recovered == []
+    assert _messages(cpu_queue)[cpu_queue_before:] == [("analyze_job", (str(job.pk),))]
+    row = Job.objects.get(pk=job.pk)
+    assert (row.recoveries, row.lease_owner, row.lease_expires_at) == (1, "", None)
+
+
+def test_live_lease_is_left_alone(queued_job: Any, cpu_queue: Any) -> None:
+    from campaign.models import Job
+    from workers.reconciler import reconcile_pass
+
+    job, _token = queued_job
+    Job.objects.filter(pk=job.pk).update(
+        state="analyzing", lease_owner="analyze/x", lease_expires_at=timezone.now() + timedelta(seconds=30)
+    )
+
+    report = reconcile_pass()
+
+    assert report.recovered == [] and report.requeued == []
+
+
+def test_job_that_keeps_killing_its_worker_is_failed_with_stage_timeout(
+    queued_job: Any, cpu_queue: Any, settings: Any
+) -> None:
+    from campaign.models import Job
+    from workers.reconciler import reconcile_pass
+
+    settings.MAX_RECOVERIES = 2
+    job, _token = queued_job
+    for _ in range(2):
+        _expire(job)
+        assert reconcile_pass().recovered == [str(job.pk)]
+    _expire(job)
+
+    report = reconcile_pass()
+
+    assert report.failed == [str(job.pk)]
+    row = Job.objects.get(pk=job.pk)
+    assert (row.state, row.failure_code, row.recoveries) == ("failed", "stage_timeout", 3)
+    assert "took far longer" in row.failure_message
+
+
+def test_waiting_job_is_re_enqueued_only_after_the_deadline_and_not_every_pass(
+    queued_job: Any, cpu_queue: Any, settings: Any
+) -> None:
+    from campaign.models import Job
+    from workers.reconciler import reconcile_pass
+
+    settings.RECONCILE_WAITING_AFTER_S = 60
+    job, _token = queued_job
+    assert reconcile_pass().requeued == []  # just accepted: its message is in the queue
+
+    Job.objects.filter(pk=job.pk).update(created_at=timezone.now() - timedelta(seconds=61))
+    assert reconcile_pass().requeued == [str(job.pk)]  # e.g. the broker was down at intake
+    assert reconcile_pass().requeued == []  # not again until another deadline has passed
+
+
+def test_posters_stage_waiting_is_re_enqueued_to_the_posters_actor(
+    queued_job: Any, cpu_queue: Any, settings: Any
+) -> None:
+    from campaign.models import Job
+    from workers.reconciler import reconcile_pass
+
+    settings.RECONCILE_WAITING_AFTER_S = 60
+    job, _token = queued_job
+    long_ago = timezone.now() - timedelta(minutes=5)
+    Job.objects.filter(pk=job.pk).update(state="posters", posters_at=long_ago, created_at=long_ago)
+    before = len(_messages(cpu_queue))
+
+    assert reconcile_pass().requeued == [str(job.pk)]
+    assert _messages(cpu_queue)[before:] == [("render_posters", (str(job.pk),))]
+
+
+def test_stage_lease_skips_a_duplicate_while_the_first_holds_it(queued_job: Any) -> None:
+    from campaign.models import Job
+    from workers.watchdog import stage_lease
+
+    job, _token = queued_job
+    with stage_lease(job_id=str(job.pk), stage="analyze", ttl_s=30) as first:
+        assert first.held and not first.busy_elsewhere
+        assert Job.objects.get(pk=job.pk).lease_owner == first.owner
+        with stage_lease(job_id=str(job.pk), stage="analyze", ttl_s=30) as duplicate:
+            assert duplicate.busy_elsewhere and not duplicate.held
+        with stage_lease(job_id=str(job.pk), stage="posters", ttl_s=30) as next_stage:
+            assert next_stage.held  # the next stage never waits for the previous one's release
+    assert Job.objects.get(pk=job.pk).lease_owner == ""
