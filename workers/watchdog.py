@@ -239,6 +239,16 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def _die_with_parent() -> None:
+    """Linux: the worker gets SIGTERM if the supervisor is killed, instead of running on orphaned."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 class Supervisor:
     """Run a worker command, keep its stages' leases alive, kill it when a stage overruns.
 
@@ -259,7 +269,9 @@ class Supervisor:
         for stale in self.watch_dir.glob("*.json"):
             stale.unlink(missing_ok=True)
         env = {**os.environ, "PROTAGONIST_WATCHDOG_DIR": str(self.watch_dir)}
-        self.child = subprocess.Popen(self.command, env=env, start_new_session=True)
+        self.child = subprocess.Popen(
+            self.command, env=env, start_new_session=True, preexec_fn=_die_with_parent
+        )
         logger.info("watchdog: started %s (pid %s)", " ".join(self.command), self.child.pid)
 
     def stop_child(self, sig: int = signal.SIGTERM, wait_s: float = 10.0) -> None:
@@ -330,7 +342,7 @@ class Supervisor:
                 time.sleep(self.restart_delay_s)
                 if not self.stopping:
                     self.start_child()
-        self.stop_child(signal.SIGTERM, wait_s=30.0)
+        self.stop_child(signal.SIGTERM, wait_s=8.0)  # inside scripts/run's 10 s per process
         return 0
 
 
