@@ -40,6 +40,21 @@ def campaign_share_url(*, campaign: Campaign, request: HttpRequest | Any | None 
     return "http://localhost:8000/"
 
 
+def campaign_share_image_key(*, campaign: Campaign) -> str:
+    """Storage key of the campaign's own artwork for share cards: the first ready poster template image."""
+    from campaign.models import IngestStatus, PosterTemplate
+
+    poster = (
+        PosterTemplate.objects.filter(
+            variant__film__campaign=campaign, variant__film__is_active=True, prepare_status=IngestStatus.READY
+        )
+        .exclude(image="")
+        .order_by("variant__film__sort_order", "position", "id")
+        .first()
+    )
+    return poster.image.name if poster is not None else ""
+
+
 def qr_image(url: str, side: int) -> Image.Image:
     """A black-on-white QR code (with its 4-module quiet zone) scaled to about `side` px, crisp edges."""
     code = segno.make(url, error="m", micro=False)

@@ -11,6 +11,7 @@ from campaign.observability import metrics as observability_metrics
 app_urls = (
     [
         path("", views.home, name="home"),
+        path("share.jpg", views.share_image, name="share-image"),
         path("media/<path:key>", views.media, name="media"),
         path("healthz", observability_health.healthz, name="health"),
         path("livez", observability_health.livez, name="live"),

@@ -12,6 +12,7 @@ from django.contrib.staticfiles import finders
 from django.core.files.storage import default_storage
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import render
+from django.urls import reverse
 from django.utils.http import http_date
 from django.views.decorators.cache import cache_control
 from django.views.decorators.http import require_safe
@@ -20,6 +21,7 @@ from campaign.errors import NoCampaign
 from campaign.models import Job, JobState
 from campaign.selectors import campaign_active_get
 from campaign.services.storage import blob_signature_valid
+from campaign.sharing import campaign_share_image_key, campaign_share_url
 
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 _JOB_KEY = re.compile(r"^jobs/([0-9a-f-]{36})/")
@@ -32,7 +34,26 @@ def home(request: HttpRequest) -> HttpResponse:
         campaign = campaign_active_get()
     except NoCampaign:
         campaign = None
-    return render(request, "campaign/index.html", {"campaign": campaign, "ws_ping_s": 20})
+    context = {"campaign": campaign, "ws_ping_s": 20, "share_url": "", "share_image_url": ""}
+    if campaign is not None:
+        context["share_url"] = campaign_share_url(campaign=campaign, request=request)
+        if campaign_share_image_key(campaign=campaign):
+            context["share_image_url"] = request.build_absolute_uri(reverse("campaign:share-image"))
+    return render(request, "campaign/index.html", context)
+
+
+@require_safe
+def share_image(request: HttpRequest) -> HttpResponse:
+    """The campaign's share picture (og:image): its first poster artwork, never a visitor's result."""
+    try:
+        key = campaign_share_image_key(campaign=campaign_active_get())
+    except NoCampaign:
+        key = ""
+    if not key:
+        raise Http404("no share image")
+    response = FileResponse(default_storage.open(key, "rb"), content_type=mimetypes.guess_type(key)[0])
+    response["Cache-Control"] = "public, max-age=3600"
+    return response
 
 
 def _file_chunks(handle, start: int, length: int, block: int = 1 << 16):  # type: ignore[no-untyped-def]

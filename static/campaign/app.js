@@ -17,8 +17,17 @@
       genderLegend: "选择影片中的角色",
       female: "女主角",
       male: "男主角",
-      consent: "我同意主办方处理我上传的人脸照片（敏感个人信息），仅用于生成本次活动的海报和视频；原图在分析后立即删除，成品保留 {days} 天后自动删除，我可以随时删除。",
-      age: "我已年满 {age} 周岁，或已取得监护人同意。",
+      consent: "我单独同意主办方处理我上传的人脸照片（敏感个人信息）。目的：仅用于生成本次活动的海报和视频，这是生成所必需的；原图在分析后立即删除，成品保留 {days} 天后自动删除；我可以随时点击“删除我的数据”立即删除。",
+      consentVersion: "同意书版本 {version}",
+      ageLegend: "年龄确认",
+      ageSelf: "我已年满 {age} 周岁",
+      ageGuardian: "我未满 {age} 周岁，已取得监护人同意",
+      previewAlt: "你选择的照片",
+      previewNoFace: "照片已选好。上传后我们会检查照片里是否有一张清晰的正脸。",
+      previewFace: "找到了你的脸（方框所示）。",
+      previewUnreadable: "这张照片无法在此预览（例如 HEIC 格式），上传后服务器会转换并检查。",
+      play: "播放",
+      downloadPoster: "下载海报",
       submit: "生成我的海报和电影",
       uploading: "正在上传…",
       progressTitle: "正在制作",
@@ -50,6 +59,12 @@
       err_generic: "出了点问题，请稍后再试。",
       err_network: "网络不太好，请检查网络后重试。",
       err_consent_required: "请先勾选同意处理人脸照片。",
+      err_consent_outdated: "同意书内容已更新，请刷新页面后重新阅读并勾选。",
+      err_age_confirmation_required: "请先确认你的年龄（或监护人同意）。",
+      err_age_restricted: "本活动仅限年满 {age} 周岁的用户参加。",
+      err_photo_required: "请先选择一张照片。",
+      err_too_many_files: "请只上传一张照片。",
+      err_rate_limited: "操作太频繁了，请稍后再试。",
       err_not_found: "找不到这个结果，链接可能不完整。",
       err_deleted: "这个结果已被删除。",
       err_variant_unavailable: "所选角色暂不可用，请换一个角色。",
@@ -80,8 +95,17 @@
       genderLegend: "Choose your role in the film",
       female: "Female lead",
       male: "Male lead",
-      consent: "I agree that the organiser processes my face photo (sensitive personal information) only to make this campaign's posters and film. The original is deleted right after analysis; results are deleted automatically after {days} days, and I can delete them at any time.",
-      age: "I am at least {age} years old, or have my guardian's consent.",
+      consent: "I separately agree that the organiser processes my face photo (sensitive personal information). Purpose: only to make this campaign's posters and film, which needs it. The original is deleted right after analysis; results are deleted automatically after {days} days, and I can delete them at any time with \u201cDelete my data\u201d.",
+      consentVersion: "Consent text version {version}",
+      ageLegend: "Age confirmation",
+      ageSelf: "I am at least {age} years old",
+      ageGuardian: "I am under {age} and my guardian agreed",
+      previewAlt: "The photo you chose",
+      previewNoFace: "Photo chosen. After the upload we check that it shows one clear frontal face.",
+      previewFace: "We found your face (outlined).",
+      previewUnreadable: "This photo cannot be previewed here (e.g. HEIC); the server converts and checks it after the upload.",
+      play: "Play",
+      downloadPoster: "Download poster",
       submit: "Make my posters and film",
       uploading: "Uploading…",
       progressTitle: "In the making",
@@ -113,6 +137,12 @@
       err_generic: "Something went wrong. Please try again later.",
       err_network: "The network is unreliable. Please check it and try again.",
       err_consent_required: "Please tick the consent box first.",
+      err_consent_outdated: "The consent text has changed. Please reload the page and read it again.",
+      err_age_confirmation_required: "Please confirm your age (or your guardian's consent) first.",
+      err_age_restricted: "This campaign is open to visitors aged {age} and over only.",
+      err_photo_required: "Please choose a photo first.",
+      err_too_many_files: "Please upload one photo only.",
+      err_rate_limited: "Too many attempts. Please wait a moment and try again.",
       err_not_found: "This result cannot be found; the link may be incomplete.",
       err_deleted: "This result was deleted.",
       err_variant_unavailable: "This role is not available right now. Please choose another.",
@@ -143,6 +173,8 @@
   var lang = localStorage.getItem("lang") === "en" ? "en" : "zh";
   var minAge = app.getAttribute("data-min-age");
   var retentionDays = app.getAttribute("data-retention-days");
+  var consentVersion = app.getAttribute("data-consent-version") || "";
+  var shareUrl = app.getAttribute("data-share-url") || (location.origin + location.pathname);
   var pingMs = (parseInt(app.getAttribute("data-ping-s"), 10) || 20) * 1000;
   var isWeChat = /MicroMessenger/i.test(navigator.userAgent);
 
@@ -154,8 +186,18 @@
 
   function applyLanguage() {
     document.documentElement.lang = lang === "zh" ? "zh-CN" : "en";
+    var vars = { days: retentionDays, age: minAge, version: consentVersion };
     document.querySelectorAll("[data-i18n]").forEach(function (el) {
-      el.textContent = t(el.getAttribute("data-i18n"), { days: retentionDays, age: minAge });
+      el.textContent = t(el.getAttribute("data-i18n"), vars);
+    });
+    document.querySelectorAll("[data-i18n-alt]").forEach(function (el) {
+      el.alt = t(el.getAttribute("data-i18n-alt"), vars);
+    });
+    document.querySelectorAll("[data-i18n-aria]").forEach(function (el) {
+      el.setAttribute("aria-label", t(el.getAttribute("data-i18n-aria"), vars));
+    });
+    document.querySelectorAll("#posters img[data-position]").forEach(function (img) {
+      img.alt = t("posterAlt", { n: img.getAttribute("data-position") });
     });
     ["campaign-title", "campaign-description"].forEach(function (id) {
       var el = $(id);
@@ -172,41 +214,74 @@
   });
 
   // ---------------------------------------------------------------- photo and form
-  var photoBlob = null;
+  var photoBlob = null, photoName = "photo.jpg";
 
   function downscale(file) {
-    // Decode straight to ~1280 px: never draw the full-size photo (iOS canvas limits).
+    // Decode straight to ~1280 px: never draw the full-size photo (iOS caps canvas area and memory).
+    // createImageBitmap with resize options decodes at the small size; EXIF orientation is applied.
     var maxEdge = 1280;
-    if (!window.createImageBitmap) return Promise.resolve(file);
-    return createImageBitmap(file, { imageOrientation: "from-image" }).then(function (bitmap) {
-      var scale = Math.min(1, maxEdge / Math.max(bitmap.width, bitmap.height));
-      var w = Math.round(bitmap.width * scale), h = Math.round(bitmap.height * scale);
+    if (!window.createImageBitmap) return Promise.resolve({ blob: file, decoded: false });
+    return createImageBitmap(file, { imageOrientation: "from-image" }).then(function (probe) {
+      var scale = Math.min(1, maxEdge / Math.max(probe.width, probe.height));
+      var w = Math.max(1, Math.round(probe.width * scale)), h = Math.max(1, Math.round(probe.height * scale));
+      if (scale === 1) return { bitmap: probe, w: w, h: h };
+      if (probe.close) probe.close();
+      return createImageBitmap(file, { imageOrientation: "from-image", resizeWidth: w, resizeHeight: h, resizeQuality: "high" })
+        .then(function (bitmap) { return { bitmap: bitmap, w: w, h: h }; });
+    }).then(function (r) {
       var canvas = document.createElement("canvas");
-      canvas.width = w; canvas.height = h;
-      canvas.getContext("2d").drawImage(bitmap, 0, 0, w, h);
-      if (bitmap.close) bitmap.close();
+      canvas.width = r.w; canvas.height = r.h;
+      canvas.getContext("2d").drawImage(r.bitmap, 0, 0, r.w, r.h);
+      if (r.bitmap.close) r.bitmap.close();
       return new Promise(function (resolve) {
         canvas.toBlob(function (blob) {
           canvas.width = 1; canvas.height = 1; // free the canvas memory at once
-          resolve(blob || file);
+          resolve(blob ? { blob: blob, decoded: true } : { blob: file, decoded: false });
         }, "image/jpeg", 0.85);
       });
     }).catch(function () {
-      return file; // e.g. HEIC the browser cannot decode: the server converts it
+      // e.g. a HEIC file the browser cannot decode: upload the original, the server converts it
+      return { blob: file, decoded: false };
     });
+  }
+
+  function outlineFace(img) {
+    // Shape Detection API where the browser has it (Chrome on Android/macOS): outline the face found.
+    // Advisory only: the server's analysis decides. Never a server round trip (intake stays cheap).
+    var box = $("face-box"), note = $("preview-note");
+    box.hidden = true;
+    note.textContent = t("previewNoFace");
+    if (!("FaceDetector" in window)) return;
+    var detector;
+    try { detector = new window.FaceDetector({ maxDetectedFaces: 3, fastMode: true }); } catch (err) { return; }
+    detector.detect(img).then(function (faces) {
+      if (!faces.length) return;
+      if (faces.length > 1) { note.textContent = t("err_multiple_faces"); return; }
+      var b = faces[0].boundingBox, W = img.naturalWidth, H = img.naturalHeight;
+      box.style.left = (100 * b.x / W) + "%";
+      box.style.top = (100 * b.y / H) + "%";
+      box.style.width = (100 * b.width / W) + "%";
+      box.style.height = (100 * b.height / H) + "%";
+      box.hidden = false;
+      note.textContent = t("previewFace");
+    }).catch(function () { /* detector unavailable on this device */ });
   }
 
   function onPhoto(event) {
     var file = event.target.files && event.target.files[0];
     if (!file) return;
     hideError();
-    downscale(file).then(function (blob) {
-      photoBlob = blob;
+    downscale(file).then(function (result) {
+      photoBlob = result.blob;
+      photoName = result.decoded ? "photo.jpg" : (file.name || "photo");
       var preview = $("photo-preview");
       if (preview.src) URL.revokeObjectURL(preview.src);
-      preview.src = URL.createObjectURL(blob);
-      preview.alt = "";
+      $("preview-box").hidden = false;
+      $("face-box").hidden = true;
       preview.hidden = false;
+      preview.onload = function () { outlineFace(preview); };
+      preview.onerror = function () { preview.hidden = true; $("preview-note").textContent = t("previewUnreadable"); };
+      preview.src = URL.createObjectURL(result.blob);
       updateSubmit();
     });
   }
@@ -217,16 +292,20 @@
     var checked = document.querySelector("input[name=gender]:checked");
     return checked ? checked.value : "";
   }
-  function updateSubmit() {
-    $("submit").disabled = !(photoBlob && gender() && $("consent").checked && $("age").checked);
+  function ageConfirmation() {
+    var checked = document.querySelector("input[name=age]:checked");
+    return checked ? checked.value : "";
   }
-  document.querySelectorAll("input[name=gender], #consent, #age").forEach(function (el) {
+  function updateSubmit() {
+    $("submit").disabled = !(photoBlob && gender() && $("consent").checked && ageConfirmation());
+  }
+  document.querySelectorAll("input[name=gender], #consent, input[name=age]").forEach(function (el) {
     el.addEventListener("change", updateSubmit);
   });
 
   function showError(el, code, detail) {
     var key = "err_" + code;
-    el.textContent = TEXT[lang][key] ? t(key) : detail || t("err_generic");
+    el.textContent = TEXT[lang][key] ? t(key, { age: minAge }) : detail || t("err_generic");
     el.hidden = false;
   }
   function hideError() { $("form-error").hidden = true; }
@@ -237,9 +316,11 @@
     $("upload-progress").hidden = false;
     $("upload-label").textContent = t("uploading");
     var form = new FormData();
-    form.append("photo", photoBlob, "photo.jpg");
+    form.append("photo", photoBlob, photoName);
     form.append("gender", gender());
     form.append("consent", $("consent").checked ? "true" : "false");
+    form.append("age_confirmation", ageConfirmation());
+    form.append("consent_version", consentVersion);
     var xhr = new XMLHttpRequest();
     xhr.open("POST", "/api/jobs");
     xhr.upload.onprogress = function (e) {
@@ -253,7 +334,7 @@
         return;
       }
       $("upload-progress").hidden = true;
-      if (xhr.status === 503 || xhr.status === 429) {
+      if (xhr.status === 503 || (xhr.status === 429 && body.code !== "rate_limited")) {
         var wait = parseInt(xhr.getResponseHeader("Retry-After"), 10) || 10;
         countdownRetry(wait);
         return;
@@ -360,6 +441,10 @@
           img.setAttribute("data-position", String(i + 1));
           slot.appendChild(img);
         }
+        if (i === 0 && !isWeChat) {
+          $("download-poster").href = poster.url;
+          $("download-poster").hidden = false;
+        }
       }
     }
   }
@@ -375,9 +460,12 @@
       if (status.video.cover_url) video.poster = status.video.cover_url;
       video.src = status.video.url;
       video.hidden = false;
+      $("play").hidden = false;
       $("download-video").href = status.video.url;
+      // Inside WeChat downloads do nothing: the hint says to open the page in the browser instead.
       $("download-video").hidden = isWeChat;
-      $("share").hidden = !navigator.share;
+      $("share").hidden = isWeChat || !navigator.share;
+      if (!isWeChat && navigator.share) prepareShareFile(status.video.url);
     }
   }
 
@@ -478,7 +566,8 @@
     if (job && !document.hidden) { fetchStatus(); failures = 0; if (!socket) connect(); }
   });
   window.addEventListener("pageshow", function (e) {
-    if (e.persisted && job) { fetchStatus(); if (!socket) connect(); }
+    // Back/forward cache (Safari, WeChat): the page returns frozen with dead timers and sockets.
+    if (e.persisted && job) { failures = 0; fetchStatus(); if (!socket) connect(); }
   });
 
   function forgetJob() {
@@ -516,16 +605,29 @@
       });
   });
 
-  $("share").addEventListener("click", function () {
-    if (!lastStatus || !lastStatus.video) return;
-    var url = location.origin + location.pathname;
-    var data = { title: document.title, url: url };
-    fetch(lastStatus.video.url).then(function (r) { return r.blob(); }).then(function (blob) {
+  // Sharing: the file itself where the browser can share files (navigator.canShare({files})), else the
+  // campaign link; the <a download> links stay as the fallback. The video is fetched in advance so that
+  // share() runs inside the tap (browsers refuse share() once the user activation has expired).
+  var shareFile = null;
+  function prepareShareFile(url) {
+    if (shareFile || !navigator.canShare || !window.File) return;
+    fetch(url).then(function (r) { return r.blob(); }).then(function (blob) {
       var file = new File([blob], "protagonist.mp4", { type: "video/mp4" });
-      if (navigator.canShare && navigator.canShare({ files: [file] })) data.files = [file];
-      return navigator.share(data);
-    }).catch(function () { /* the visitor cancelled or sharing is unsupported */ });
+      if (navigator.canShare({ files: [file] })) shareFile = file;
+    }).catch(function () { /* share the link instead */ });
+  }
+  $("share").addEventListener("click", function () {
+    var data = { title: document.title, text: t("aiLabel"), url: shareUrl };
+    if (shareFile) data = { title: document.title, files: [shareFile] };
+    navigator.share(data).catch(function () { /* cancelled */ });
   });
+  $("play").addEventListener("click", function () {
+    var video = $("video");
+    var played = video.play();
+    if (played && played.catch) played.catch(function () { /* the controls still work */ });
+  });
+  $("video").addEventListener("play", function () { $("play").hidden = true; });
+  $("video").addEventListener("pause", function () { if (!$("video").ended) $("play").hidden = false; });
 
   // ---------------------------------------------------------------- resume from the URL
   function resume() {
