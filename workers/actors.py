@@ -196,7 +196,17 @@ def render_video(job_id: str) -> None:
                 def progress(done: int, total: int) -> None:
                     job_progress_report(job_id=job.pk, stage=JobState.VIDEO, done=done, total=total)
 
-                result = render_film(_face_asset(job.face_asset_key), film_path, track, out_path, progress)
+                campaign = job.campaign
+                result = render_film(
+                    _face_asset(job.face_asset_key),
+                    film_path,
+                    track,
+                    out_path,
+                    progress,
+                    label=campaign.ai_label_text or None,  # visible AI label in every frame
+                    label_position=campaign.ai_label_position,
+                    metadata={"title": campaign.title},
+                )
                 blob_put_file(key=video_key, path=Path(result.path))
                 blob_put(key=cover_key, data=result.cover_jpeg)
             job_video_set(job_id=job.pk, video_key=video_key, cover_key=cover_key)

@@ -365,13 +365,18 @@ class FilmWriter:
         audio_offset_s: float = 0.0,
         audio_end_s: float | None = None,
         threads: int = 0,
+        metadata: dict[str, str] | None = None,
     ) -> None:
         import av
 
         self.path = Path(path)
         self.width, self.height = width & ~1, height & ~1
         self.fps = fps
-        self._out = av.open(str(self.path), "w", format="mp4", options={"movflags": "+faststart"})
+        # use_metadata_tags: free-form keys (e.g. the AI label) are kept, as QuickTime `mdta` keys
+        flags = "+faststart+use_metadata_tags" if metadata else "+faststart"
+        self._out = av.open(str(self.path), "w", format="mp4", options={"movflags": flags})
+        if metadata:
+            self._out.metadata.update(metadata)
         self._v = self._out.add_stream("libx264", rate=fps, options=settings.options())
         self._v.width, self._v.height = self.width, self.height
         self._v.pix_fmt = "yuv420p"

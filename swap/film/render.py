@@ -43,6 +43,73 @@ class RenderTimeout(SwapError):
     code = "render_timeout"
 
 
+DIGITAL_SOURCE_TYPE = "http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia"
+# Machine-readable AI label in the MP4 (QuickTime keys): the IPTC digital source type, and the implicit
+# label field of China's GB 45438-2025 ("AIGC", JSON) that platforms read.
+AI_METADATA: dict[str, str] = {
+    "comment": "AI生成 · AI-generated (face swap)",
+    "description": "AI-generated face swap (Protagonist). DigitalSourceType: trainedAlgorithmicMedia",
+    "DigitalSourceType": DIGITAL_SOURCE_TYPE,
+    "AIGC": '{"Label":"1","ContentProducer":"Protagonist"}',
+}
+
+
+@dataclass(frozen=True)
+class LabelStamp:
+    """A visible label drawn once, as I420 planes plus alpha, blended into every yuv420p frame."""
+
+    x: int
+    y: int
+    luma: npt.NDArray[np.float32]
+    chroma_u: npt.NDArray[np.float32]
+    chroma_v: npt.NDArray[np.float32]
+    alpha: npt.NDArray[np.float32]
+    alpha_half: npt.NDArray[np.float32]
+
+    @classmethod
+    def make(cls, label: str, position: str, width: int, height: int) -> LabelStamp:
+        from PIL import Image
+
+        from swap.poster import draw_label
+
+        canvas = Image.new("RGBA", (width, height), (0, 0, 0, 0))
+        draw_label(canvas, label, position)
+        rgba = np.asarray(canvas, dtype=np.uint8)
+        ys, xs = np.nonzero(rgba[..., 3])
+        x0, y0 = int(xs.min()) & ~1, int(ys.min()) & ~1
+        x1, y1 = min(width, (int(xs.max()) + 2) & ~1), min(height, (int(ys.max()) + 2) & ~1)
+        crop = rgba[y0:y1, x0:x1]
+        h, w = crop.shape[:2]
+        planes = io.rgb_to_yuv(crop[..., :3]).reshape(-1).astype(np.float32)
+        n = h * w
+        alpha = crop[..., 3].astype(np.float32) / 255.0
+        return cls(
+            x=x0,
+            y=y0,
+            luma=planes[:n].reshape(h, w),
+            chroma_u=planes[n : n + n // 4].reshape(h // 2, w // 2),
+            chroma_v=planes[n + n // 4 :].reshape(h // 2, w // 2),
+            alpha=alpha,
+            alpha_half=alpha.reshape(h // 2, 2, w // 2, 2).mean(axis=(1, 3)),
+        )
+
+    def apply(self, yuv: npt.NDArray[np.uint8]) -> None:
+        """Blend into I420 planes (H*3/2, W) in place (same plane layout as `io.paste_rgb_region`)."""
+        width = yuv.shape[1]
+        height = yuv.shape[0] * 2 // 3
+        flat = yuv.reshape(-1)
+        n = height * width
+        planes = (
+            (yuv[:height], self.luma, self.alpha, self.y, self.x),
+            (flat[n : n + n // 4].reshape(height // 2, width // 2), self.chroma_u, self.alpha_half, self.y // 2, self.x // 2),
+            (flat[n + n // 4 :].reshape(height // 2, width // 2), self.chroma_v, self.alpha_half, self.y // 2, self.x // 2),
+        )  # fmt: skip
+        for plane, ink, alpha, top, left in planes:
+            region = plane[top : top + ink.shape[0], left : left + ink.shape[1]]
+            mixed = region * (1.0 - alpha) + ink * alpha
+            region[...] = np.clip(mixed + 0.5, 0, 255).astype(np.uint8)
+
+
 @dataclass(frozen=True)
 class FilmResult:
     """A finished video: where it is, its cover JPEG, duration, size and frame count."""
@@ -121,11 +188,16 @@ def render_film(
     time_budget_s: float | None = None,
     device: str | None = None,
     batch_size: int = BATCH,
+    label: str | None = None,
+    label_position: str = "bottom-right",
+    metadata: dict[str, str] | None = None,
 ) -> FilmResult:
     """Render `face_asset` into every covered frame of `film_path` and encode to `out_path` (required).
 
     `track` defaults to the `<film>.track.npz` beside the film. Raises `TemplateError` (film unreadable,
-    track missing or made for another film) and `RenderTimeout`.
+    track missing or made for another film) and `RenderTimeout`. `label` is burned into every frame
+    (and the cover) in a corner; the file always carries the machine-readable AI label
+    (`AI_METADATA`, merged with `metadata`), as the deep-synthesis labelling rules require.
     """
     from swap.asset import FaceAsset
     from swap.render import FaceRenderer
@@ -150,7 +222,8 @@ def render_film(
     cover_index = int(later[0]) if later.size else (int(covered[0]) if covered.size else total // 2)
     cover: bytes | None = None
     done = 0
-    writer = io.writer_for(info, out_path, target_size_bytes)
+    writer = io.writer_for(info, out_path, target_size_bytes, metadata={**AI_METADATA, **(metadata or {})})
+    stamp = LabelStamp.make(label, label_position, writer.width, writer.height) if label else None
     try:
         batch: list[io.Frame] = []
 
@@ -159,6 +232,9 @@ def render_film(
             targets = [track.target(f.index) for f in batch]
             rgbs = composite_batch(renderer, [f.data for f in batch], targets)
             for f, rgb in zip(batch, rgbs, strict=True):
+                if stamp is not None:
+                    stamp.apply(f.data)
+                    rgb = None  # the cover must show the label too
                 if f.index == cover_index:
                     cover = io.cover_jpeg(rgb if rgb is not None else io.yuv_to_rgb(f.data))
                 writer.write(f.data)
