@@ -32,17 +32,33 @@ from PIL import Image
 from swap.face import FaceAnalysis, HeadPose
 from swap.landmarks import N_LANDMARKS
 from swap.mesh import vertex_normals
-from swap.render import UV_SIZE, _loop_mask, mirror_fill, push_pull_fill, unwrap, uv_raster
-from swap.topology import face_topology, frontalise
+from swap.render import (
+    LIGHT_SIGMA,
+    UV_SIZE,
+    face_width_texels,
+    hair_occlusion,
+    mirror_fill,
+    normalized_blur,
+    push_pull_fill,
+    rim_distance,
+    rim_skin_likeness,
+    skin_region,
+    skin_trust,
+    unwrap,
+    uv_raster,
+)
+from swap.topology import frontalise
 
 FloatArray = npt.NDArray[np.float32]
 
 ASSET_MAGIC = b"PTGFACE\x00"
 ASSET_VERSION = 1
 RIM_TRIM = 0.02  # fraction of the texture width trimmed at the outer rim (~10 texels at 512)
-RIM_BAND = 0.12  # rim band (fraction of the width) where texels must look like skin to be trusted
 JPEG_QUALITY = 92
+LOW_SIZE = 32  # the stored low-pass (sigma ~46 texels at 512 = ~3 samples at 32: smooth enough)
 SH_RIDGE = 1e-3  # small ridge: the face's normals cover only a hemisphere, so higher bands are ill-posed
+DELIGHT_STRENGTH = 0.5  # share of the fitted shading removed (1 = all; measured trade-off, see README)
+SHADING_BLUR = 0.01  # Gaussian sigma (fraction of the width) applied to the fitted shading
 SHADING_FLOOR = 0.35  # never divide by less than this fraction of the mean shading (deep shadow = noise)
 
 
@@ -55,12 +71,15 @@ class FaceAsset:
     """A visitor's face, ready to be rendered into any target.
 
     `albedo` (S, S, 3) float32 in [0, ~1.5]: the de-lit face texture in the UV layout (filled everywhere,
-    also outside the mesh, so bilinear lookups at the rim are clean). `shape` (478, 3) float32: the
+    also outside the mesh, so bilinear lookups at the rim are clean). `low` (LOW_SIZE, LOW_SIZE, 3): the
+    albedo's low-pass at the light-map scale over trusted skin texels (the renderer divides by it).
+    `shape` (478, 3) float32: the
     photo's landmarks in a head frame (x to the face's left, y down, unit = outer eye-corner distance),
     kept for shape transfer. `pose` and `warnings` are copied from the analysis.
     """
 
     albedo: FloatArray
+    low: FloatArray
     shape: FloatArray
     pose: HeadPose = field(default_factory=lambda: HeadPose(0.0, 0.0, 0.0))
     warnings: tuple[str, ...] = field(default=())
@@ -72,7 +91,7 @@ class FaceAsset:
         buf = io.BytesIO()
         Image.fromarray(img).save(buf, format="JPEG", quality=JPEG_QUALITY, subsampling=0, optimize=True)
         texture = buf.getvalue()
-        shape = self.shape.astype("<f2").tobytes()
+        shape = self.shape.astype("<f2").tobytes() + self.low.astype("<f2").tobytes()
         header = json.dumps(
             {
                 "version": ASSET_VERSION,
@@ -108,9 +127,9 @@ class FaceAsset:
             pos += tlen
             (slen,) = struct.unpack_from("<I", data, pos)
             pos += 4
-            shape = (
-                np.frombuffer(data[pos : pos + slen], dtype="<f2").astype(np.float32).reshape(N_LANDMARKS, 3)
-            )
+            arrays = np.frombuffer(data[pos : pos + slen], dtype="<f2").astype(np.float32)
+            shape = arrays[: N_LANDMARKS * 3].reshape(N_LANDMARKS, 3)
+            low = arrays[N_LANDMARKS * 3 :].reshape(LOW_SIZE, LOW_SIZE, 3)
         except (struct.error, ValueError, OSError, KeyError) as exc:
             if isinstance(exc, AssetFormatError):
                 raise
@@ -118,6 +137,7 @@ class FaceAsset:
         albedo = img.astype(np.float32) / 255.0 * float(header["scale"])
         return cls(
             albedo=albedo,
+            low=low,
             shape=shape,
             pose=HeadPose(*(float(x) for x in header["pose"])),
             warnings=tuple(str(w) for w in header["warnings"]),
@@ -131,18 +151,6 @@ def sh_basis(normals: FloatArray) -> FloatArray:
     return np.stack([one, x, y, z, x * y, y * z, 3 * z * z - 1, x * z, x * x - y * y], axis=1).astype(
         np.float32
     )
-
-
-def skin_region(size: int) -> npt.NDArray[np.bool_]:
-    """UV texels that are cheek/forehead/nose skin: away from the rim, eyes/brows and lips."""
-    topo = face_topology()
-    outer = _loop_mask(topo.outer_loop, size)
-    d_rim = cv2.distanceTransform(outer, cv2.DIST_L2, 5)
-    region = d_rim > 0.06 * size
-    for loop, margin in ((topo.left_eye_loop, 0.09), (topo.right_eye_loop, 0.09), (topo.mouth_loop, 0.08)):
-        d = cv2.distanceTransform(255 - _loop_mask(loop, size), cv2.DIST_L2, 5)
-        region &= d > margin * size
-    return region & uv_raster(size).covered
 
 
 def delight(
@@ -166,32 +174,11 @@ def delight(
     full = sh_basis(normals.reshape(-1, 3)) @ coef
     shading = full.reshape(texture.shape)
     mean = shading[fit].mean(axis=0)
-    shading = shading / np.maximum(mean, 1e-6)
-    return (texture / np.maximum(shading, SHADING_FLOOR)).astype(np.float32)
-
-
-def rim_skin_likeness(texture: FloatArray, weight: FloatArray, d_rim: FloatArray, size: int) -> FloatArray:
-    """Near the rim, trust texels only as far as they look like this face's skin.
-
-    Face Mesh's outline may run over hair, ears or the wall behind a turned cheek; those colours
-    would be stretched over the target's cheeks. Within `RIM_BAND` of the rim, a texel's trust falls
-    with its chromaticity and log-brightness distance from the median skin colour.
-    """
-    skin = skin_region(size) & (weight > 0.8)
-    if skin.sum() < 200:
-        return np.ones_like(weight)
-    eps = 1e-3
-    lum = texture.sum(axis=-1) + eps
-    chroma = texture / lum[..., None]
-    ref_chroma = np.median(chroma[skin], axis=0)
-    ref_lum = float(np.median(lum[skin]))
-    dc = np.linalg.norm(chroma - ref_chroma, axis=-1)
-    dl = np.log(lum / ref_lum)
-    likeness = np.exp(
-        -((dc / 0.035) ** 2) - (np.minimum(dl, 0.0) / 0.7) ** 2 - (np.maximum(dl, 0) / 0.5) ** 2
-    )
-    band = np.clip(1.0 - (d_rim - RIM_BAND * size) / (0.03 * size), 0, 1)
-    return (1.0 - band + band * likeness).astype(np.float32)
+    shading = np.maximum(shading / np.maximum(mean, 1e-6), SHADING_FLOOR)
+    # Face Mesh normals are faceted: smooth the shading a little so triangle edges do not print
+    size = texture.shape[0]
+    shading = np.asarray(cv2.GaussianBlur(shading, (0, 0), SHADING_BLUR * size), np.float32)
+    return (texture / np.power(shading, DELIGHT_STRENGTH)).astype(np.float32)
 
 
 def build_face_asset(analysis: FaceAnalysis, size: int = UV_SIZE) -> FaceAsset:
@@ -199,12 +186,12 @@ def build_face_asset(analysis: FaceAnalysis, size: int = UV_SIZE) -> FaceAsset:
     pts = analysis.landmarks.points
     texture, weight = unwrap(analysis.rgb, pts, size)
     ur = uv_raster(size)
-    # trim the rim: distance (texels) from the outer loop
-    d_rim = np.asarray(
-        cv2.distanceTransform(_loop_mask(face_topology().outer_loop, size), cv2.DIST_L2, 5), np.float32
-    )
-    weight = weight * np.clip((d_rim - RIM_TRIM * size) / 2.0, 0, 1)
-    weight = weight * rim_skin_likeness(texture, weight, d_rim, size)
+    # trim the rim (texels within RIM_TRIM of the outer loop), then distrust rim texels unlike skin
+    weight = weight * np.clip((rim_distance(size) - RIM_TRIM * size) / 2.0, 0, 1)
+    # hair over the forehead or the sides is not face: distrust it like the rim (filled from skin)
+    weight = weight * (1 - hair_occlusion(texture, weight, size))
+    trust = skin_trust(texture, weight, size)
+    weight = weight * rim_skin_likeness(texture, weight, size)
     # normals in the photo's camera frame; x to image right, y down, z away: flip to a face-outward frame
     mesh = ur.mesh
     normals = ur.interpolate(vertex_normals(mesh.positions(pts), mesh.triangles))
@@ -212,8 +199,12 @@ def build_face_asset(analysis: FaceAnalysis, size: int = UV_SIZE) -> FaceAsset:
     albedo = delight(texture, weight, normals, skin_region(size))
     albedo, weight = mirror_fill(albedo, weight)
     albedo = push_pull_fill(albedo, weight)
+    # the visitor's own low-pass, over the same texels (same rule) as a target's light map
+    low, _ = normalized_blur(albedo, trust, LIGHT_SIGMA * face_width_texels(size))
+    low_small = np.asarray(cv2.resize(low, (LOW_SIZE, LOW_SIZE), interpolation=cv2.INTER_AREA), np.float32)
     return FaceAsset(
         albedo=np.clip(albedo, 0, 4).astype(np.float32),
+        low=np.clip(low_small, 0, 4).astype(np.float32),
         shape=frontalise(pts)[:N_LANDMARKS].astype(np.float32),
         pose=analysis.pose,
         warnings=analysis.warnings,

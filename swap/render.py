@@ -48,13 +48,16 @@ FloatArray = npt.NDArray[np.float32]
 UV_SIZE = 512  # texture resolution of the visitor asset
 LIGHT_MAP_SIZE = 128  # the light map is low-pass: 128 texels carry all it has
 LIGHT_SIGMA = 0.09  # Gaussian sigma of the light map's low-pass, as a fraction of the UV face width
+RIM_BAND = 0.10  # rim band (fraction of the width) where texels must look like skin to be trusted
+HAIR_RIM = 0.12  # rim band (fraction of the width) where hair may cover the target face
+BROW_TOP = [105, 334, 66, 296]  # upper-brow landmarks: the forehead zone starts above them
 RIM_FEATHER = 0.07  # mask feather at the outer rim (fraction of the face width)
 EYE_FEATHER = 0.10  # feather around the eye holes: keeps the target's eyelids and blinks
 MOUTH_FEATHER = 0.05  # feather around the inner-mouth hole: keeps the target's lips moving
 CROP_MARGIN = 0.06  # crop around the face bbox, fraction of its size (room for the blend)
-TRUSTED = 0.5  # a texel with at least this weight is used as it is by the fills
+TRUSTED = 0.25  # a texel with at least this weight is used as it is by the fills
 MIN_FACING = 0.1  # texels facing the camera less than this (cosine) are not trusted at all
-FULL_FACING = 0.5  # ... and from this cosine on fully trusted
+FULL_FACING = 0.35  # ... and from this cosine on fully trusted
 DETAIL_CHROMA = 0.4  # share of the visitor's local colour ratios kept (1 = all, 0 = brightness only)
 RASTER_FACE_PX = 320  # the UV field is rasterised with the face at most this wide, then upsampled
 MESH_LEVEL = 0  # render mesh: 0 = sparse Face Mesh; see swap.mesh (dense measured, not better)
@@ -166,6 +169,56 @@ def lowpass_weight(size: int) -> FloatArray:
     return (_smoothstep(d / (RIM_FEATHER * size)) * uv_raster(size).covered).astype(np.float32)
 
 
+@lru_cache(maxsize=8)
+def rim_distance(size: int) -> FloatArray:
+    """Distance of each texel from the outer rim of the face, in texels (0 outside)."""
+    outer = _loop_mask(face_topology().outer_loop, size)
+    return np.asarray(cv2.distanceTransform(outer, cv2.DIST_L2, 5), np.float32)
+
+
+@lru_cache(maxsize=8)
+def skin_region(size: int) -> npt.NDArray[np.bool_]:
+    """UV texels that are cheek/forehead/nose skin: away from the rim, eyes/brows and lips."""
+    topo = face_topology()
+    region = rim_distance(size) > 0.06 * size
+    for loop, margin in ((topo.left_eye_loop, 0.09), (topo.right_eye_loop, 0.09), (topo.mouth_loop, 0.08)):
+        d = cv2.distanceTransform(255 - _loop_mask(loop, size), cv2.DIST_L2, 5)
+        region &= d > margin * size
+    return region & uv_raster(size).covered
+
+
+def rim_skin_likeness(texture: FloatArray, weight: FloatArray, size: int) -> FloatArray:
+    """Near the rim, trust texels only as far as they look like this face's skin.
+
+    Face Mesh's outline may run over hair, ears or the wall behind a turned cheek; those colours
+    would be stretched over the target's cheeks. Within `RIM_BAND` of the rim, a texel's trust falls
+    with its chromaticity and log-brightness distance from the median skin colour.
+    """
+    skin = skin_region(size) & (weight > 0.8)
+    d_rim = rim_distance(size)
+    if skin.sum() < 200:
+        return np.ones_like(weight)
+    eps = 1e-3
+    lum = texture.sum(axis=-1) + eps
+    chroma = texture / lum[..., None]
+    ref_chroma = np.median(chroma[skin], axis=0)
+    ref_lum = float(np.median(lum[skin]))
+    dc = np.linalg.norm(chroma - ref_chroma, axis=-1)
+    dl = np.log(lum / ref_lum)
+    likeness = np.exp(-((dc / 0.09) ** 2) - (np.minimum(dl, 0.0) / 1.5) ** 2 - (np.maximum(dl, 0) / 0.5) ** 2)
+    band = np.clip(1.0 - (d_rim - RIM_BAND * size) / (0.03 * size), 0, 1)
+    return (1.0 - band + band * likeness).astype(np.float32)
+
+
+def skin_trust(texture: FloatArray, valid: FloatArray, size: int) -> FloatArray:
+    """Weights of the low-passes (light map, visitor's own low-pass): seen, away from the rim, skin-like.
+
+    The target's light map and the visitor's low-pass use this same rule, so a self-swap gives back
+    the photo, and hair or wall inside the mesh outline colours neither.
+    """
+    return (valid * lowpass_weight(size) * rim_skin_likeness(texture, valid, size)).astype(np.float32)
+
+
 def face_width_texels(size: int) -> float:
     """Width of the face in UV texels (the layout pins the rim to a circle of diameter 1)."""
     return float(size)
@@ -189,12 +242,13 @@ def mirror_fill(texture: FloatArray, weight: FloatArray) -> tuple[FloatArray, Fl
     """Fill untrusted texels from their mirror twin (the layout is symmetric about u = 0.5).
 
     Weights from `TRUSTED` up count as fully trusted (a texel is kept as it is); below that a texel
-    takes the missing share from its twin in proportion to the twin's own trust, so the far cheek of
-    a turned head becomes the near cheek's mirror image while well-seen texels stay untouched.
+    takes the missing share from its twin in proportion to how much better the twin was seen, so the
+    far cheek of a turned head becomes the near cheek's mirror image, while texels seen as well as
+    their twin (both sides of a frontal face) stay untouched.
     """
     own = _smoothstep(weight / TRUSTED)
     twin = own[:, ::-1]
-    take = (1 - own) * twin
+    take = (1 - own) * np.clip(twin - own, 0, 1)
     total = own + take
     filled = (texture * own[..., None] + texture[:, ::-1] * take[..., None]) / np.maximum(total, 1e-6)[
         ..., None
@@ -283,21 +337,59 @@ def unwrap(
 
 
 def prepare_target(rgb: ImageArray, landmarks: FaceLandmarks | npt.NDArray[np.floating[Any]]) -> TargetFace:
-    """Precompute a target face (poster or film frame): its landmarks and its light map.
+    """Precompute a target face (poster or film frame): landmarks, light map and hair occlusion.
 
     The light map is the target's own face unwrapped at `LIGHT_MAP_SIZE`, hidden texels filled from
-    their mirror twin, then a weighted Gaussian low-pass of sigma `LIGHT_SIGMA` x face width.
+    their mirror twin, then a weighted Gaussian low-pass of sigma `LIGHT_SIGMA` x face width over
+    skin-like texels. Hair in front of the forehead or the face's sides (`hair_occlusion`) is left
+    out of the light map and becomes the target's `occlusion`, so a fringe stays in front of the
+    swapped face instead of being painted over (and smeared into the light).
     """
     pts = _points(landmarks)
     tex, valid = unwrap(rgb, pts, LIGHT_MAP_SIZE)
-    tex, valid = mirror_fill(tex, valid)
+    occlusion = hair_occlusion(tex, valid, LIGHT_MAP_SIZE)
+    tex, valid = mirror_fill(tex, valid * (1 - occlusion))
     sigma = LIGHT_SIGMA * face_width_texels(LIGHT_MAP_SIZE)
-    low, support = normalized_blur(tex, valid * lowpass_weight(LIGHT_MAP_SIZE), sigma)
+    low, support = normalized_blur(tex, skin_trust(tex, valid, LIGHT_MAP_SIZE), sigma)
     # texels with almost no trusted neighbourhood (e.g. both sides hidden): fill from the wider face
     weak = support < 0.05
     if weak.any():
         low = push_pull_fill(low, (~weak).astype(np.float32) * np.clip(support / 0.05, 0, 1))
-    return TargetFace(landmarks=pts[:N_LANDMARKS].copy(), light_map=np.clip(low, 0, 1).astype(np.float32))
+    return TargetFace(
+        landmarks=pts[:N_LANDMARKS].copy(),
+        light_map=np.clip(low, 0, 1).astype(np.float32),
+        occlusion=occlusion if occlusion.max() > 0.05 else None,
+    )
+
+
+@lru_cache(maxsize=8)
+def hair_zone(size: int) -> FloatArray:
+    """Where hair can hang in front of a face: the forehead above the brows and the outer rim band."""
+    uv = face_topology().uv
+    brow_v = float(uv[BROW_TOP, 1].min())
+    v = (np.arange(size, dtype=np.float32) + 0.5) / size
+    forehead = _smoothstep((brow_v - 0.03 - v) / 0.03)[:, None] * np.ones((1, size), np.float32)
+    rim = _smoothstep(1.0 - (rim_distance(size) - HAIR_RIM * size) / (0.03 * size))
+    return (np.maximum(forehead, rim) * uv_raster(size).covered).astype(np.float32)
+
+
+def hair_occlusion(texture: FloatArray, valid: FloatArray, size: int) -> FloatArray:
+    """1 where a target texel in the hair zone is clearly not this face's skin (hair, hat, hand).
+
+    Strict on darkness and colour so that shadows on skin do not count: a texel must be much darker
+    than the median skin (less than ~45 %) or of a clearly different colour.
+    """
+    skin = skin_region(size) & (valid > 0.8)
+    if skin.sum() < 50:
+        return np.zeros(texture.shape[:2], np.float32)
+    lum = texture.sum(axis=-1) + 1e-3
+    chroma = texture / lum[..., None]
+    dc = np.linalg.norm(chroma - np.median(chroma[skin], axis=0), axis=-1)
+    dl = np.log(lum / float(np.median(lum[skin])))
+    unlike = np.maximum(_smoothstep((-dl - 0.8) / 0.4), _smoothstep((dc - 0.07) / 0.05))
+    occ = unlike * hair_zone(size) * (valid > 0.05)
+    occ = np.asarray(cv2.GaussianBlur(occ.astype(np.float32), (0, 0), 1.0), np.float32)
+    return np.clip(occ * 1.3, 0, 1).astype(np.float32)
 
 
 # ---- renderer ----------------------------------------------------------------------------------------
@@ -319,7 +411,7 @@ class FaceRenderer:
         self.max_batch = max_batch
         self.mesh = render_mesh(MESH_LEVEL)
         size = asset.albedo.shape[0]
-        detail = visitor_detail(asset.albedo, size)
+        detail = visitor_detail(asset.albedo, asset.low)
         self._detail = torch.from_numpy(detail.transpose(2, 0, 1).copy()).unsqueeze(0).to(self.device)
         self._alpha = torch.from_numpy(uv_alpha(size)).view(1, 1, size, size).to(self.device)
         self._tris = torch.from_numpy(self.mesh.triangles).to(self.device)
@@ -447,18 +539,19 @@ class FaceRenderer:
         return torch.from_numpy(stack).to(self.device)
 
 
-def visitor_detail(albedo: FloatArray, size: int) -> FloatArray:
+def visitor_detail(albedo: FloatArray, low: FloatArray) -> FloatArray:
     """The visitor texture relative to its own low-pass at the light-map scale (1.0 = average).
 
-    Multiplying this by a target's light map gives the target's light and skin tone with the
-    visitor's features. Brightness ratios are kept fully; colour ratios only partly
-    (`DETAIL_CHROMA`): a dark eyebrow on brown skin is less orange than that skin, and its full colour
-    ratio would turn it blue on pale skin.
+    `low` is the asset's stored low-pass (small, smooth; upsampled here). Multiplying the result by a
+    target's light map gives the target's light and skin tone with the visitor's features.
+    Brightness ratios are kept fully; colour ratios only partly (`DETAIL_CHROMA`): a dark eyebrow on
+    brown skin is less orange than that skin, and its full colour ratio would turn it blue on pale skin.
     """
-    low, _ = normalized_blur(albedo, lowpass_weight(size), LIGHT_SIGMA * face_width_texels(size))
-    ratio = albedo / np.maximum(low, 1e-3)
+    size = albedo.shape[0]
+    low_full = np.asarray(cv2.resize(low, (size, size), interpolation=cv2.INTER_LINEAR), np.float32)
+    ratio = albedo / np.maximum(low_full, 1e-3)
     lum_w = np.array([0.299, 0.587, 0.114], np.float32)
-    lum_ratio = (albedo @ lum_w) / np.maximum(low @ lum_w, 1e-3)
+    lum_ratio = (albedo @ lum_w) / np.maximum(low_full @ lum_w, 1e-3)
     chroma = ratio / np.maximum(lum_ratio, 1e-3)[..., None]
     detail = lum_ratio[..., None] * np.power(np.clip(chroma, 0.05, 20.0), DETAIL_CHROMA)
     return np.clip(detail, 0.0, 4.0).astype(np.float32)

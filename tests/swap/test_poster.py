@@ -1,0 +1,105 @@
+"""Posters: template checks, size, overlay, visible AI label and the machine-readable XMP label."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+
+from swap.errors import TemplateError
+from swap.poster import (
+    DIGITAL_SOURCE_TYPE,
+    PosterTemplate,
+    poster_rgb,
+    prepare_poster_template,
+    render_poster,
+)
+
+from .render_fixtures import asset_of, png_bytes
+
+
+@pytest.fixture(scope="module")
+def template(astronaut_rgb) -> PosterTemplate:
+    # a 540x960 portrait poster: the astronaut padded onto a dark background
+    canvas = np.full((960, 540, 3), 20, np.uint8)
+    canvas[200:712, 14:526] = astronaut_rgb
+    overlay = Image.new("RGBA", (540, 960), (0, 0, 0, 0))
+    ImageDraw.Draw(overlay).rectangle((0, 0, 540, 120), fill=(200, 30, 30, 255))
+    buf = io.BytesIO()
+    overlay.save(buf, "PNG")
+    return prepare_poster_template(png_bytes(canvas), buf.getvalue())
+
+
+def test_poster_has_the_template_size_and_the_overlay(template):
+    poster = render_poster(asset_of("astronaut"), template)
+    assert (poster.width, poster.height) == (540, 960)
+    for data in (poster.jpeg, poster.webp):
+        rgb = poster_rgb(data)
+        assert rgb.shape == (960, 540, 3)
+        assert np.abs(rgb[10:110, 10:530].astype(int) - (200, 30, 30)).mean() < 8  # the overlay band
+
+
+def test_poster_carries_a_visible_ai_label(template):
+    asset = asset_of("astronaut")
+    with_label = poster_rgb(render_poster(asset, template).jpeg).astype(int)
+    without = poster_rgb(render_poster(asset, template, label=None).jpeg).astype(int)
+    diff = np.abs(with_label - without).sum(axis=2) > 60
+    ys, xs = np.nonzero(diff)
+    assert diff.sum() > 500  # text and its box
+    assert ys.min() > 960 * 0.85 and xs.min() > 540 * 0.3  # bottom right corner, nowhere else
+
+
+def test_poster_files_carry_the_iptc_digital_source_type_in_xmp(template):
+    poster = render_poster(asset_of("astronaut"), template)
+    jpeg = Image.open(io.BytesIO(poster.jpeg))
+    assert DIGITAL_SOURCE_TYPE.encode() in jpeg.info["xmp"]
+    webp = Image.open(io.BytesIO(poster.webp))
+    assert webp.format == "WEBP"
+    assert DIGITAL_SOURCE_TYPE.encode() in webp.info["xmp"]
+
+
+def test_template_round_trips_through_bytes(template):
+    back = PosterTemplate.from_bytes(template.to_bytes())
+    assert (back.width, back.height) == (template.width, template.height)
+    assert back.image == template.image and back.overlay_png == template.overlay_png
+    np.testing.assert_array_equal(back.target.landmarks, template.target.landmarks)
+    np.testing.assert_allclose(back.target.light_map, template.target.light_map, atol=2e-3)
+    a = render_poster(asset_of("astronaut"), template, label=None).jpeg
+    b = render_poster(asset_of("astronaut"), back, label=None).jpeg
+    # the light map is stored as float16: at most JPEG-rounding differences
+    assert np.abs(poster_rgb(a).astype(int) - poster_rgb(b)).mean() < 0.2
+
+
+def test_large_templates_are_scaled_to_fit_1080x1920(astronaut_rgb):
+    big = np.asarray(Image.fromarray(astronaut_rgb).resize((1600, 1600)))
+    t = prepare_poster_template(png_bytes(big))
+    assert (t.width, t.height) == (1080, 1080)
+
+
+def test_template_without_a_face_is_refused(shared_media):
+    with pytest.raises(TemplateError) as err:
+        prepare_poster_template((shared_media / "badinputs" / "noface_landscape.jpg").read_bytes())
+    assert err.value.code == "no_face"
+
+
+def test_template_with_two_main_faces_is_refused(shared_media):
+    with pytest.raises(TemplateError) as err:
+        prepare_poster_template((shared_media / "badinputs" / "two_faces_children.jpg").read_bytes())
+    assert err.value.code == "multiple_faces"
+
+
+def test_template_that_is_not_an_image_is_refused():
+    with pytest.raises(TemplateError) as err:
+        prepare_poster_template(b"definitely not an image")
+    assert err.value.code == "not_an_image"
+
+
+def test_overlay_of_another_shape_is_refused(astronaut_rgb):
+    wide = Image.new("RGBA", (800, 200))
+    buf = io.BytesIO()
+    wide.save(buf, "PNG")
+    with pytest.raises(TemplateError) as err:
+        prepare_poster_template(png_bytes(astronaut_rgb), buf.getvalue())
+    assert err.value.code == "bad_overlay"
