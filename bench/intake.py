@@ -85,6 +85,7 @@ def multipart_request(photo: bytes, port: int, device: str) -> bytes:
     parts = [
         f'--{boundary}\r\nContent-Disposition: form-data; name="gender"\r\n\r\nfemale\r\n'.encode(),
         f'--{boundary}\r\nContent-Disposition: form-data; name="consent"\r\n\r\ntrue\r\n'.encode(),
+        f'--{boundary}\r\nContent-Disposition: form-data; name="age_confirmation"\r\n\r\nself\r\n'.encode(),
         (
             f'--{boundary}\r\nContent-Disposition: form-data; name="photo"; filename="me.jpg"\r\n'
             "Content-Type: image/jpeg\r\n\r\n"
@@ -145,6 +146,24 @@ async def burst(
     return results, time.perf_counter() - started
 
 
+def process_tree_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process and its children (uvicorn's workers), from /proc."""
+    total = 0.0
+    ticks = os.sysconf("SC_CLK_TCK")
+    pending = [pid]
+    while pending:
+        current = pending.pop()
+        try:
+            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / ticks
+            for task in Path(f"/proc/{current}/task").iterdir():
+                children = (task / "children").read_text().split()
+                pending.extend(int(child) for child in children)
+        except (OSError, IndexError, ValueError):
+            continue
+    return total
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
@@ -187,6 +206,22 @@ def step_costs(photo: bytes, repeats: int = 200) -> dict[str, float]:
 
     costs["insert Job row (SQLite commit)"] = timed(insert)
     Job.objects.filter(id__in=ids).delete()
+
+    from django.test import Client
+
+    client = Client()
+
+    def post(n: int) -> None:
+        upload = io.BytesIO(photo)
+        upload.name = "me.jpg"
+        response = client.post(
+            "/api/jobs", {"photo": upload, "gender": "female", "consent": "true", "age_confirmation": "self"}
+        )
+        assert response.status_code == 202, response.content
+
+    whole = timed(post)
+    costs["= whole POST /api/jobs in-process (no ASGI/HTTP)"] = whole
+    Job.objects.all().delete()
     for job_id in ids:
         blob_delete(key=f"bench/{job_id}.bin")
     return costs
@@ -292,9 +327,12 @@ def main() -> int:
         )
         print("intake step costs in-process (ms per call, one core):")
         costs = step_costs(photos[0])
+        whole = costs.pop("= whole POST /api/jobs in-process (no ASGI/HTTP)")
         for step, ms in costs.items():
-            print(f"  {step:<34} {ms:7.3f}")
-        print(f"  {'sum of steps':<34} {sum(costs.values()):7.3f}")
+            print(f"  {step:<48} {ms:7.3f}")
+        print(f"  {'sum of these steps':<48} {sum(costs.values()):7.3f}")
+        print(f"  {'whole POST /api/jobs in-process (no ASGI/HTTP)':<48} {whole:7.3f}")
+        print(f"  {'  of which Django/DRF/ORM around the steps':<48} {whole - sum(costs.values()):7.3f}")
 
         web = subprocess.Popen(
             [
@@ -325,7 +363,10 @@ def main() -> int:
             for c in range(args.connections)
         ]
         asyncio.run(burst(web_port, requests[:4], 1.0))  # warm-up: imports, connections, caches
+        server_cpu_before, client_cpu_before = process_tree_cpu_s(web.pid), time.process_time()
         results, elapsed = asyncio.run(burst(web_port, requests, args.seconds))
+        server_cpu = process_tree_cpu_s(web.pid) - server_cpu_before
+        client_cpu = time.process_time() - client_cpu_before
     finally:
         for process in reversed(processes[1:]):
             process.terminate()
@@ -370,6 +411,11 @@ def main() -> int:
         print(
             f"latency: p50 {percentile(latencies, 0.5) * 1000:.0f} ms, p99 {percentile(latencies, 0.99) * 1000:.0f} ms, "
             f"max {max(latencies) * 1000:.0f} ms, mean {statistics.fmean(latencies) * 1000:.0f} ms"
+        )
+        server_ms = server_cpu * 1000 / max(1, len(results))
+        print(
+            f"CPU per request: server {server_ms:.2f} ms, client {client_cpu * 1000 / max(1, len(results)):.2f} ms "
+            f"(load-independent; 2 idle cores would serve ~{2000 / server_ms:.0f} requests/s)"
         )
         print(f"refused: {sum(refusals.values())} {dict(refusals) if refusals else ''}")
         print(

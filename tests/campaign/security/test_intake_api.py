@@ -103,7 +103,8 @@ def test_accepted_photo_is_stored_encrypted_and_clean(intake: Any) -> None:
 @pytest.mark.parametrize(
     ("photo", "code", "status"),
     [
-        (b"GIF89a" + b"\x00" * 100, "not_an_image", 415),
+        (b"%PDF-1.7 a document, not a photo", "not_an_image", 415),
+        (b"GIF89a" + b"\x00" * 100, "unsupported_format", 415),
         (_photo_jpeg()[:2000], "corrupt_image", 400),
         (_photo_jpeg(60, 60), "image_too_small", 400),
     ],

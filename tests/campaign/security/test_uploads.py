@@ -184,6 +184,12 @@ def _png_bomb(width: int, height: int) -> bytes:
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
 
 
+def _other(format_name: str) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (300, 300), (10, 200, 10)).save(buffer, format_name)
+    return buffer.getvalue()
+
+
 def _animated(format_name: str) -> bytes:
     frames = [Image.new("RGB", (300, 300), colour) for colour in ((255, 0, 0), (0, 0, 255))]
     buffer = io.BytesIO()
@@ -206,6 +212,8 @@ def _animated(format_name: str) -> bytes:
         pytest.param(_animated("WEBP"), "animated_image", 400, id="animated-webp"),
         pytest.param(_animated("PNG"), "animated_image", 400, id="apng"),
         pytest.param(_animated("GIF"), "unsupported_format", 415, id="gif"),
+        pytest.param(_other("BMP"), "unsupported_format", 415, id="bmp"),
+        pytest.param(_other("TIFF"), "unsupported_format", 415, id="tiff"),
         pytest.param(_png(150, 400), "image_too_small", 400, id="thumbnail"),
     ],
 )
