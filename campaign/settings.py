@@ -120,7 +120,7 @@ LOCAL_CACHE_DIR = Path(env("LOCAL_CACHE_DIR", default=str(VAR_DIR / "cache")))
 STORAGE_BACKEND = env("STORAGE_BACKEND", default="local")  # "local" | "s3"
 if STORAGE_BACKEND == "s3":
     _default_storage = {
-        "BACKEND": "storages.backends.s3.S3Storage",
+        "BACKEND": "campaign.security.storage_s3.TaggedS3Storage",  # S3Storage + campaign/purpose tags
         "OPTIONS": {
             "bucket_name": env("S3_BUCKET"),
             "endpoint_url": env("S3_ENDPOINT_URL", default=None),

@@ -10,6 +10,7 @@ server-side encryption (``S3_SSE``).
 from __future__ import annotations
 
 from campaign.security.envelope import decrypt, encrypt
+from campaign.security.storage_s3 import object_context
 from campaign.services.storage import blob_get, blob_put
 
 
@@ -17,9 +18,13 @@ def _aad(key: str) -> bytes:
     return b"protagonist-blob:" + key.encode("utf-8")
 
 
-def private_blob_put(*, key: str, data: bytes) -> str:
-    """Encrypt `data` with a fresh data key and store it under exactly `key`."""
-    return blob_put(key=key, data=encrypt(data, _aad(key)))
+def private_blob_put(*, key: str, data: bytes, campaign: str | None = None) -> str:
+    """Encrypt `data` with a fresh data key and store it under exactly `key`.
+
+    `campaign` (slug) tags the object in object storage when the job row does not exist yet (intake).
+    """
+    with object_context(campaign=campaign):
+        return blob_put(key=key, data=encrypt(data, _aad(key)))
 
 
 def private_blob_get(*, key: str) -> bytes:

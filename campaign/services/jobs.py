@@ -123,7 +123,7 @@ def job_create(
         admission_release()
         raise
     job_id = uuid.uuid4()
-    photo_key = private_blob_put(key=job_key(job_id, "photo.jpg"), data=clean_photo)
+    photo_key = private_blob_put(key=job_key(job_id, "photo.jpg"), data=clean_photo, campaign=campaign.slug)
     token, digest = token_new()
     with transaction.atomic():
         job = Job.objects.create(

@@ -33,13 +33,13 @@ def _media_bucket(server: SeaweedS3) -> str:
 
 
 @pytest.fixture
-def s3_storage(seaweed_s3: SeaweedS3, settings: Any) -> Any:
+def s3_storage(seaweed_s3: SeaweedS3, settings: Any, db: Any) -> Any:
     """Django's default storage switched to S3Storage on SeaweedFS, as production settings configure it."""
     bucket = _media_bucket(seaweed_s3)
     settings.STORAGES = {
         **settings.STORAGES,
         "default": {
-            "BACKEND": "storages.backends.s3.S3Storage",
+            "BACKEND": "campaign.security.storage_s3.TaggedS3Storage",
             "OPTIONS": {
                 "bucket_name": bucket,
                 "endpoint_url": seaweed_s3.endpoint_url,
@@ -133,3 +133,26 @@ def test_unsigned_access_to_the_bucket_is_refused(s3_storage: str, seaweed_s3: S
     with pytest.raises(urllib.error.HTTPError) as refused:
         urllib.request.urlopen(f"{seaweed_s3.endpoint_url}/{s3_storage}/{key}", timeout=10)
     assert refused.value.code == 403
+
+
+def test_objects_carry_campaign_and_purpose_as_metadata_and_tags(
+    seaweed_s3: SeaweedS3, s3_storage: str
+) -> None:
+    from campaign.services.storage import blob_put
+
+    client = seaweed_s3.client()
+    photo_key = f"jobs/{uuid.uuid4()}/photo.jpg"
+    private_blob_put(key=photo_key, data=_jpeg(), campaign="summer-film")
+    blob_put(key="films/teaser/female.mp4", data=b"template")
+
+    photo_tags = {
+        tag["Key"]: tag["Value"]
+        for tag in client.get_object_tagging(Bucket=s3_storage, Key=photo_key)["TagSet"]
+    }
+    assert photo_tags == {"app": "protagonist", "purpose": "original-photo", "campaign": "summer-film"}
+    assert client.head_object(Bucket=s3_storage, Key=photo_key)["Metadata"]["purpose"] == "original-photo"
+    film_tags = {
+        tag["Key"]: tag["Value"]
+        for tag in client.get_object_tagging(Bucket=s3_storage, Key="films/teaser/female.mp4")["TagSet"]
+    }
+    assert film_tags == {"app": "protagonist", "purpose": "film-template"}
