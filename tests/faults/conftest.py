@@ -239,12 +239,19 @@ def stack(tmp_path_factory: pytest.TempPathFactory, django_db_blocker: Any) -> I
 
     import environ
 
-    connection = connections["default"]
-    saved = dict(connection.settings_dict)
-    connection.close()
-    connection.settings_dict.update(environ.Env.db_url_config(database_url))
+    # A fresh connection object for the stack's database (its ENGINE may differ from the test
+    # database's); the previous one is kept alive (an in-memory test database lives with it) and put
+    # back afterwards.
+    previous_wrapper = connections["default"]
+    previous_settings = connections.settings["default"]
+    stack_settings = {**previous_settings, **environ.Env.db_url_config(database_url), "TEST": {}}
     if database_url.startswith("sqlite"):
-        connection.settings_dict["OPTIONS"] = {"timeout": 20, "transaction_mode": "IMMEDIATE"}
+        stack_settings["OPTIONS"] = {"timeout": 20, "transaction_mode": "IMMEDIATE"}
+    else:
+        stack_settings["OPTIONS"] = {}
+        stack_settings["CONN_MAX_AGE"] = 0
+    connections.settings["default"] = stack_settings
+    del connections["default"]
     overrides = override_settings(
         STORAGES={
             "default": {
@@ -264,9 +271,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory, django_db_blocker: Any) -> I
             yield result
         finally:
             result.stop_all()
-            connection.close()
-            connection.settings_dict.clear()
-            connection.settings_dict.update(saved)
+            connections["default"].close()
+            connections.settings["default"] = previous_settings
+            connections["default"] = previous_wrapper
             reset_keyring()
             if valkey is not None:
                 valkey.stop()
