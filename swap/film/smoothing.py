@@ -14,6 +14,7 @@ then recomposed. Stretches never cross a shot cut or a gap (the caller splits th
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -22,9 +23,15 @@ from scipy.ndimage import gaussian_filter1d
 from scipy.spatial.transform import Rotation
 
 from swap.landmarks import N_MESH_VERTICES
+from swap.topology import face_topology
 
 POSE_SIGMA = 4.0
 EXPRESSION_SIGMA = 1.5
+# Eyelids and lips move fastest (a blink lasts 3-5 frames): their residual is smoothed less. Measured on
+# man_suit_speech (150 frames), eye-opening correlation of the smoothed track with the film's own Face Mesh:
+# raw 0.975, sigma 0.75 -> 0.962, 1.0 -> 0.945, 1.5 -> 0.898.
+FAST_SIGMA = 0.6
+FAST_RINGS = 2  # the eye and mouth hole rims plus this many rings of neighbours (and the irises)
 
 FloatArray = npt.NDArray[np.float32]
 
@@ -63,6 +70,18 @@ def mean_shape(points: npt.NDArray[np.float64], iterations: int = 3) -> npt.NDAr
     return ref
 
 
+@lru_cache(maxsize=1)
+def fast_vertices() -> npt.NDArray[np.int64]:
+    """Landmarks around the eyes and the mouth (hole rims, `FAST_RINGS` rings out) and the iris points."""
+    topo = face_topology()
+    fast = set(np.concatenate([topo.left_eye_loop, topo.right_eye_loop, topo.mouth_loop]).tolist())
+    for _ in range(FAST_RINGS):
+        touching = np.isin(topo.triangles, list(fast)).any(axis=1)
+        fast |= set(topo.triangles[touching].ravel().tolist())
+    fast |= set(range(N_MESH_VERTICES, 478))
+    return np.array(sorted(fast), dtype=np.int64)
+
+
 def smooth_stretch(
     points: npt.NDArray[np.floating[Any]],
     pose_sigma: float = POSE_SIGMA,
@@ -93,6 +112,10 @@ def smooth_stretch(
     resid_s = (
         gaussian_filter1d(resid, expression_sigma, axis=0, mode="nearest") if expression_sigma > 0 else resid
     )
+    fast = fast_vertices()
+    if expression_sigma > 0:
+        fast_sigma = min(FAST_SIGMA, expression_sigma)
+        resid_s[:, fast] = gaussian_filter1d(resid[:, fast], fast_sigma, axis=0, mode="nearest")
     out = s_s[:, None, None] * np.einsum("tij,tpj->tpi", r_s, ref_full[None] + resid_s) + t_s[:, None, :]
     return out.astype(np.float32)
 

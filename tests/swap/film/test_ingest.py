@@ -87,3 +87,15 @@ def test_corrupt_film_is_refused(tmp_path: Path) -> None:
     with pytest.raises(TemplateError) as err:
         ingest_film(bad, save=False)
     assert err.value.code == "corrupt_video"
+
+
+def test_false_background_face_of_the_same_size_is_never_followed(films_dir: Path, film_cache: Path) -> None:
+    # from frame 221 on, Face Mesh also reports a "face" in the blurred plants right of the woman, as wide as hers
+    clip = film_cache / "indoor_190.mp4"
+    if not clip.exists():
+        io.trim(films_dir / "woman_indoor_720p.mp4", clip, 92, start=190)
+    track = ingest_film(clip, save=False)
+    assert track.report["bystander_faces_passed_over"] >= 40
+    assert track.covered.all() and track.report["protagonist_switches"] == 0
+    noses = np.array([track.landmarks(i)[1, 0] for i in range(track.frames)])
+    assert noses.min() > 600 and noses.max() < 820  # the woman's nose, never the plant at x ~ 1000
