@@ -34,6 +34,7 @@ from swap.landmarks import N_LANDMARKS
 from swap.mesh import vertex_normals
 from swap.render import (
     LIGHT_SIGMA,
+    RIM_BAND,
     UV_SIZE,
     face_width_texels,
     hair_occlusion,
@@ -178,7 +179,10 @@ def delight(
     # Face Mesh normals are faceted: smooth the shading a little so triangle edges do not print
     size = texture.shape[0]
     shading = np.asarray(cv2.GaussianBlur(shading, (0, 0), SHADING_BLUR * size), np.float32)
-    return (texture / np.power(shading, DELIGHT_STRENGTH)).astype(np.float32)
+    # only where the photo saw the surface well: at grazing angles the fit extrapolates (and those
+    # texels are mostly replaced by the fills anyway); elsewhere the texture is left as it is
+    strength = DELIGHT_STRENGTH * np.clip((weight - 0.3) / 0.5, 0, 1)[..., None]
+    return (texture / np.power(shading, strength)).astype(np.float32)
 
 
 def build_face_asset(analysis: FaceAnalysis, size: int = UV_SIZE) -> FaceAsset:
@@ -197,7 +201,8 @@ def build_face_asset(analysis: FaceAnalysis, size: int = UV_SIZE) -> FaceAsset:
     normals = ur.interpolate(vertex_normals(mesh.positions(pts), mesh.triangles))
     normals /= np.maximum(np.linalg.norm(normals, axis=-1, keepdims=True), 1e-6)
     albedo = delight(texture, weight, normals, skin_region(size))
-    albedo, weight = mirror_fill(albedo, weight)
+    interior = np.clip((rim_distance(size) - RIM_BAND * size) / (0.03 * size), 0, 1)
+    albedo, weight = mirror_fill(albedo, weight, source=interior)
     albedo = push_pull_fill(albedo, weight)
     # the visitor's own low-pass, over the same texels (same rule) as a target's light map
     low, _ = normalized_blur(albedo, trust, LIGHT_SIGMA * face_width_texels(size))

@@ -82,8 +82,15 @@ def band_pass(texture: FloatArray) -> FloatArray:
     return ((lo - hi) / np.maximum(hi, 0.02)).astype(np.float32)
 
 
+def _robust(x: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """Clip at 4 robust standard deviations: one bright artefact must not decide a correlation."""
+    med = float(np.median(x))
+    mad = float(np.median(np.abs(x - med))) * 1.4826 + 1e-9
+    return np.clip(x, med - 4 * mad, med + 4 * mad)
+
+
 def _corr(a: FloatArray, b: FloatArray, where: npt.NDArray[np.bool_]) -> float:
-    x, y = a[where].astype(np.float64), b[where].astype(np.float64)
+    x, y = _robust(a[where].astype(np.float64)), _robust(b[where].astype(np.float64))
     x -= x.mean()
     y -= y.mean()
     return float(x @ y) / max(float(np.sqrt((x @ x) * (y @ y))), 1e-12)

@@ -112,8 +112,13 @@ class UVRaster:
         return out.astype(np.float32)
 
 
+def uv_raster(size: int, level: int | None = None) -> UVRaster:
+    """Rasterise the mesh's UV layout once per texture size (and mesh level; default `MESH_LEVEL`)."""
+    return _uv_raster(size, MESH_LEVEL if level is None else level)
+
+
 @lru_cache(maxsize=8)
-def uv_raster(size: int, level: int = MESH_LEVEL) -> UVRaster:
+def _uv_raster(size: int, level: int) -> UVRaster:
     """Rasterise the mesh's UV layout once per texture size: texel (i, j) has its centre at ((j+.5)/S, (i+.5)/S)."""
     mesh = render_mesh(level)
     xy = torch.from_numpy(mesh.uv * size - 0.5).unsqueeze(0)
@@ -205,7 +210,9 @@ def rim_skin_likeness(texture: FloatArray, weight: FloatArray, size: int) -> Flo
     ref_lum = float(np.median(lum[skin]))
     dc = np.linalg.norm(chroma - ref_chroma, axis=-1)
     dl = np.log(lum / ref_lum)
-    likeness = np.exp(-((dc / 0.09) ** 2) - (np.minimum(dl, 0.0) / 1.5) ** 2 - (np.maximum(dl, 0) / 0.5) ** 2)
+    likeness = np.exp(
+        -((dc / 0.09) ** 2) - (np.minimum(dl, 0.0) / 1.5) ** 2 - (np.maximum(dl, 0) / 0.25) ** 2
+    )
     band = np.clip(1.0 - (d_rim - RIM_BAND * size) / (0.03 * size), 0, 1)
     return (1.0 - band + band * likeness).astype(np.float32)
 
@@ -238,16 +245,19 @@ def normalized_blur(image: FloatArray, weight: FloatArray, sigma: float) -> tupl
     return (num / np.maximum(den, 1e-6)[..., None]).astype(np.float32), den.astype(np.float32)
 
 
-def mirror_fill(texture: FloatArray, weight: FloatArray) -> tuple[FloatArray, FloatArray]:
+def mirror_fill(
+    texture: FloatArray, weight: FloatArray, source: FloatArray | None = None
+) -> tuple[FloatArray, FloatArray]:
     """Fill untrusted texels from their mirror twin (the layout is symmetric about u = 0.5).
 
     Weights from `TRUSTED` up count as fully trusted (a texel is kept as it is); below that a texel
     takes the missing share from its twin in proportion to how much better the twin was seen, so the
     far cheek of a turned head becomes the near cheek's mirror image, while texels seen as well as
-    their twin (both sides of a frontal face) stay untouched.
+    their twin (both sides of a frontal face) stay untouched. `source` (0..1) limits which texels
+    may give their colour (e.g. not the rim, where wall or hair may pass for skin).
     """
     own = _smoothstep(weight / TRUSTED)
-    twin = own[:, ::-1]
+    twin = own[:, ::-1] if source is None else (own * source)[:, ::-1]
     take = (1 - own) * np.clip(twin - own, 0, 1)
     total = own + take
     filled = (texture * own[..., None] + texture[:, ::-1] * take[..., None]) / np.maximum(total, 1e-6)[
@@ -406,10 +416,17 @@ class FaceRenderer:
     the device); `render` is then per batch of frames. Thread-safety: one renderer per thread.
     """
 
-    def __init__(self, asset: FaceAsset, device: str | None = None, *, max_batch: int = 16) -> None:
+    def __init__(
+        self,
+        asset: FaceAsset,
+        device: str | None = None,
+        *,
+        max_batch: int = 16,
+        mesh_level: int | None = None,
+    ) -> None:
         self.device = torch.device(device or _default_device())
         self.max_batch = max_batch
-        self.mesh = render_mesh(MESH_LEVEL)
+        self.mesh = render_mesh(MESH_LEVEL if mesh_level is None else mesh_level)
         size = asset.albedo.shape[0]
         detail = visitor_detail(asset.albedo, asset.low)
         self._detail = torch.from_numpy(detail.transpose(2, 0, 1).copy()).unsqueeze(0).to(self.device)
@@ -481,6 +498,7 @@ class FaceRenderer:
         """
         bsz = len(targets)
         face_w = float(max(np.ptp(p[:, 0]) for p in pts))
+        # a dense mesh exists to resolve sub-pixel curvature: it is always rasterised at full resolution
         scale = min(1.0, RASTER_FACE_PX / max(face_w, 1.0)) if self.mesh.level == 0 else 1.0
         lh = max(2, round((height - 1) * scale) + 1)
         lw = max(2, round((width - 1) * scale) + 1)
