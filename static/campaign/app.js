@@ -483,7 +483,7 @@
         return r.json().then(function (body) { return { status: r.status, body: body }; });
       })
       .then(function (res) {
-        if (res.status === 200) { onStatus(res.body); return; }
+        if (res.status === 200) { if (!socket) $("conn-label").hidden = failures === 0; onStatus(res.body); return; }
         if (res.status === 404 || res.status === 410 || res.status === 401) {
           forgetJob();
           showError($("job-error"), res.body.code, res.body.detail);
@@ -519,6 +519,7 @@
       if (msg.type === "pong") return;
       if (msg.type === "error") { fetchStatus(); return; }
       failures = 0;
+      $("conn-label").hidden = true;
       stopPolling();
       if (msg.job) onStatus(msg.job);
     };
@@ -534,6 +535,7 @@
     if (!job || document.hidden) return;
     if (lastStatus && (lastStatus.state === "done" || lastStatus.state === "failed")) return;
     failures += 1;
+    $("conn-label").hidden = false;
     if (failures >= 3) startPolling();
     var delay = Math.min(30000, 1000 * Math.pow(2, failures - 1));
     delay = delay / 2 + Math.random() * delay / 2; // jitter: phones reconnecting together spread out
@@ -548,6 +550,7 @@
   function stopPolling() { clearInterval(pollTimer); pollTimer = null; }
 
   function stopLive() {
+    $("conn-label").hidden = true;
     clearTimeout(reconnectTimer);
     clearInterval(pingTimer);
     stopPolling();
