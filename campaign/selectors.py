@@ -93,10 +93,11 @@ def stage_seconds_per_job() -> float:
 
 
 def queue_eta_seconds(*, position: int) -> int:
-    """Seconds until the posters of the job at `position` are ready, at the recent pace."""
-    per_job = stage_seconds_per_job()
-    slots = max(1, settings.CPU_WORKER_SLOTS)
-    return round((position - 1) // slots * per_job + per_job)
+    """Seconds until the posters of the job at `position` are ready, at the live pace (jobs completed
+    per minute on the cpu queue, see campaign.security.admission), the same figures intake admits by."""
+    from campaign.security.admission import eta_seconds_for_position
+
+    return eta_seconds_for_position(position=position, queue="cpu")
 
 
 def job_status(*, job: Job) -> dict[str, Any]:

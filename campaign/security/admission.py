@@ -206,3 +206,22 @@ def admission_release() -> None:
 def admission_reset() -> None:
     """Drop the cached figures (tests; after an operator changes capacity settings)."""
     _snapshot.forget()
+
+
+def eta_seconds_for_position(*, position: int, queue: str = "cpu") -> int:
+    """Seconds until the job at `position` (1 = next) is through `queue`, from the same live figures
+    as admission (cached per process for ``ADMISSION_SNAPSHOT_TTL_S``). With the default ``cpu`` queue
+    that is when its posters are ready; the page shows it and refreshes it with every job event."""
+    from django.conf import settings
+
+    ttl_s = float(getattr(settings, "ADMISSION_SNAPSHOT_TTL_S", 1.0))
+    with _snapshot.lock:
+        if time.monotonic() - _snapshot.taken_at >= ttl_s:
+            _snapshot.queues = queue_loads_measure()
+            _snapshot.taken_at = time.monotonic()
+            _snapshot.admitted_since = 0
+        loads = {load.name: load for load in _snapshot.queues}
+    load = loads.get(queue)
+    if load is None or load.per_minute <= 0:
+        return 0
+    return math.ceil(load.wait_seconds(max(1, position)))
