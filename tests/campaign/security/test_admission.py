@@ -135,3 +135,15 @@ def test_intake_admission_uses_the_cached_snapshot_and_releases_unused_places(
     assert [a.queue_position for a in (first, second, third, fourth)] == [1, 2, 2, 3]
     assert [a.eta_seconds for a in (first, second, fourth)] == [60, 120, 180]
     admission_reset()
+
+
+def test_page_eta_uses_the_live_cpu_throughput(campaign_with_variant, settings) -> None:  # type: ignore[no-untyped-def]
+    from campaign.security.admission import eta_seconds_for_position
+
+    settings.ADMISSION_SNAPSHOT_TTL_S = 0.0
+    settings.CPU_WORKER_SLOTS = 2
+    settings.DEFAULT_STAGE_SECONDS = 30.0  # no history yet: 2 slots x 2 jobs a minute = 4 per minute
+    admission_reset()
+
+    assert eta_seconds_for_position(position=3) == 45
+    admission_reset()
