@@ -205,6 +205,8 @@ RECONCILE_INTERVAL_S = env.float("RECONCILE_INTERVAL_S", default=10.0)
 RECONCILE_WAITING_AFTER_S = env.float("RECONCILE_WAITING_AFTER_S", default=900.0)
 # Re-enqueues after lost workers before the job is failed with `stage_timeout`.
 MAX_RECOVERIES = env.int("MAX_RECOVERIES", default=3)
+# A film ingest still `running` after this long lost its worker: the reconciler sends it again.
+RECONCILE_INGEST_AFTER_S = env.float("RECONCILE_INGEST_AFTER_S", default=2400.0)
 # Bearer token for /metrics (empty: open, for a scraper inside the cluster network).
 METRICS_TOKEN = env("METRICS_TOKEN", default="")
 

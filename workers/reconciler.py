@@ -12,7 +12,9 @@ A job can be forgotten in four ways, and each is bounded here:
    without a live lease is re-enqueued at once.
 3. **The message was never sent** (broker down at intake: `dispatch` logs and keeps the row) or was
    dropped: a job waiting without a lease longer than `RECONCILE_WAITING_AFTER_S` is re-enqueued.
-4. **A stage keeps killing its worker** (a photo that crashes native code): after `MAX_RECOVERIES`
+4. **A film ingest's worker died**: a variant `running` for longer than `RECONCILE_INGEST_AFTER_S`
+   (above the ingest actor's 30 min limit) is sent again; editors never see "running" forever.
+5. **A stage keeps killing its worker** (a photo that crashes native code): after `MAX_RECOVERIES`
    re-enqueues the job is failed with `stage_timeout` and a clear message instead of looping forever.
 
 Re-enqueueing is always safe: actors are idempotent (state compare-and-set, fixed output keys, a live
@@ -78,11 +80,12 @@ class ReconcileReport:
     recovered: list[str] = field(default_factory=list)  # expired leases re-enqueued
     requeued: list[str] = field(default_factory=list)  # waiting jobs re-enqueued
     failed: list[str] = field(default_factory=list)  # gave up after MAX_RECOVERIES
+    ingests: list[int] = field(default_factory=list)  # stalled film ingests sent again
     send_errors: int = 0
 
     @property
     def changed(self) -> bool:
-        return bool(self.recovered or self.requeued or self.failed or self.broker_lost)
+        return bool(self.recovered or self.requeued or self.failed or self.ingests or self.broker_lost)
 
 
 # --------------------------------------------------------------------------------- broker epoch
@@ -211,6 +214,30 @@ def _requeue_waiting(now: datetime, report: ReconcileReport, limit: int, everyth
                 Job.objects.filter(pk=row["id"], reconciled_at=now).update(reconciled_at=row["reconciled_at"])
 
 
+def _restart_stalled_ingests(now: datetime, report: ReconcileReport) -> None:
+    """A film ingest whose worker died stays `running` forever; send it again past the actor's limit.
+
+    `variant_ingest_start` accepts a running ingest of the same generation and restamps its start, so
+    the next pass does not send it again.
+    """
+    from campaign.models import FilmVariant, IngestStatus
+
+    after = timedelta(seconds=_setting("RECONCILE_INGEST_AFTER_S", 2400.0))
+    stalled = FilmVariant.objects.filter(
+        ingest_status=IngestStatus.RUNNING, ingest_started_at__lt=now - after
+    ).values_list("pk", "ingest_generation")
+    for variant_id, generation in stalled:
+        from workers import actors
+
+        try:
+            actors.ingest_variant.send(variant_id, generation)
+            report.ingests.append(variant_id)
+            logger.warning("variant %s: ingest stalled since before %s; re-enqueued", variant_id, now - after)
+        except Exception:
+            logger.warning("variant %s: could not re-enqueue the stalled ingest", variant_id, exc_info=True)
+            report.send_errors += 1
+
+
 def reconcile_pass(*, now: datetime | None = None, limit: int = 1000) -> ReconcileReport:
     """One pass over the Job table (three indexed queries when nothing is wrong)."""
     now = now or timezone.now()
@@ -223,6 +250,7 @@ def reconcile_pass(*, now: datetime | None = None, limit: int = 1000) -> Reconci
         logger.warning("reconciler: broker epoch marker missing (fresh or lost broker); re-enqueueing")
     _recover_expired(now, report, limit)
     _requeue_waiting(now, report, limit, everything=report.broker_lost)
+    _restart_stalled_ingests(now, report)
     if report.changed:
         logger.info(
             "reconciler: recovered %d, requeued %d, failed %d, broker_lost=%s",

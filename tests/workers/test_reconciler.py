@@ -132,3 +132,20 @@ def test_stage_lease_skips_a_duplicate_while_the_first_holds_it(queued_job: Any)
         with stage_lease(job_id=str(job.pk), stage="posters", ttl_s=30) as next_stage:
             assert next_stage.held  # the next stage never waits for the previous one's release
     assert Job.objects.get(pk=job.pk).lease_owner == ""
+
+
+def test_film_ingest_left_running_by_a_dead_worker_is_sent_again(
+    ready_campaign: Any, cpu_queue: Any, settings: Any
+) -> None:
+    from campaign.models import FilmVariant
+    from workers.reconciler import reconcile_pass
+
+    settings.RECONCILE_INGEST_AFTER_S = 600
+    variant = FilmVariant.objects.get(film__campaign=ready_campaign, gender="male")
+    FilmVariant.objects.filter(pk=variant.pk).update(
+        ingest_status="running", ingest_generation=4, ingest_started_at=timezone.now() - timedelta(minutes=11)
+    )
+    before = len(_messages(cpu_queue))
+
+    assert reconcile_pass().ingests == [variant.pk]
+    assert _messages(cpu_queue)[before:] == [("ingest_variant", (variant.pk, 4))]
