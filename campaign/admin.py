@@ -120,8 +120,10 @@ class FilmVariantAdmin(admin.ModelAdmin):
         "ingest_started_at",
         "ingest_finished_at",
         "ingest_generation",
+        "preview_thumb",
     )
     readonly_fields = (
+        "preview_thumb",
         "film_track",
         "ingest_status",
         "progress_percent",
@@ -134,6 +136,10 @@ class FilmVariantAdmin(admin.ModelAdmin):
     )
     inlines = (PosterInline,)
     actions = ("reingest", "reprepare_posters")
+
+    @admin.display(description="preview with a sample face (one film frame)")
+    def preview_thumb(self, variant: FilmVariant) -> SafeString | str:
+        return _thumb(variant.preview.name if variant.preview else "", 320)
 
     @admin.display(description="progress")
     def progress_percent(self, variant: FilmVariant) -> str:

@@ -137,6 +137,8 @@ class FilmVariant(models.Model):
     ingest_error = models.TextField(blank=True)
     ingest_started_at = models.DateTimeField(null=True, blank=True)
     ingest_finished_at = models.DateTimeField(null=True, blank=True)
+    # One film frame with a sample face swapped in, rendered after ingest for editors to judge.
+    preview = models.FileField(upload_to="films/", max_length=300, blank=True)
     # Bumped whenever the template video changes, so a stale ingest message can tell it is stale.
     ingest_generation = models.PositiveIntegerField(default=0)
 

@@ -238,7 +238,11 @@ def ingest_variant(variant_id: int, generation: int) -> None:
         if not storage_is_local():  # object storage: upload the track computed on the cached copy
             blob_put_file(key=track_key, path=track_path)
         film_services.variant_ingest_finish(
-            variant_id=variant_id, generation=generation, track_key=track_key, report=_jsonable(track.report)
+            variant_id=variant_id,
+            generation=generation,
+            track_key=track_key,
+            report=_jsonable(track.report),
+            preview_key=_film_preview(variant_id, generation, film_path),
         )
     except TemplateError as exc:
         film_services.variant_ingest_fail(
@@ -294,6 +298,41 @@ def _track_path_beside(film_path: Path) -> Path:
         if candidate.exists():
             return candidate
     raise FileNotFoundError(f"ingest wrote no track file beside {film_path.name}")
+
+
+def _film_preview(variant_id: int, generation: int, film_path: Path) -> str:
+    """A frame at 40% of the film with the sample face swapped in ("" when that frame has no face).
+
+    Editors judge a new film by it before visitors see it; the still goes through the poster path
+    (face found in the frame, the sample face rendered in), so it shows the engine's real result.
+    """
+    import io
+
+    import av
+    from PIL import Image
+
+    from swap.poster import prepare_poster_template, render_poster
+
+    with av.open(str(film_path)) as container:
+        stream = container.streams.video[0]
+        target = max(0, int((stream.frames or 1) * 0.4))
+        frame_rgb = None
+        for index, frame in enumerate(container.decode(stream)):
+            frame_rgb = frame.to_ndarray(format="rgb24")
+            if index >= target:
+                break
+    if frame_rgb is None:
+        return ""
+    buffer = io.BytesIO()
+    Image.fromarray(frame_rgb).save(buffer, format="JPEG", quality=92)
+    try:
+        template = prepare_poster_template(buffer.getvalue())
+    except TemplateError as exc:
+        logger.info("variant %s: no preview, the sampled frame is unusable (%s)", variant_id, exc.code)
+        return ""
+    key = f"films/previews/{variant_id}-{generation}.jpg"
+    blob_put(key=key, data=render_poster(_sample_face_asset(), template).jpeg)
+    return key
 
 
 def _poster_preview(poster_id: int, generation: int, template: Any) -> str:

@@ -62,10 +62,11 @@ def variant_ingest_progress(*, variant_id: int, generation: int, done: int, tota
 
 
 def variant_ingest_finish(
-    *, variant_id: int, generation: int, track_key: str, report: dict[str, Any]
+    *, variant_id: int, generation: int, track_key: str, report: dict[str, Any], preview_key: str = ""
 ) -> bool:
     changed = FilmVariant.objects.filter(pk=variant_id, ingest_generation=generation).update(
         ingest_status=IngestStatus.READY,
+        preview=preview_key,
         ingest_progress=1.0,
         film_track=track_key,
         ingest_report=report,

@@ -66,12 +66,14 @@ def test_uploading_a_variant_in_admin_ingests_it_and_prepares_posters(tmp_path: 
     assert variant.ingest_status == IngestStatus.READY, variant.ingest_error
     assert variant.ingest_progress == 1.0
     assert variant.ingest_report["frames"] == 50
+    assert variant.preview.name == f"films/previews/{variant.pk}-1.jpg"  # a frame with the sample face
     assert [p.prepare_status for p in variant.posters.all()] == [IngestStatus.READY] * 5
 
     page = client.get(f"/admin/campaign/filmvariant/{variant.pk}/change/").content.decode()
     assert "100.0%" in page  # face coverage
     assert "preview with a sample face" in page.lower()
     assert page.count("/media/posters/previews/") == 5  # each template rendered with a sample face
+    assert page.count("/media/films/previews/") == 1
 
     broker.flush_all()
     client.post(
