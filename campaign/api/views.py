@@ -22,6 +22,7 @@ from campaign.api.serializers import (
 from campaign.consent import consent_check
 from campaign.errors import PhotoInvalid, TokenMissing
 from campaign.models import Gender
+from campaign.security.admission import intake_memo
 from campaign.security.intake import device_cookie_ensure, intake_guard
 from campaign.selectors import campaign_active_get, job_get_for_token, job_status, variants_ready
 from campaign.services.jobs import job_create, job_delete
@@ -102,7 +103,7 @@ class JobCreateApi(APIView):
             raise PhotoInvalid("Please upload exactly one photo.", code="too_many_files")
         form = JobCreateInput(data=request.data)
         form.is_valid(raise_exception=True)
-        campaign = campaign_active_get()
+        campaign = intake_memo("campaign", campaign_active_get)  # per-process, 1 s (cheap intake)
         # Consent and age gate are checked before the photo is even looked at (campaign.consent).
         agreed = consent_check(
             campaign=campaign,

@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from campaign.errors import IllegalTransition, TransitionConflict, VariantUnavailable
 from campaign.models import Campaign, Gender, Job, JobState
-from campaign.security.admission import admission_release, admission_request
+from campaign.security.admission import admission_release, admission_request, intake_memo
 from campaign.security.private import private_blob_put
 from campaign.security.uploads import sanitize_upload
 from campaign.selectors import POSTER_COUNT, variants_ready
@@ -106,7 +106,8 @@ def job_create(
         )
     if gender not in Gender.values:
         raise PhotoInvalid("Please choose female or male.", code="invalid_gender")
-    variants = [v for v in variants_ready(campaign=campaign) if v.gender == gender]
+    ready = intake_memo(("variants", campaign.pk), lambda: variants_ready(campaign=campaign))
+    variants = [v for v in ready if v.gender == gender]
     if film_slug:
         variants = [v for v in variants if v.film.slug == film_slug]
     if not variants:
