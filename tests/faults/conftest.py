@@ -124,10 +124,18 @@ class Stack:
         self.processes.append(process)
         return process
 
-    def worker(self, name: str = "worker", *, threads: int = 1, supervised: bool = False, **env: str):  # type: ignore[no-untyped-def]
+    def worker(
+        self,
+        name: str = "worker",
+        *,
+        threads: int = 1,
+        supervised: bool = False,
+        queue: str = "cpu",
+        **env: str,
+    ):  # type: ignore[no-untyped-def]
         """A real Dramatiq worker on the cpu queue with the chaos hooks, ready when this returns."""
         command = [str(BIN / "dramatiq"), "workers.actors", "tests.faults.chaos", "--processes", "1"]
-        command += ["--threads", str(threads), "--queues", "cpu"]
+        command += ["--threads", str(threads), "--queues", queue]
         if supervised:
             command = [PYTHON, "-m", "workers.watchdog", "--grace", env.pop("GRACE", "1"), "--poll", "0.2",
                        "--restart-delay", "0.5", "--", *command]  # fmt: skip
@@ -336,3 +344,10 @@ def analysis_calls(stack: Stack, job_id: object) -> int:
     if not path.exists():
         return 0
     return sum(1 for line in path.read_text().splitlines() if line.split()[0] == str(job_id))
+
+
+def video_calls(stack: Stack, job_id: object) -> int:
+    path = Path(stack.env["FAULT_CALLS_FILE"])
+    if not path.exists():
+        return 0
+    return sum(1 for line in path.read_text().splitlines() if line.split()[:2] == ["video", str(job_id)])

@@ -6,10 +6,11 @@ from __future__ import annotations
 import signal
 import sys
 import time
+from typing import Any
 
 import pytest
 
-from tests.faults.conftest import Stack, analysis_calls, wait_for
+from tests.faults.conftest import Stack, analysis_calls, video_calls, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -112,3 +113,77 @@ def test_stage_stuck_in_native_code_is_cut_off_and_failed_with_a_clear_message(
     assert log.count("overran its time limit") == 2
     print(f"stuck stage failed after {elapsed:.1f} s")
     assert elapsed < 100
+
+
+def _ready_variant(procs: Stack) -> Any:
+    """A variant with a real (short, small) film ingested and five posters prepared by the cpu worker."""
+    import tempfile
+    from pathlib import Path
+
+    from django.core.files.base import ContentFile
+
+    from campaign import demo
+    from campaign.models import Campaign, Film, FilmVariant, IngestStatus, PosterTemplate
+
+    campaign = Campaign.objects.create(slug="video-kill", title="Video kill")
+    film = Film.objects.create(campaign=campaign, slug="short", title="Short")
+    variant = FilmVariant(film=film, gender="female")
+    with tempfile.TemporaryDirectory() as tmp:
+        clip = demo.build_demo_film(Path(tmp) / "short.mp4", seconds=3, size=(180, 320))
+        variant.template_video.save("short.mp4", ContentFile(clip.read_bytes()), save=False)
+    variant.save()
+    for index in range(5):
+        poster = PosterTemplate(variant=variant, position=index + 1)
+        poster.image.save(f"short-{index}.jpg", ContentFile(demo.build_demo_poster(index)), save=False)
+        poster.save()
+        procs.enqueue("prepare_poster", poster.pk, poster.generation)
+    procs.enqueue("ingest_variant", variant.pk, variant.ingest_generation)
+
+    def ready() -> bool:
+        row = FilmVariant.objects.get(pk=variant.pk)
+        assert row.ingest_status != IngestStatus.FAILED, row.ingest_error
+        posters = PosterTemplate.objects.filter(variant=variant, prepare_status=IngestStatus.READY).count()
+        return row.ingest_status == IngestStatus.READY and posters == 5
+
+    wait_for(ready, timeout=120, interval=0.5, what="film ingest and poster preparation")
+    return variant
+
+
+def test_gpu_worker_killed_mid_video_finishes_the_film_once_after_a_worker_comes_back(  # type: ignore[no-untyped-def]
+    procs: Stack, make_job
+) -> None:
+    from campaign.models import Job
+
+    procs.worker("worker-cpu")
+    variant = _ready_variant(procs)
+    job = make_job()
+    Job.objects.filter(pk=job.pk).update(variant=variant)
+    gpu = procs.worker("worker-gpu-a", queue="gpu", FAULT_VIDEO_BATCH_DELAY_S="2")
+    procs.reconciler()
+    procs.enqueue("analyze_job", str(job.pk))
+
+    wait_for(
+        lambda: _job(job.pk).state == "video" and _job(job.pk).stage_progress > 0,
+        timeout=120,
+        what="the film to be part-rendered",
+    )
+    part = _job(job.pk)
+    procs.kill(gpu, signal.SIGKILL)
+    killed_at = time.monotonic()
+    procs.worker("worker-gpu-b", queue="gpu")
+    wait_for(lambda: _job(job.pk).state in ("done", "failed"), timeout=120, what="the film after recovery")
+    recovery_s = time.monotonic() - killed_at
+
+    done = _job(job.pk)
+    assert done.state == "done", (done.failure_code, done.failure_message)
+    assert done.recoveries == 1
+    assert video_calls(procs, job.pk) == 2  # the killed render and one recovery render
+    assert 0 < part.stage_progress < 1 and done.progress == 1.0
+    assert [key.rsplit("/", 1)[1] for key in done.poster_keys] == [f"poster-{i}.jpg" for i in range(1, 6)]
+    job_dir = procs.root / "media" / "jobs" / str(job.pk)
+    assert sorted(p.name for p in job_dir.iterdir()) == sorted(
+        ["face.asset", "film.mp4", "cover.jpg", *(f"poster-{i}.jpg" for i in range(1, 6))]
+    )  # fixed keys: nothing duplicated by the second render
+    assert (job_dir / "film.mp4").stat().st_size > 1000
+    print(f"recovery after SIGKILL mid-video: {recovery_s:.1f} s")
+    assert recovery_s < 90
