@@ -30,3 +30,21 @@ def private_blob_put(*, key: str, data: bytes, campaign: str | None = None) -> s
 def private_blob_get(*, key: str) -> bytes:
     """Read and decrypt a blob stored with `private_blob_put`; DecryptionError if it was tampered with."""
     return decrypt(blob_get(key=key), _aad(key))
+
+
+def private_blob_rewrap(*, key: str) -> bool:
+    """Re-wrap the blob's data key with the current master key (rotation); False if it already was.
+
+    A blob deleted meanwhile (job finished or deleted) is skipped, not an error.
+    """
+    from campaign.security.envelope import get_keyring
+    from campaign.services.storage import blob_exists
+
+    if not blob_exists(key=key):
+        return False
+    keyring = get_keyring()
+    blob = blob_get(key=key)
+    if keyring.is_current(blob):
+        return False
+    blob_put(key=key, data=keyring.rewrap(blob))
+    return True

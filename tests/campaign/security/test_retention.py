@@ -160,3 +160,34 @@ def test_only_one_periodic_chain_survives(valkey_client: redis.Redis) -> None:
 
     assert (first, second) == (True, False)
     assert 0 < valkey_client.pttl("protagonist:retention:lock") <= 900
+
+
+def test_rewrap_command_moves_blobs_to_the_new_key(world: dict[str, Any], settings: Any) -> None:
+    from cryptography.fernet import Fernet
+
+    from campaign.models import JobState
+    from campaign.security.envelope import reset_keyring
+    from campaign.security.private import private_blob_get, private_blob_put
+
+    old_key, new_key = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+    settings.PROTAGONIST_MASTER_KEYS = old_key
+    reset_keyring()
+    job = _job(world, "short", JobState.QUEUED, age=timedelta(minutes=1), finished=False)
+    private_blob_put(key=job.photo_key, data=b"photo bytes")
+    private_blob_put(key=job.face_asset_key, data=b"face asset bytes")
+    settings.PROTAGONIST_MASTER_KEYS = f"{new_key},{old_key}"
+    reset_keyring()
+    out = StringIO()
+
+    call_command("rewrap_encrypted", stdout=out)
+    call_command("rewrap_encrypted", stdout=out)
+
+    assert out.getvalue().splitlines() == [
+        "re-wrapped 2 blobs; 0 were already under the current key",
+        "re-wrapped 0 blobs; 2 were already under the current key",
+    ]
+    settings.PROTAGONIST_MASTER_KEYS = new_key  # the old key is retired
+    reset_keyring()
+    assert private_blob_get(key=job.photo_key) == b"photo bytes"
+    assert private_blob_get(key=job.face_asset_key) == b"face asset bytes"
+    reset_keyring()
