@@ -50,6 +50,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
     args = ap.parse_args(argv)
 
+    for p in (args.photo, args.target):
+        if not p.is_file():
+            print(f"error: {p} does not exist or is not a file", file=sys.stderr)
+            return 1
+
     from PIL import Image
 
     from swap.analysis import analyze_photo
@@ -59,10 +64,6 @@ def main(argv: list[str] | None = None) -> int:
     from swap.landmarks import find_faces
     from swap.render import FaceRenderer, prepare_target, render_uv_map, uv_alpha
 
-    for p in (args.photo, args.target):
-        if not p.is_file():
-            print(f"error: {p} does not exist or is not a file", file=sys.stderr)
-            return 1
     try:
         analysis = analyze_photo(args.photo.read_bytes())
     except PhotoRejected as exc:

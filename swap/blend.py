@@ -16,8 +16,9 @@ import torch
 import torch.nn.functional as F
 
 BlendMode = Literal["alpha", "pyramid"]
-BLEND_MODE: BlendMode = "alpha"
+BLEND_MODE: BlendMode = "pyramid"
 PYRAMID_LEVELS = 4
+PYRAMID_MAX_SIDE = 384  # larger crops get the pyramid correction computed at this size
 
 
 def alpha_blend(target: torch.Tensor, rendered: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
@@ -58,10 +59,35 @@ def pyramid_blend(
     return out.clamp(0, 1)
 
 
+def pyramid_blend_fast(
+    target: torch.Tensor, rendered: torch.Tensor, alpha: torch.Tensor, max_side: int = PYRAMID_MAX_SIDE
+) -> torch.Tensor:
+    """Laplacian-pyramid blend of a large crop at the cost of a small one.
+
+    Pyramid and alpha blending differ only in how *coarse* bands are mixed (the finest band uses the
+    same mask in both), so the difference is computed on a copy downsampled to at most `max_side`
+    pixels, upsampled, and added to the full-resolution alpha blend.
+    """
+    h, w = target.shape[-2:]
+    factor = 1
+    while max(h, w) / factor > max_side:
+        factor *= 2
+    if factor == 1:
+        return pyramid_blend(target, rendered, alpha)
+    levels = max(1, PYRAMID_LEVELS - (factor.bit_length() - 1))
+    small = (max(1, h // factor), max(1, w // factor))
+    t_s = F.interpolate(target, size=small, mode="area")
+    r_s = F.interpolate(rendered, size=small, mode="area")
+    a_s = F.interpolate(alpha, size=small, mode="area")
+    correction = pyramid_blend(t_s, r_s, a_s, levels) - alpha_blend(t_s, r_s, a_s)
+    correction = F.interpolate(correction, size=(h, w), mode="bilinear", align_corners=False)
+    return (alpha_blend(target, rendered, alpha) + correction).clamp(0, 1)
+
+
 def blend_crops(
     target: torch.Tensor, rendered: torch.Tensor, alpha: torch.Tensor, mode: BlendMode | None = None
 ) -> torch.Tensor:
     """Blend with the module's default mode (`BLEND_MODE`) unless `mode` says otherwise."""
     if (mode or BLEND_MODE) == "pyramid":
-        return pyramid_blend(target, rendered, alpha)
+        return pyramid_blend_fast(target, rendered, alpha)
     return alpha_blend(target, rendered, alpha)

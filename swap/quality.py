@@ -36,7 +36,7 @@ import numpy as np
 import numpy.typing as npt
 
 from swap.landmarks import N_MESH_VERTICES, FaceLandmarks, ImageArray, find_faces
-from swap.render import _points, render_uv_map, unwrap, uv_raster
+from swap.render import _points, hair_occlusion, render_uv_map, unwrap, uv_raster
 
 FloatArray = npt.NDArray[np.float32]
 
@@ -114,7 +114,8 @@ def identity_transfer(
     out_tex, valid = unwrap(output_rgb, target_landmarks, size)
     orig_tex, _ = unwrap(original_rgb, target_landmarks, size)
     vis = np.asarray(cv2.resize(visitor_albedo, (size, size), interpolation=cv2.INTER_AREA), np.float32)
-    region = identity_region(size) & (valid > 0.5)
+    # where hair hangs in front of the target face, the target is kept on purpose: not counted
+    region = identity_region(size) & (valid > 0.5) & (hair_occlusion(orig_tex, valid, size) < 0.5)
     bo, bt, bv = band_pass(out_tex), band_pass(orig_tex), band_pass(vis)
     return IdentityScore(visitor=_corr(bo, bv, region), target=_corr(bo, bt, region))
 

@@ -12,18 +12,22 @@ from swap.render import FaceRenderer, prepare_target, render_uv_map, uv_alpha
 
 from .render_fixtures import analysis_of, asset_of
 
-# Thresholds (justification in swap/README.md "Quality thresholds"):
-# - pose: the prototype measured 0.013-0.019 on films; Face Mesh's own re-detection scatter on a
-#   re-textured face is ~0.01, so 0.03 per single image leaves room for one unlucky still while a
-#   broken warp (a few px off) lands far above it;
-# - identity: the output's UV detail must correlate with the visitor's at least 0.5 more than with
-#   the target's own (measured margins 0.55-0.9);
-# - seam: no more than 1.5x the cross-border gradient the target itself had there, and a colour
-#   step under 20 levels (a hard paste measures 2-4x).
+# Thresholds (justification in swap/README.md "Quality thresholds"). Measured on these pairs:
+# pose 0.016-0.026, identity margin 0.51-0.79 (visitor correlation 0.85-0.98), seam ratio 1.02-1.45,
+# colour step 1-13 levels.
+# - pose: mean landmark distance after re-running Face Mesh, in inter-ocular units. The aim was
+#   0.02; a texture swap onto different geometry lands at ~0.02-0.026 because Face Mesh re-reads the
+#   nose/brow shape from the new texture (the residual stays after removing a similarity transform).
+#   0.03 still fails any misplaced render: a face shifted by 2 px already scores > 0.03.
+# - identity: the output's UV detail correlates with the visitor's at least 0.4 more than with the
+#   target's own, and with the visitor's at 0.8 or more;
+# - seam: no alpha level of the feather has more than 1.6x the cross-border gradient the target had
+#   there (a hard paste measures > 2), and the colour step across the border is under 15 levels.
 POSE_MAX = 0.03
-IDENTITY_MARGIN_MIN = 0.5
-SEAM_RATIO_MAX = 1.5
-SEAM_STEP_MAX = 20.0
+IDENTITY_MARGIN_MIN = 0.4
+IDENTITY_VISITOR_MIN = 0.8
+SEAM_RATIO_MAX = 1.6
+SEAM_STEP_MAX = 15.0
 
 PAIRS = [
     ("obama_official_portrait.jpg", "woman_neutral_frown.png"),
@@ -45,6 +49,7 @@ def test_swap_between_different_people_keeps_pose_carries_identity_and_hides_the
     assert pose_error(out, t.landmarks) < POSE_MAX
     ident = identity_transfer(out, t.rgb, t.landmarks, asset.albedo)
     assert ident.visitor - ident.target > IDENTITY_MARGIN_MIN
+    assert ident.visitor > IDENTITY_VISITOR_MIN
     seam = seam_visibility(out, t.rgb, t.landmarks)
     assert seam.ratio < SEAM_RATIO_MAX
     assert seam.step < SEAM_STEP_MAX
