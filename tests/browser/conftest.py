@@ -188,6 +188,8 @@ def h5_stack(
         "LOCAL_CACHE_DIR": str(root / "cache"),
         "PROTAGONIST_MASTER_KEYS": Fernet.generate_key().decode(),
         "RATELIMIT_ENABLED": "false",
+        # intake memoises the campaign per process; the tests change its policy and need it seen at once
+        "ADMISSION_SNAPSHOT_TTL_S": "0",
         "PROGRESS_MIN_INTERVAL_S": "0.2",
         "LOG_LEVEL": "WARNING",
     }
@@ -311,9 +313,9 @@ def new_page(browser: Any) -> Iterator[Callable[..., Any]]:
 
 
 def screenshot(page: Any, name: str) -> None:
-    """Keep the main screens for the README (docs/screenshots/<name>.png)."""
+    """Keep the main screens for the README (docs/screenshots/<name>.jpg)."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.jpg"), full_page=True, type="jpeg", quality=70)
 
 
 def astronaut_file(tmp_path: Path) -> Path:
