@@ -1,9 +1,13 @@
 """What the job intake view does before it reads the request body, and the device cookie after.
 
 Order matters for cost: refusing a flood must not first parse a 10 MB multipart body, so the rate
-limit and the declared size are checked on headers alone, and the body is then read by an upload
+limit and the declared size are checked on headers alone, and the body is then parsed by an upload
 handler that keeps the photo in memory (a visitor's photo never lands unencrypted on the web node's
 disk) and stops at the byte limit even when the client sends no Content-Length (chunked uploads).
+
+Under ASGI, Django's handler has already read the raw body when the view runs; `campaign.security.asgi`
+bounds that read (413 before Django sees an oversize body). Moving the rate limit into that ASGI layer
+too would make a refused flood request cheaper still (no Django at all); not done yet.
 """
 
 from __future__ import annotations
