@@ -367,6 +367,26 @@ def test_a_heic_photo_the_browser_cannot_decode_is_uploaded_and_converted_by_the
     assert code == 204
 
 
+def test_a_photo_the_engine_refuses_gets_a_friendly_tip_and_a_way_back(
+    h5_stack: H5Stack, new_page: Any, tmp_path: Path
+) -> None:
+    from PIL import Image
+    from skimage import data
+
+    photo = tmp_path / "coffee.jpg"
+    Image.fromarray(data.coffee()).save(photo, format="JPEG", quality=90)  # a cup, no face
+    page = new_page()
+    page.goto(h5_stack.url)
+    _choose_photo_and_agree(page, photo)
+    page.wait_for_selector("#photo-preview", state="visible")
+    page.click("#submit")
+    page.wait_for_selector("#job-error", state="visible", timeout=120_000)
+    assert page.inner_text("#job-error") == "没有找到人脸。请上传一张能看清正脸的照片。"
+    screenshot(page, "09-refused")
+    page.click("#retry-photo")
+    assert page.is_visible("#step-form") and page.evaluate("location.hash") == ""
+
+
 def test_layout_fits_phone_to_tablet_with_big_targets_and_readable_text(
     h5_stack: H5Stack, new_page: Any
 ) -> None:
