@@ -12,6 +12,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,7 +32,13 @@ CHROMIUM_ARGS = [
     "--disable-background-networking",
     "--disable-component-update",
 ]
-SCREENSHOTS = REPO / "docs" / "screenshots"
+# Screenshots for the README are refreshed only on request (`PROTAGONIST_SCREENSHOTS=1`), so that an
+# ordinary test run leaves the checkout clean; otherwise they go to a temporary folder.
+SCREENSHOTS = (
+    REPO / "docs" / "screenshots"
+    if os.environ.get("PROTAGONIST_SCREENSHOTS")
+    else Path(tempfile.gettempdir()) / "protagonist-screenshots"
+)
 
 # Phone user agents: WeChat's in-app browser on Android (X5/XWEB kernel) and plain Chrome on Android.
 WECHAT_UA = (
