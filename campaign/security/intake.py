@@ -5,9 +5,9 @@ limit and the declared size are checked on headers alone, and the body is then p
 handler that keeps the photo in memory (a visitor's photo never lands unencrypted on the web node's
 disk) and stops at the byte limit even when the client sends no Content-Length (chunked uploads).
 
-Under ASGI, Django's handler has already read the raw body when the view runs; `campaign.security.asgi`
-bounds that read (413 before Django sees an oversize body). Moving the rate limit into that ASGI layer
-too would make a refused flood request cheaper still (no Django at all); not done yet.
+Under ASGI, Django's handler has already read the raw body when the view runs, so `campaign.security.asgi`
+checks the rate limit and the size first (429/413 before Django sees the body) and marks the scope;
+the view then only checks the rate limit itself when no ASGI layer did (test client, WSGI).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from django.conf import settings
 from django.core.files.uploadedfile import InMemoryUploadedFile
 from django.core.files.uploadhandler import FileUploadHandler
 
+from campaign.security.asgi import RATE_CHECKED
 from campaign.security.ratelimit import DEVICE_COOKIE, device_id_from_request, ratelimit_enforce
 from campaign.security.uploads import UploadLimits, UploadRejected, _too_many_bytes
 
@@ -65,7 +66,9 @@ def intake_guard(request: Any) -> None:
     `request` is the DRF or Django request of ``POST /api/jobs``; call this before touching
     ``request.data``.
     """
-    ratelimit_enforce(request)
+    django_request = getattr(request, "_request", request)
+    if not getattr(django_request, "scope", {}).get(RATE_CHECKED):  # the ASGI layer did not check yet
+        ratelimit_enforce(request)
     limits = UploadLimits.from_settings()
     try:
         declared = int(request.META.get("CONTENT_LENGTH") or 0)
@@ -73,7 +76,6 @@ def intake_guard(request: Any) -> None:
         declared = 0
     if declared > limits.max_bytes + _FORM_OVERHEAD_BYTES:
         raise _too_many_bytes(limits)
-    django_request = getattr(request, "_request", request)
     django_request.upload_handlers = [CappedMemoryUploadHandler(django_request, max_bytes=limits.max_bytes)]
 
 

@@ -6,7 +6,23 @@ import asyncio
 import json
 from typing import Any
 
-from campaign.security.asgi import RequestBodyLimit
+import pytest
+
+from campaign.security.asgi import RATE_CHECKED, RequestBodyLimit
+from campaign.security.ratelimit import reset_rate_limiter
+
+
+@pytest.fixture(autouse=True)
+def local_limiter(settings: Any) -> Any:
+    """The limiter without Redis (its per-process buckets), fresh for each test."""
+    settings.RATELIMIT_REDIS_URL = ""
+    settings.CHANNEL_REDIS_URL = ""
+    settings.RATELIMIT_ENABLED = True
+    settings.RATELIMIT_DEVICE = (3, 6.0)
+    settings.RATELIMIT_IP = (1000, 1000.0)
+    reset_rate_limiter()
+    yield
+    reset_rate_limiter()
 
 
 def _run(
@@ -25,15 +41,25 @@ def _run(
     async def send(message: dict[str, Any]) -> None:
         sent.append(message)
 
-    scope = {"type": "http", "method": "POST", "path": path, "headers": headers}
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": path,
+        "headers": headers,
+        "client": ("203.0.113.9", 5000),
+    }
     asyncio.run(app(scope, receive, send))
-    status = next(m["status"] for m in sent if m["type"] == "http.response.start")
+    start = next(m for m in sent if m["type"] == "http.response.start")
     body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
-    return status, body, read
+    return start["status"], body, read, dict(start.get("headers", []))
+
+
+SEEN_SCOPES: list[dict[str, Any]] = []
 
 
 async def _reading_app(scope: Any, receive: Any, send: Any) -> None:
     """Like Django's ASGI handler: reads the whole body first, then answers."""
+    SEEN_SCOPES.append(scope)
     while True:
         message = await receive()
         if not message.get("more_body"):
@@ -45,7 +71,7 @@ async def _reading_app(scope: Any, receive: Any, send: Any) -> None:
 def test_declared_oversize_body_is_refused_without_reading_it() -> None:
     app = RequestBodyLimit(_reading_app, limit=lambda: 1000)
 
-    status, body, read = _run(app, "/api/jobs", [(b"content-length", b"5000000")], [b"x" * 1000] * 5000)
+    status, body, read, _ = _run(app, "/api/jobs", [(b"content-length", b"5000000")], [b"x" * 1000] * 5000)
 
     assert (status, json.loads(body)["code"], read) == (413, "file_too_large", 0)
 
@@ -53,7 +79,7 @@ def test_declared_oversize_body_is_refused_without_reading_it() -> None:
 def test_chunked_body_is_cut_off_once_past_the_limit() -> None:
     app = RequestBodyLimit(_reading_app, limit=lambda: 2500)
 
-    status, body, read = _run(app, "/api/jobs", [], [b"x" * 1000] * 5000)
+    status, body, read, _ = _run(app, "/api/jobs", [], [b"x" * 1000] * 5000)
 
     assert (status, json.loads(body)["code"]) == (413, "file_too_large")
     assert read == 3  # stopped at the first chunk over the limit, not after 5000
@@ -64,3 +90,16 @@ def test_bodies_within_the_limit_and_other_paths_pass() -> None:
 
     assert _run(app, "/api/jobs", [(b"content-length", b"2000")], [b"x" * 2000])[0] == 202
     assert _run(app, "/admin/films/upload", [], [b"x" * 1000] * 10)[0] == 202  # editors' film uploads
+
+
+def test_flood_is_refused_with_429_before_the_body_or_django() -> None:
+    app = RequestBodyLimit(_reading_app, limit=lambda: 100_000)
+    cookie = [(b"cookie", b"pg_device=flooding-device-000000042")]
+    SEEN_SCOPES.clear()
+
+    answers = [_run(app, "/api/jobs", cookie, [b"photo"]) for _ in range(4)]
+
+    assert [status for status, *_ in answers] == [202, 202, 202, 429]
+    _, body, read, headers = answers[3]
+    assert (json.loads(body)["code"], read, int(headers[b"retry-after"])) == ("rate_limited", 0, 10)
+    assert len(SEEN_SCOPES) == 3 and all(scope[RATE_CHECKED] for scope in SEEN_SCOPES)  # view skips its check
