@@ -387,6 +387,50 @@ def test_a_photo_the_engine_refuses_gets_a_friendly_tip_and_a_way_back(
     assert page.is_visible("#step-form") and page.evaluate("location.hash") == ""
 
 
+def test_progress_pauses_while_hidden_and_catches_up_when_visible_again(
+    h5_stack: H5Stack, new_page: Any
+) -> None:
+    """A waiting job (row only, no message: nobody works on it) followed by a page that goes to the background."""
+    from campaign.models import Campaign, FilmVariant, Job
+    from campaign.services.tokens import token_new
+
+    token, digest = token_new()
+    job = Job.objects.create(
+        token_hash=digest,
+        campaign=Campaign.objects.get(),
+        variant=FilmVariant.objects.get(),
+        gender="female",
+        poster_keys=[""] * 5,
+    )
+    page = new_page()
+    opened: list[Any] = []
+    page.on("websocket", lambda ws: opened.append(ws))
+    with page.expect_websocket() as first:
+        page.goto(f"{h5_stack.url}#job={job.id}&token={token}")
+    first.value.wait_for_event("framereceived")
+    assert page.inner_text("#stage-label") == "排队中"
+    assert "离开" in page.inner_text("#step-progress")  # the visitor may leave and come back
+
+    def set_hidden(hidden: bool) -> None:
+        page.evaluate(
+            """hidden => { Object.defineProperty(document, 'hidden', {value: hidden, configurable: true});
+                           Object.defineProperty(document, 'visibilityState',
+                             {value: hidden ? 'hidden' : 'visible', configurable: true});
+                           document.dispatchEvent(new Event('visibilitychange')); }""",
+            hidden,
+        )
+
+    set_hidden(True)
+    first.value.wait_for_event("close")  # no socket, no timers while in the background
+    page.wait_for_timeout(1500)
+    assert len(opened) == 1
+    Job.objects.filter(pk=job.id).update(progress=0.05, event_seq=5)  # moved on meanwhile (no event sent)
+    with page.expect_request(lambda r: r.url.endswith(f"/api/jobs/{job.id}")), page.expect_websocket():
+        set_hidden(False)  # back: one status fetch at once, then a new socket
+    page.wait_for_function("document.getElementById('job-bar').value === 5")
+    Job.objects.filter(pk=job.id).delete()
+
+
 def test_layout_fits_phone_to_tablet_with_big_targets_and_readable_text(
     h5_stack: H5Stack, new_page: Any
 ) -> None:
