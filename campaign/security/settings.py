@@ -42,6 +42,15 @@ if _production and not os.environ.get("SECRET_KEY"):
         "set SECRET_KEY to a long random value shared by all web nodes (it signs result URLs)."
     )
 
+if (
+    _env("STORAGE_BACKEND", default="local") == "s3"
+    and _env("CDN_DOMAIN", default="")
+    and not (os.environ.get("CLOUDFRONT_KEY_ID") and os.environ.get("CLOUDFRONT_KEY"))
+):
+    from campaign.security.storage_s3 import CDN_UNSIGNED_MESSAGE
+
+    raise ImproperlyConfigured(CDN_UNSIGNED_MESSAGE)
+
 # --- rate limits (campaign.security.ratelimit): (burst, per minute) ------------------------------------
 RATELIMIT_ENABLED = _env.bool("RATELIMIT_ENABLED", default=True)
 RATELIMIT_DEVICE = (

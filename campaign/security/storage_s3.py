@@ -85,8 +85,33 @@ def object_tags(key: str) -> dict[str, str]:
     return tags
 
 
+CDN_UNSIGNED_MESSAGE = (
+    "CDN_DOMAIN is set but CDN URLs would not be signed: django-storages then hands out permanent, "
+    "public links to visitors' results. Set CLOUDFRONT_KEY_ID and CLOUDFRONT_KEY (the PEM private key "
+    "of a CloudFront key pair; the distribution must require signed URLs), or unset CDN_DOMAIN to serve "
+    "presigned bucket URLs."
+)
+
+
 class TaggedS3Storage(S3Storage):
-    """django-storages' S3Storage plus ``Metadata`` and ``Tagging`` (campaign, purpose) on every upload."""
+    """django-storages' S3Storage plus ``Metadata`` and ``Tagging`` (campaign, purpose) on every upload.
+
+    Result URLs must be signed and expire: with a CDN domain that needs CloudFront signing keys
+    (``CLOUDFRONT_KEY_ID``/``CLOUDFRONT_KEY`` from the environment), else the storage refuses to start
+    instead of silently handing out unsigned CDN links.
+    """
+
+    def __init__(self, **options: Any) -> None:
+        import os
+
+        if os.environ.get("CLOUDFRONT_KEY_ID") and os.environ.get("CLOUDFRONT_KEY"):
+            options.setdefault("cloudfront_key_id", os.environ["CLOUDFRONT_KEY_ID"])
+            options.setdefault("cloudfront_key", os.environ["CLOUDFRONT_KEY"].replace("\\n", "\n").encode())
+        super().__init__(**options)
+        if self.custom_domain and self.querystring_auth and not self.cloudfront_signer:
+            from django.core.exceptions import ImproperlyConfigured
+
+            raise ImproperlyConfigured(CDN_UNSIGNED_MESSAGE)
 
     def get_object_parameters(self, name: str) -> dict[str, Any]:
         parameters = super().get_object_parameters(name)

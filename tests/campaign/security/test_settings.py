@@ -48,3 +48,16 @@ def test_production_settings_pass_the_deploy_checklist(tmp_path: Path) -> None:
 
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
+
+
+def test_cdn_without_url_signing_refuses_to_start(tmp_path: Path) -> None:
+    result = _manage(
+        ["check"],
+        tmp_path,
+        STORAGE_BACKEND="s3",
+        S3_BUCKET="media",
+        CDN_DOMAIN="cdn.protagonist.example",
+    )
+
+    assert result.returncode != 0
+    assert "CDN URLs would not be signed" in result.stderr

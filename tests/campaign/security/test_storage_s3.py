@@ -156,3 +156,44 @@ def test_objects_carry_campaign_and_purpose_as_metadata_and_tags(
         for tag in client.get_object_tagging(Bucket=s3_storage, Key="films/teaser/female.mp4")["TagSet"]
     }
     assert film_tags == {"app": "protagonist", "purpose": "film-template"}
+
+
+def _cdn_storage(**extra: Any) -> Any:
+    from campaign.security.storage_s3 import TaggedS3Storage
+
+    return TaggedS3Storage(
+        bucket_name="media",
+        endpoint_url="http://127.0.0.1:9",
+        region_name="us-east-1",
+        access_key="k",
+        secret_key="s",
+        custom_domain="cdn.protagonist.example",
+        querystring_auth=True,
+        **extra,
+    )
+
+
+def test_cdn_domain_without_signing_keys_refuses_to_start() -> None:
+    from django.core.exceptions import ImproperlyConfigured
+
+    with pytest.raises(ImproperlyConfigured, match="CDN URLs would not be signed"):
+        _cdn_storage()
+
+
+def test_cdn_result_urls_are_signed_and_expire() -> None:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    pem = rsa.generate_private_key(public_exponent=65537, key_size=2048).private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.TraditionalOpenSSL,
+        serialization.NoEncryption(),
+    )
+    storage = _cdn_storage(cloudfront_key_id="K2JCJMDEHXQW5F", cloudfront_key=pem)
+
+    url = storage.url("jobs/0b7e/poster-1.jpg", expire=120)
+
+    assert url.startswith("https://cdn.protagonist.example/jobs/0b7e/poster-1.jpg?")
+    assert "Expires=" in url and "Signature=" in url and "Key-Pair-Id=K2JCJMDEHXQW5F" in url
+    expires = int(url.split("Expires=")[1].split("&")[0])
+    assert 100 <= expires - time.time() <= 130
