@@ -280,9 +280,7 @@ def render_poster(
     out = r.render(rgb[None], [template.target])[0]
     poster = Image.fromarray(out, "RGB")
     if template.overlay_png is not None:
-        ov = Image.open(io.BytesIO(template.overlay_png)).convert("RGBA")
-        if ov.size != poster.size:
-            ov = ov.resize(poster.size, Image.Resampling.BILINEAR)
+        ov = _decoded_overlay(template.overlay_png, poster.size)
         poster = Image.alpha_composite(poster.convert("RGBA"), ov).convert("RGB")
     if label:
         draw_label(poster, label)
@@ -292,6 +290,13 @@ def render_poster(
         width=poster.size[0],
         height=poster.size[1],
     )
+
+
+@lru_cache(maxsize=8)
+def _decoded_overlay(png: bytes, size: tuple[int, int]) -> Image.Image:
+    """The overlay as RGBA pixels, decoded once per process: five templates are reused for every visitor."""
+    ov = Image.open(io.BytesIO(png)).convert("RGBA")
+    return ov if ov.size == size else ov.resize(size, Image.Resampling.BILINEAR)
 
 
 def _encode(img: Image.Image, fmt: str) -> bytes:

@@ -60,6 +60,7 @@ MIN_FACING = 0.1  # texels facing the camera less than this (cosine) are not tru
 FULL_FACING = 0.35  # ... and from this cosine on fully trusted
 DETAIL_CHROMA = 0.4  # share of the visitor's local colour ratios kept (1 = all, 0 = brightness only)
 RASTER_FACE_PX = 320  # the UV field is rasterised with the face at most this wide, then upsampled
+HIGHLIGHT_MAX = 0.5  # visitor highlights brighten the target by at most +50 % (soft limit)
 MESH_LEVEL = 0  # render mesh: 0 = sparse Face Mesh; see swap.mesh (dense measured, not better)
 
 
@@ -571,6 +572,10 @@ def visitor_detail(albedo: FloatArray, low: FloatArray) -> FloatArray:
     lum_w = np.array([0.299, 0.587, 0.114], np.float32)
     lum_ratio = (albedo @ lum_w) / np.maximum(low_full @ lum_w, 1e-3)
     chroma = ratio / np.maximum(lum_ratio, 1e-3)[..., None]
+    # highlights (specular spots, JPEG ringing on dark skin) compress softly toward 1 + HIGHLIGHT_MAX:
+    # on a paler target the same ratio would otherwise print as white blotches
+    over = np.maximum(lum_ratio - 1.0, 0.0)
+    lum_ratio = np.where(lum_ratio > 1.0, 1.0 + over / (1.0 + over / HIGHLIGHT_MAX), lum_ratio)
     detail = lum_ratio[..., None] * np.power(np.clip(chroma, 0.05, 20.0), DETAIL_CHROMA)
     return np.clip(detail, 0.0, 4.0).astype(np.float32)
 
