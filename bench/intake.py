@@ -206,7 +206,7 @@ def step_costs(photo: bytes, repeats: int = 200) -> dict[str, float]:
                 id=ids[n], token_hash="0" * 64, campaign=campaign, variant=variant, gender="female"
             )
 
-    costs["insert Job row (SQLite commit)"] = timed(insert)
+    costs["insert Job row (database commit)"] = timed(insert)
     Job.objects.filter(id__in=ids).delete()
 
     from django.test import Client
