@@ -49,10 +49,11 @@ from campaign.services.storage import (
 )
 from campaign.sharing import poster_template_for_campaign
 from swap.errors import PhotoRejected, TemplateError
-from workers.broker import broker  # noqa: F401  (configures the broker before actors declare)
-from workers.watchdog import stage_lease
+from workers.broker import broker  # configures the broker before actors declare
+from workers.watchdog import EngineWarmup, stage_lease
 
 logger = logging.getLogger(__name__)
+broker.add_middleware(EngineWarmup())  # workers.watchdog: engine imported before messages
 
 MAX_RETRIES = 3
 RETRY_OPTIONS: dict[str, Any] = {"max_retries": MAX_RETRIES, "min_backoff": 2_000, "max_backoff": 60_000}

@@ -39,9 +39,12 @@ import dramatiq
 from django.conf import settings
 from django.db.models import F, Q
 from django.utils import timezone
+from dramatiq.brokers.stub import StubBroker
+from dramatiq.middleware import Middleware
 
 from campaign.models import ACTIVE_STATES, Job, JobState
 from campaign.services.jobs import job_fail
+from workers.broker import broker as _configured_broker  # noqa: F401  (set before actors declare)
 from workers.watchdog import STAGE_ACTOR
 
 logger = logging.getLogger(__name__)
@@ -280,11 +283,40 @@ def reconcile_forever(*, interval_s: float, stop: Any = None) -> None:
             stop.wait(delay)
 
 
+LOCK_KEY = "protagonist:reconcile-lock"
+
+
 @dramatiq.actor(queue_name="cpu", time_limit=60_000, max_retries=0)
 def reconcile_jobs() -> None:
-    """Periodic actor: one reconcile pass (schedule it from cron/K8s CronJob or a scheduler).
+    """Periodic actor: a reconcile pass, then the next one `RECONCILE_INTERVAL_S` later.
 
-    The loop command is the primary reconciler because it also works when the broker lost every
-    message, including this actor's; the actor lets a deployment without a separate process run passes.
+    Every cpu worker boot starts a chain (so it survives restarts and lost messages); a lock in the
+    broker's Redis held for 90 % of the interval lets exactly one chain survive: a second chain finds
+    the lock taken and ends instead of rescheduling. The `reconcile` command stays the primary
+    reconciler, because it also works while the broker holds no messages at all; on a broker without
+    Redis (RabbitMQ) the actor runs a single pass and does not chain.
     """
-    reconcile_pass()
+    interval = _setting("RECONCILE_INTERVAL_S", 10.0)
+    client = getattr(dramatiq.get_broker(), "client", None)
+    if client is not None and not client.set(LOCK_KEY, "1", nx=True, px=max(1, int(interval * 900))):
+        return
+    try:
+        reconcile_pass()
+    finally:
+        if client is not None:
+            reconcile_jobs.send_with_options(delay=int(interval * 1000))
+
+
+class ReconcileKickoff(Middleware):  # type: ignore[misc]
+    """Start (or restart) the periodic chain whenever a worker process that loads this module boots."""
+
+    def after_worker_boot(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
+        if isinstance(broker, StubBroker):
+            return  # in-process test broker: tests run passes themselves
+        try:
+            reconcile_jobs.send()
+        except Exception:  # a broker hiccup at boot must not stop the worker; the next boot retries
+            logger.warning("could not start the periodic reconciler", exc_info=True)
+
+
+dramatiq.get_broker().add_middleware(ReconcileKickoff())

@@ -40,6 +40,8 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
+from dramatiq.middleware import Middleware
+
 logger = logging.getLogger(__name__)
 
 # Stage of a lease <-> the actor that runs it.
@@ -224,6 +226,27 @@ def _watch_register(lease: StageLease, time_limit_s: float) -> Path | None:
     partial.write_text(json.dumps(record))
     partial.replace(path)
     return path
+
+
+class EngineWarmup(Middleware):  # type: ignore[misc]
+    """Dramatiq middleware: import the engine (torch, MediaPipe) before a worker takes messages.
+
+    Why: imported lazily inside a stage, the first job after every (re)start pays seconds of imports,
+    and a time-limit exception that lands inside `import torch` leaves a half-initialised module that
+    fails every later job of that process ("partially initialized module 'torch'"), as the fault tests
+    showed. Imported at boot, neither can happen.
+    """
+
+    MODULES = ("swap.analysis", "swap.asset", "swap.poster", "swap.film")
+
+    def before_worker_boot(self, broker: object, worker: object) -> None:
+        import importlib
+
+        for module in self.MODULES:
+            try:
+                importlib.import_module(module)
+            except ImportError:  # an engine part missing here: the stage that needs it reports it
+                logger.warning("engine warm-up: %s not importable", module, exc_info=True)
 
 
 # ------------------------------------------------------------------------------------- supervisor

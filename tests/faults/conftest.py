@@ -131,10 +131,18 @@ class Stack:
         threads: int = 1,
         supervised: bool = False,
         queue: str = "cpu",
+        modules: tuple[str, ...] = (),
         **env: str,
     ):  # type: ignore[no-untyped-def]
         """A real Dramatiq worker on the cpu queue with the chaos hooks, ready when this returns."""
-        command = [str(BIN / "dramatiq"), "workers.actors", "tests.faults.chaos", "--processes", "1"]
+        command = [
+            str(BIN / "dramatiq"),
+            "workers.actors",
+            *modules,
+            "tests.faults.chaos",
+            "--processes",
+            "1",
+        ]
         command += ["--threads", str(threads), "--queues", queue]
         if supervised:
             command = [PYTHON, "-m", "workers.watchdog", "--grace", env.pop("GRACE", "1"), "--poll", "0.2",

@@ -187,3 +187,30 @@ def test_gpu_worker_killed_mid_video_finishes_the_film_once_after_a_worker_comes
     assert (job_dir / "film.mp4").stat().st_size > 1000
     print(f"recovery after SIGKILL mid-video: {recovery_s:.1f} s")
     assert recovery_s < 90
+
+
+def test_periodic_reconcile_actor_recovers_a_dead_workers_job_without_the_reconciler_process(  # type: ignore[no-untyped-def]
+    procs: Stack, make_job
+) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from campaign.models import Job
+
+    job = make_job()
+    # A worker died holding the analysis: its lease ran out a moment ago and no message is queued.
+    Job.objects.filter(pk=job.pk).update(
+        state="analyzing",
+        analyzing_at=timezone.now(),
+        lease_owner="analyze/lost-node:1:1:dead",
+        lease_expires_at=timezone.now() - timedelta(seconds=1),
+    )
+    procs.worker("worker-periodic", threads=2, modules=("workers.reconciler",), RECONCILE_INTERVAL_S="1")
+
+    wait_for(lambda: _past_analysis(job.pk), timeout=90, what="the periodic actor to recover the job")
+
+    done = _job(job.pk)
+    assert done.posters_at is not None and done.recoveries == 1
+    log = procs.root.joinpath("worker-periodic.log").read_text()
+    assert "lease of analyzing (analyze/lost-node:1:1:dead) expired" in log
