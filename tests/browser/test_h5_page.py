@@ -367,6 +367,41 @@ def test_a_heic_photo_the_browser_cannot_decode_is_uploaded_and_converted_by_the
     assert code == 204
 
 
+def test_a_big_rotated_photo_is_turned_upright_and_downscaled_before_upload(
+    h5_stack: H5Stack, new_page: Any, tmp_path: Path
+) -> None:
+    """A 2400x1800 camera JPEG whose EXIF says "rotate 90°" goes up as an upright JPEG of 960x1280."""
+    from PIL import Image
+    from skimage import data
+
+    photo = tmp_path / "camera.jpg"
+    exif = Image.Exif()
+    exif[0x0112] = 6  # Orientation: the pixels are stored turned; viewers rotate 90° clockwise
+    sideways = Image.fromarray(data.astronaut()).rotate(90, expand=True).resize((2400, 1800))
+    sideways.save(photo, format="JPEG", quality=90, exif=exif)
+    page = new_page()
+    page.goto(h5_stack.url)
+    page.evaluate(
+        """() => { const append = FormData.prototype.append;
+                   FormData.prototype.append = function (key, value, name) {
+                     if (key === 'photo') window.__photo = [value, name];
+                     return append.apply(this, arguments); }; }"""
+    )
+    page.set_input_files("#photo-input", str(photo))
+    page.click("text=女主角")
+    page.check("#age-self")
+    page.wait_for_selector("#photo-preview", state="visible")
+    page.eval_on_selector("#submit", "b => { b.disabled = false; }")  # no consent: the server refuses it
+    page.click("#submit")
+    page.wait_for_selector("#form-error", state="visible")
+    sent = page.evaluate(
+        """async () => { const [blob, name] = window.__photo; const bitmap = await createImageBitmap(blob);
+                         return [name, blob.type, bitmap.width, bitmap.height, blob.size]; }"""
+    )
+    assert sent[:4] == ["photo.jpg", "image/jpeg", 960, 1280]
+    assert sent[4] < photo.stat().st_size
+
+
 def test_a_photo_the_engine_refuses_gets_a_friendly_tip_and_a_way_back(
     h5_stack: H5Stack, new_page: Any, tmp_path: Path
 ) -> None:
