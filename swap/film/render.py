@@ -14,6 +14,8 @@ batches and a render that runs over raises `RenderTimeout` (the partial file is 
 
 from __future__ import annotations
 
+import queue
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -33,6 +35,7 @@ if TYPE_CHECKING:
 
 Progress = Callable[[int, int], None]
 BATCH = 16
+ENCODE_QUEUE = 2  # batches waiting for the encoder thread
 PASTE_MARGIN = 0.15  # the renderer touches at most its crop (6 % margin); look a little wider for changes
 COVER_AT = 0.3  # the cover is the first fully swapped frame from this share of the film on
 
@@ -166,6 +169,55 @@ def composite_batch(
     return out
 
 
+class _EncoderThread:
+    """Encodes batches on a second thread so that x264 works while torch renders the next batch.
+
+    Both release the GIL, so on CPU the render hides behind the encode (or vice versa) instead of adding
+    to it. The queue is bounded (`ENCODE_QUEUE` batches) to keep memory flat; an encoder error is raised
+    on the render thread at the next `put` or at `finish`.
+    """
+
+    def __init__(self, writer: io.FilmWriter) -> None:
+        self._writer = writer
+        self._queue: queue.Queue[list[npt.NDArray[np.uint8]] | None] = queue.Queue(maxsize=ENCODE_QUEUE)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="film-encoder", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            if self._error is not None:
+                continue  # drain after a failure so the producer never blocks
+            try:
+                for data in item:
+                    self._writer.write(data)
+            except BaseException as exc:  # handed to the render thread
+                self._error = exc
+
+    def _raise(self) -> None:
+        if self._error is not None:
+            raise self._error
+
+    def put(self, frames: list[npt.NDArray[np.uint8]]) -> None:
+        self._raise()
+        self._queue.put(frames)
+
+    def finish(self) -> None:
+        self._queue.put(None)
+        self._thread.join()
+        self._raise()
+
+    def stop(self) -> None:
+        """After a failure on the render thread: let the encoder drain and end (its output is discarded)."""
+        if self._thread.is_alive():
+            self._error = self._error or RuntimeError("render stopped")
+            self._queue.put(None)
+            self._thread.join()
+
+
 def _check_track(track: FilmTrack, info: io.FilmInfo) -> None:
     if (track.width, track.height) != (info.width & ~1, info.height & ~1) or abs(
         track.frames - info.frames
@@ -224,6 +276,7 @@ def render_film(
     done = 0
     writer = io.writer_for(info, out_path, target_size_bytes, metadata={**AI_METADATA, **(metadata or {})})
     stamp = LabelStamp.make(label, label_position, writer.width, writer.height) if label else None
+    encoder = _EncoderThread(writer)
     try:
         batch: list[io.Frame] = []
 
@@ -237,7 +290,7 @@ def render_film(
                     rgb = None  # the cover must show the label too
                 if f.index == cover_index:
                     cover = io.cover_jpeg(rgb if rgb is not None else io.yuv_to_rgb(f.data))
-                writer.write(f.data)
+            encoder.put([f.data for f in batch])
             done += len(batch)
             batch.clear()
             if progress is not None:
@@ -253,9 +306,11 @@ def render_film(
                 flush()
         if batch:
             flush()
+        encoder.finish()
         size = writer.close()
     except BaseException:
         try:
+            encoder.stop()
             writer.__exit__(RuntimeError, None, None)
         finally:
             out_path.unlink(missing_ok=True)
