@@ -128,7 +128,9 @@ def test_editor_upload_then_visitor_photo_to_posters_and_film(
     upload = io.BytesIO(astronaut_jpeg)
     upload.name = "me.jpg"
     created = client.post(
-        "/api/jobs", {"photo": upload, "gender": "female", "consent": "true", "age_confirmation": "self"}, format="multipart"
+        "/api/jobs",
+        {"photo": upload, "gender": "female", "consent": "true", "age_confirmation": "self"},
+        format="multipart",
     )
     assert created.status_code == 202, created.content
     job_id, token = created.json()["id"], created.json()["token"]
