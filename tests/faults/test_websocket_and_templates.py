@@ -56,7 +56,7 @@ def web(procs: Stack) -> Any:
         CHANNEL_LAYERS={
             "default": {
                 "BACKEND": "channels_redis.core.RedisChannelLayer",
-                "CONFIG": {"hosts": [procs.broker_url]},
+                "CONFIG": {"hosts": [procs.channel_url]},
             }
         }
     )
