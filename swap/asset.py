@@ -33,18 +33,19 @@ from swap.face import FaceAnalysis, HeadPose
 from swap.landmarks import N_LANDMARKS
 from swap.mesh import vertex_normals
 from swap.render import (
+    LIGHT_MAP_SIZE,
     LIGHT_SIGMA,
     RIM_BAND,
     UV_SIZE,
     face_width_texels,
     hair_occlusion,
+    lowpass_weight,
     mirror_fill,
     normalized_blur,
     push_pull_fill,
     rim_distance,
     rim_skin_likeness,
     skin_region,
-    skin_trust,
     unwrap,
     uv_raster,
 )
@@ -194,8 +195,9 @@ def build_face_asset(analysis: FaceAnalysis, size: int = UV_SIZE) -> FaceAsset:
     weight = weight * np.clip((rim_distance(size) - RIM_TRIM * size) / 2.0, 0, 1)
     # hair over the forehead or the sides is not face: distrust it like the rim (filled from skin)
     weight = weight * (1 - hair_occlusion(texture, weight, size))
-    trust = skin_trust(texture, weight, size)
-    weight = weight * rim_skin_likeness(texture, weight, size)
+    likeness = rim_skin_likeness(texture, weight, size)
+    trust = weight * lowpass_weight(size) * likeness  # = skin_trust(texture, weight, size)
+    weight = weight * likeness
     # normals in the photo's camera frame; x to image right, y down, z away: flip to a face-outward frame
     mesh = ur.mesh
     normals = ur.interpolate(vertex_normals(mesh.positions(pts), mesh.triangles))
@@ -205,7 +207,16 @@ def build_face_asset(analysis: FaceAnalysis, size: int = UV_SIZE) -> FaceAsset:
     albedo, weight = mirror_fill(albedo, weight, source=interior)
     albedo = push_pull_fill(albedo, weight)
     # the visitor's own low-pass, over the same texels (same rule) as a target's light map
-    low, _ = normalized_blur(albedo, trust, LIGHT_SIGMA * face_width_texels(size))
+    # (computed at 128 texels: a Gaussian of sigma 9 % of the width needs no more, and at 512 it
+    # would be a 277-tap kernel)
+    small = LIGHT_MAP_SIZE
+    a_s = np.asarray(
+        cv2.resize(albedo * trust[..., None], (small, small), interpolation=cv2.INTER_AREA), np.float32
+    )
+    t_s = np.asarray(cv2.resize(trust, (small, small), interpolation=cv2.INTER_AREA), np.float32)
+    low, _ = normalized_blur(
+        a_s / np.maximum(t_s, 1e-6)[..., None], t_s, LIGHT_SIGMA * face_width_texels(small)
+    )
     low_small = np.asarray(cv2.resize(low, (LOW_SIZE, LOW_SIZE), interpolation=cv2.INTER_AREA), np.float32)
     return FaceAsset(
         albedo=np.clip(albedo, 0, 4).astype(np.float32),

@@ -106,11 +106,25 @@ class UVRaster:
 
     def interpolate(self, values: npt.NDArray[np.floating[Any]]) -> FloatArray:
         """Per-vertex values (V, C) -> per-texel (S, S, C), 0 outside the mesh."""
-        tri = np.maximum(self.triangle, 0)
-        corners = np.asarray(values, np.float32)[self.mesh.triangles[tri]]  # (S, S, 3, C)
-        out = np.einsum("hwk,hwkc->hwc", self.bary, corners)
-        out[~self.covered] = 0
-        return out.astype(np.float32)
+        vals = np.asarray(values, np.float32)
+        flat, corners, bary = _covered_corners(self)
+        res = np.einsum("nk,nkc->nc", bary, vals[corners])
+        out = np.zeros((self.triangle.size, vals.shape[1]), np.float32)
+        out[flat] = res
+        return out.reshape(*self.triangle.shape, vals.shape[1])
+
+
+_CORNERS: dict[int, tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], FloatArray]] = {}
+
+
+def _covered_corners(r: UVRaster) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], FloatArray]:
+    """(flat indices of covered texels, their triangle's 3 vertex ids, their barycentrics), cached."""
+    key = id(r)
+    if key not in _CORNERS:
+        flat = np.flatnonzero(r.triangle >= 0)
+        tri = r.triangle.reshape(-1)[flat]
+        _CORNERS[key] = (flat, r.mesh.triangles[tri], r.bary.reshape(-1, 3)[flat])
+    return _CORNERS[key]
 
 
 def uv_raster(size: int, level: int | None = None) -> UVRaster:
@@ -291,8 +305,13 @@ def push_pull_fill(texture: FloatArray, weight: FloatArray, levels: int = 8) -> 
 
 def _image_zbuffer(
     points: FloatArray, mesh: RenderMesh, image_size: tuple[int, int]
-) -> tuple[FloatArray, int, int]:
-    """Depth of the nearest front-facing surface per pixel in the face's bounding box (inf elsewhere)."""
+) -> tuple[FloatArray, int, int, float]:
+    """Depth of the nearest front-facing surface in the face's bounding box (inf where uncovered).
+
+    Only used for a visibility test with a tolerance of 3 % of the face width, so it is rasterised
+    with the face at most `RASTER_FACE_PX` wide. Returns (zbuf, x0, y0, scale): pixel (x, y) of the
+    image is zbuf[round((y - y0) * scale), round((x - x0) * scale)].
+    """
     w, h = image_size
     xy = points[:, :2]
     x0 = int(max(0, np.floor(xy[:, 0].min()) - 1))
@@ -300,14 +319,15 @@ def _image_zbuffer(
     x1 = int(min(w - 1, np.ceil(xy[:, 0].max()) + 1))
     y1 = int(min(h - 1, np.ceil(xy[:, 1].max()) + 1))
     if x1 <= x0 or y1 <= y0:
-        return np.full((1, 1), np.inf, np.float32), 0, 0
-    local = torch.from_numpy(xy - np.array([x0, y0], np.float32)).unsqueeze(0)
+        return np.full((1, 1), np.inf, np.float32), 0, 0, 1.0
+    scale = min(1.0, RASTER_FACE_PX / max(float(np.ptp(xy[:, 0])), 1.0))
+    local = torch.from_numpy((xy - np.array([x0, y0], np.float32)) * scale).unsqueeze(0)
     depth = torch.from_numpy(points[:, 2].copy()).unsqueeze(0)
     tris = torch.from_numpy(mesh.triangles)
-    r = rasterize(local, depth, tris, y1 - y0 + 1, x1 - x0 + 1)
+    r = rasterize(local, depth, tris, int((y1 - y0) * scale) + 2, int((x1 - x0) * scale) + 2)
     z = interpolate(r, depth.unsqueeze(-1), tris)[0, ..., 0].numpy()
     z[~r.covered[0].numpy()] = np.inf
-    return z.astype(np.float32), x0, y0
+    return z.astype(np.float32), x0, y0, scale
 
 
 def unwrap(
@@ -338,9 +358,9 @@ def unwrap(
     inside = (map_x >= 0) & (map_x <= w - 1) & (map_y >= 0) & (map_y <= h - 1)
     valid *= inside & ur.covered
     # self-occlusion: the texel's depth must match the nearest surface at its pixel
-    zbuf, x0, y0 = _image_zbuffer(pts, mesh, (w, h))
-    ix = np.clip(np.round(map_x).astype(np.int64) - x0, 0, zbuf.shape[1] - 1)
-    iy = np.clip(np.round(map_y).astype(np.int64) - y0, 0, zbuf.shape[0] - 1)
+    zbuf, x0, y0, zscale = _image_zbuffer(pts, mesh, (w, h))
+    ix = np.clip(np.round((map_x - x0) * zscale).astype(np.int64), 0, zbuf.shape[1] - 1)
+    iy = np.clip(np.round((map_y - y0) * zscale).astype(np.int64), 0, zbuf.shape[0] - 1)
     face_w = float(np.ptp(pts[:, 0])) + 1e-6
     hidden = texel[..., 2] > zbuf[iy, ix] + 0.03 * face_w
     valid *= ~hidden
