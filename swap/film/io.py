@@ -98,6 +98,15 @@ def probe(path: Path | str) -> FilmInfo:
         if width <= 0 or height <= 0 or fps <= 0:
             raise TemplateError("corrupt_video", f"{path.name}: unreadable video stream (size or frame rate)")
         frames = int(vs.frames or 0)
+        try:  # phone films carry a display rotation; frames are delivered upright (see iter_frames)
+            first = next(container.decode(vs), None)
+        except av.FFmpegError as exc:
+            raise TemplateError("corrupt_video", f"{path.name}: damaged video data ({exc})") from exc
+        if first is None:
+            raise TemplateError("corrupt_video", f"{path.name}: no decodable video frame")
+        if _quarter_turns(first) % 2:
+            width, height = height, width
+        container.seek(0)
         start_s = float(vs.start_time * vs.time_base) if vs.start_time is not None else 0.0
         if vs.duration is not None and vs.time_base is not None:
             duration = float(vs.duration * vs.time_base)
@@ -135,6 +144,25 @@ class Frame:
     data: ImageArray
 
 
+def _quarter_turns(frame: Any) -> int:
+    """Counter-clockwise quarter turns that make a frame upright (its display matrix, e.g. -90 -> 3)."""
+    rotation = float(getattr(frame, "rotation", 0) or 0)
+    return round(rotation / 90) % 4
+
+
+def _rotate_i420(yuv: ImageArray, turns: int) -> ImageArray:
+    """Rotate planar I420 (H*3/2, W) by `turns` counter-clockwise quarter turns, plane by plane."""
+    w = yuv.shape[1]
+    h = yuv.shape[0] * 2 // 3
+    flat = yuv.reshape(-1)
+    n = h * w
+    y = np.rot90(yuv[:h], turns)
+    u = np.rot90(flat[n : n + n // 4].reshape(h // 2, w // 2), turns)
+    v = np.rot90(flat[n + n // 4 :].reshape(h // 2, w // 2), turns)
+    nh, nw = y.shape
+    return np.concatenate([y.reshape(-1), u.reshape(-1), v.reshape(-1)]).reshape(nh * 3 // 2, nw)
+
+
 def iter_frames(path: Path | str, fmt: str = "rgb24") -> Iterator[Frame]:
     """Decode a film one frame at a time (threaded decoder, constant memory)."""
     import av
@@ -152,7 +180,15 @@ def iter_frames(path: Path | str, fmt: str = "rgb24") -> Iterator[Frame]:
                     t0 = t
                 if frame.format.name != fmt or frame.width % 2 or frame.height % 2:
                     frame = frame.reformat(width=frame.width & ~1, height=frame.height & ~1, format=fmt)
-                yield Frame(i, t - t0, frame.to_ndarray())
+                data = frame.to_ndarray()
+                turns = _quarter_turns(frame)
+                if turns:
+                    data = (
+                        _rotate_i420(data, turns)
+                        if fmt == "yuv420p"
+                        else np.ascontiguousarray(np.rot90(data, turns))
+                    )
+                yield Frame(i, t - t0, data)
         except av.FFmpegError as exc:
             raise TemplateError("corrupt_video", f"{Path(path).name}: damaged video data ({exc})") from exc
 

@@ -157,3 +157,35 @@ def test_trimmed_clip_has_audio_only_as_long_as_its_video(films_dir: Path, tmp_p
     assert io.probe(out).frames == 40
     streams = _streams(out)
     assert abs(streams["audio"][2] - streams["video"][2]) <= 1 / 30
+
+
+def test_phone_film_with_display_rotation_is_decoded_and_reencoded_upright(tmp_path: Path) -> None:
+    from fractions import Fraction
+
+    src = tmp_path / "rot.mp4"
+    out = av.open(str(src), "w")
+    vs = out.add_stream("libx264", rate=30, options={"preset": "ultrafast", "crf": "10"})
+    vs.width, vs.height, vs.pix_fmt = 320, 240, "yuv420p"
+    vs.set_display_rotation(-90)  # what a phone held upright writes: display turned 90 degrees clockwise
+    img = np.zeros((240, 320, 3), np.uint8)
+    img[:40, :80] = (255, 0, 0)  # a red block in the coded frame's top-left corner
+    for i in range(6):
+        f = av.VideoFrame.from_ndarray(img, "rgb24")
+        f.pts, f.time_base = i, Fraction(1, 30)
+        for p in vs.encode(f):
+            out.mux(p)
+    for p in vs.encode(None):
+        out.mux(p)
+    out.close()
+    info = io.probe(src)
+    assert (info.width, info.height) == (240, 320)
+    rgb = next(io.iter_frames(src, "rgb24")).data
+    yuv = next(io.iter_frames(src, "yuv420p")).data
+    assert rgb.shape == (320, 240, 3) and yuv.shape == (480, 240)
+    red = np.argwhere(rgb[..., 0] > 200)
+    assert red[:, 0].max() < 82 and red[:, 1].min() > 158  # turned clockwise: now top-right
+    assert np.abs(io.yuv_to_rgb(yuv).astype(int) - rgb.astype(int)).mean() < 1.0
+    upright = tmp_path / "upright.mp4"
+    io.reencode(src, upright)
+    assert (io.probe(upright).width, io.probe(upright).height) == (240, 320)
+    assert next(io.iter_frames(upright, "rgb24")).data[:40, 200:240, 0].mean() > 200
