@@ -21,7 +21,7 @@ from django.conf import settings
 from campaign.errors import JobGone, JobNotFound
 from campaign.observability.metrics import websocket_closed, websocket_opened
 from campaign.selectors import job_get_for_token, job_status
-from campaign.services.events import job_group_name
+from campaign.services.events import QUEUE_GROUP, job_group_name
 
 logger = logging.getLogger(__name__)
 
@@ -31,15 +31,18 @@ CLOSE_AUTH_TIMEOUT = 4408
 
 
 @database_sync_to_async
-def _snapshot(job_id: str, token: str) -> dict[str, Any]:
+def _snapshot(job_id: str, token: str) -> tuple[dict[str, Any], float]:
     job = job_get_for_token(job_id=job_id, token=token, allow_deleted=True)
-    return job_status(job=job)
+    return job_status(job=job), job.created_at.timestamp()
 
 
 class JobProgressConsumer(AsyncJsonWebsocketConsumer):
     job_id: str
     group: str | None = None
     last_seq: int = -1
+    status: dict[str, Any] | None = None
+    created_ts: float = 0.0
+    in_queue_group: bool = False
     auth_timer: asyncio.Task[None] | None = None
 
     async def connect(self) -> None:
@@ -67,7 +70,7 @@ class JobProgressConsumer(AsyncJsonWebsocketConsumer):
             group = job_group_name(self.job_id)
             await self.channel_layer.group_add(group, self.channel_name)
             self.group = group
-            snapshot = await _snapshot(self.job_id, token)
+            snapshot, self.created_ts = await _snapshot(self.job_id, token)
         except (JobNotFound, JobGone):
             await self._leave()
             await self.send_json(
@@ -81,6 +84,10 @@ class JobProgressConsumer(AsyncJsonWebsocketConsumer):
             await self.close(code=CLOSE_GONE)
             return
         self.last_seq = snapshot["seq"]
+        self.status = snapshot
+        if snapshot["state"] == "queued":
+            await self.channel_layer.group_add(QUEUE_GROUP, self.channel_name)
+            self.in_queue_group = True
         await self.send_json({"type": "snapshot", "seq": snapshot["seq"], "job": snapshot})
 
     async def receive_json(self, content: Any, **kwargs: Any) -> None:
@@ -99,11 +106,36 @@ class JobProgressConsumer(AsyncJsonWebsocketConsumer):
         if event["seq"] <= self.last_seq:
             return
         self.last_seq = event["seq"]
+        self.status = event["job"]
+        if self.in_queue_group and event["job"]["state"] != "queued":
+            await self.channel_layer.group_discard(QUEUE_GROUP, self.channel_name)
+            self.in_queue_group = False
         await self.send_json({"type": event["kind"], **event})
         if event["job"]["state"] == "deleted":
             await self.close(code=CLOSE_GONE)
 
+    async def queue_moved(self, message: dict[str, Any]) -> None:
+        """An older job left the queue: move up one place (same seq; the page takes equal seqs)."""
+        status = self.status
+        if status is None or status["state"] != "queued" or message["left_created_ts"] >= self.created_ts:
+            return
+        old_position = status["queue_position"] or 1
+        position = max(1, old_position - 1)
+        if position == old_position:
+            return
+        eta = status.get("eta_seconds")
+        status = {
+            **status,
+            "queue_position": position,
+            "eta_seconds": round(eta * position / old_position) if eta else eta,
+        }
+        self.status = status
+        await self.send_json({"type": "queue", "seq": self.last_seq, "job": status})
+
     async def _leave(self) -> None:
+        if self.in_queue_group:
+            await self.channel_layer.group_discard(QUEUE_GROUP, self.channel_name)
+            self.in_queue_group = False
         if self.group is not None:
             await self.channel_layer.group_discard(self.group, self.channel_name)
             self.group = None

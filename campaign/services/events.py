@@ -34,3 +34,23 @@ def job_event_publish(*, job: Job, kind: str, extra: dict[str, Any] | None = Non
         async_to_sync(layer.group_send)(job_group_name(job.id), {"type": "job.event", "event": event})
     except Exception:
         logger.warning("job %s: could not publish %s event", job.id, kind, exc_info=True)
+
+
+QUEUE_GROUP = "queue.cpu"
+
+
+def queue_moved_publish(*, left_created_ts: float) -> None:
+    """A job created at `left_created_ts` left the queue: sockets of younger queued jobs move up.
+
+    One broadcast per job start; each consumer adjusts the position it read from the database at
+    connect. Positions are a courtesy display (the page re-reads them from the database on reconnect).
+    """
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    try:
+        async_to_sync(layer.group_send)(
+            QUEUE_GROUP, {"type": "queue.moved", "left_created_ts": left_created_ts}
+        )
+    except Exception:
+        logger.warning("could not publish a queue move", exc_info=True)

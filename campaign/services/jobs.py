@@ -25,7 +25,7 @@ from campaign.security.private import private_blob_put
 from campaign.security.uploads import sanitize_upload
 from campaign.selectors import POSTER_COUNT, variants_ready
 from campaign.services.dispatch import enqueue_on_commit
-from campaign.services.events import job_event_publish
+from campaign.services.events import job_event_publish, queue_moved_publish
 from campaign.services.storage import blob_delete
 from campaign.services.tokens import token_new
 
@@ -166,6 +166,10 @@ def _transition(*, job_id: object, from_state: str, to_state: str, updates: dict
     if actor:
         enqueue_on_commit(actor, str(job_id))
     transaction.on_commit(lambda: job_event_publish(job=job, kind="state"))
+    if from_state == JobState.QUEUED:
+        # Everyone queued behind this job moved up one place: one broadcast, not one event per job.
+        created_ts = job.created_at.timestamp()
+        transaction.on_commit(lambda: queue_moved_publish(left_created_ts=created_ts))
     return True
 
 

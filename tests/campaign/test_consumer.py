@@ -128,3 +128,37 @@ def test_foreign_origin_is_refused(queued_job: Any) -> None:
         assert connected is False
 
     run(scenario)
+
+
+def test_queued_socket_moves_up_when_an_older_job_starts(ready_campaign: Any, astronaut_jpeg: bytes) -> None:
+    from campaign.services.jobs import job_create
+
+    older = job_create(campaign=ready_campaign, gender="female", photo=astronaut_jpeg, consent=True)
+    mine = job_create(campaign=ready_campaign, gender="female", photo=astronaut_jpeg, consent=True)
+
+    async def scenario() -> None:
+        ws = WebsocketCommunicator(application, f"/ws/jobs/{mine.job.id}/", headers=ORIGIN)
+        await ws.connect()
+        await ws.send_json_to({"type": "auth", "token": mine.token})
+        snapshot = await ws.receive_json_from(timeout=5)
+        assert snapshot["job"]["queue_position"] == 2
+        await database_sync_to_async(job_advance)(
+            job_id=older.job.id, from_state=JobState.QUEUED, to_state=JobState.ANALYZING
+        )
+        moved = await ws.receive_json_from(timeout=5)
+        assert moved["type"] == "queue"
+        assert (moved["job"]["state"], moved["job"]["queue_position"], moved["seq"]) == (
+            "queued",
+            1,
+            snapshot["seq"],
+        )
+        # Our own start ends the queue display: the state event, and no further queue moves.
+        await database_sync_to_async(job_advance)(
+            job_id=mine.job.id, from_state=JobState.QUEUED, to_state=JobState.ANALYZING
+        )
+        started = await ws.receive_json_from(timeout=5)
+        assert (started["type"], started["job"]["state"]) == ("state", "analyzing")
+        assert await ws.receive_nothing(timeout=0.5)
+        await ws.disconnect()
+
+    run(scenario)
