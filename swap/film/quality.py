@@ -101,7 +101,9 @@ def film_quality(
         "pose_error_p95": float(np.percentile(finite, 95)) if finite else float("inf"),
         # the same measurement on the untouched film: the floor set by Face Mesh noise and by smoothing
         "pose_error_film": float(np.mean(pose_film)) if pose_film else float("inf"),
-        "flicker_ratio": float(np.mean(flick_o)) / max(float(np.mean(flick_f)), 1e-6) if flick_f else float("nan"),
+        "flicker_ratio": float(np.mean(flick_o)) / max(float(np.mean(flick_f)), 1e-6)
+        if flick_f
+        else float("nan"),
         "eye_corr": _corr(eye_o, eye_f),
         "mouth_corr": _corr(mouth_o, mouth_f),
         "eye_range": float(np.ptp(eye_f)) if eye_f else 0.0,
