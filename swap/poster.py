@@ -281,7 +281,7 @@ def render_poster(
     poster = Image.fromarray(out, "RGB")
     if template.overlay_png is not None:
         ov = _decoded_overlay(template.overlay_png, poster.size)
-        poster = Image.alpha_composite(poster.convert("RGBA"), ov).convert("RGB")
+        poster.paste(ov, (0, 0), ov)  # alpha-blends onto the opaque poster in one pass
     if label:
         draw_label(poster, label)
     return RenderedPoster(
