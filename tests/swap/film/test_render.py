@@ -142,3 +142,12 @@ def test_swap_follows_pose_blinks_and_speech_without_adding_flicker(
     assert q["flicker_ratio"] <= 1.2
     assert q["eye_range"] > 0.05 and q["eye_corr"] >= 0.95
     assert q["mouth_range"] > 0.1 and q["mouth_corr"] >= 0.95
+
+
+def test_cpu_raster_batches_shrink_for_big_faces(speech_track: FilmTrack) -> None:
+    from swap.film.render import BATCH, raster_batch
+
+    small = raster_batch(speech_track, "cpu")
+    big = raster_batch(dataclasses.replace(speech_track, landmarks_q=speech_track.landmarks_q * 2), "cpu")
+    assert 1 <= big < small <= BATCH
+    assert big <= small / 3  # four times the area: about a quarter of the faces per call
