@@ -1,6 +1,6 @@
 """Settings for bench/intake.py: the default setup, with the limits a load generator on one address needs.
 
-Everything else (SQLite in WAL mode, embedded Valkey broker, local files, encryption, sanitising,
+Everything else (SQLite in WAL mode with synchronous=NORMAL unless `--sqlite-synchronous`, embedded Valkey broker, local files, encryption, sanitising,
 admission control, rate limiting) is exactly the default configuration the platform runs with.
 """
 
@@ -12,9 +12,3 @@ from campaign.settings import *  # noqa: F403
 # The per-device bucket still runs (one Valkey round trip per request, as in production).
 RATELIMIT_IP = (10**9, 10.0**9)
 RATELIMIT_DEVICE = (10**9, 10.0**9)
-
-# `--sqlite-synchronous NORMAL`: WAL without an fsync per commit (safe against process crashes and
-# corruption; the last commits can be lost on power failure). The default settings keep FULL.
-_synchronous = env("BENCH_SQLITE_SYNCHRONOUS", default="")  # noqa: F405
-if _synchronous and DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
-    DATABASES["default"]["OPTIONS"]["init_command"] += f"PRAGMA synchronous={_synchronous};"  # noqa: F405
