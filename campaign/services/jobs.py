@@ -260,9 +260,18 @@ def job_delete(*, job_id: object) -> bool:
 
 
 def job_face_asset_set(*, job_id: object, face_asset_key: str, warnings: list[str]) -> None:
-    """Record the face asset and drop the original photo: nothing after analysis needs it."""
+    """Record the face asset and drop the original photo: nothing after analysis needs it.
+
+    Results are only recorded on a job still in their stage; a job deleted meanwhile gets its new
+    file removed again (JobCancelled), so nothing of a deleted job outlives the deletion.
+    """
     job = Job.objects.get(pk=job_id)
-    Job.objects.filter(pk=job_id).update(face_asset_key=face_asset_key, warnings=warnings, photo_key="")
+    recorded = Job.objects.filter(pk=job_id, state=JobState.ANALYZING).update(
+        face_asset_key=face_asset_key, warnings=warnings, photo_key=""
+    )
+    if not recorded:
+        blob_delete(key=face_asset_key)
+        raise JobCancelled(f"job {job_id} left analysis before its face asset was recorded")
     if job.photo_key:
         blob_delete(key=job.photo_key)
 
@@ -271,6 +280,9 @@ def job_poster_add(*, job_id: object, position: int, key: str) -> None:
     """Record poster `position` (1-based) and push it to the page at once (fast feedback)."""
     with transaction.atomic():
         job = Job.objects.select_for_update().get(pk=job_id)
+        if job.state != JobState.POSTERS:
+            blob_delete(key=key)
+            raise JobCancelled(f"job {job_id} left the posters stage ({job.state})")
         keys = list(job.poster_keys or [""] * POSTER_COUNT)
         keys += [""] * (POSTER_COUNT - len(keys))
         keys[position - 1] = key
@@ -287,7 +299,13 @@ def job_poster_add(*, job_id: object, position: int, key: str) -> None:
 
 
 def job_video_set(*, job_id: object, video_key: str, cover_key: str) -> None:
-    Job.objects.filter(pk=job_id).update(video_key=video_key, cover_key=cover_key)
+    recorded = Job.objects.filter(pk=job_id, state=JobState.VIDEO).update(
+        video_key=video_key, cover_key=cover_key
+    )
+    if not recorded:
+        blob_delete(key=video_key)
+        blob_delete(key=cover_key)
+        raise JobCancelled(f"job {job_id} left the video stage before its film was recorded")
 
 
 class JobCancelled(Exception):

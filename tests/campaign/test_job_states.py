@@ -150,3 +150,15 @@ def _content(data: bytes) -> Any:
     from django.core.files.base import ContentFile
 
     return ContentFile(data)
+
+
+def test_a_result_finished_after_deletion_is_removed_not_recorded(queued_job: Any) -> None:
+    job, _ = queued_job
+    job_advance(job_id=job.id, from_state=JobState.QUEUED, to_state=JobState.ANALYZING)
+    job_advance(job_id=job.id, from_state=JobState.ANALYZING, to_state=JobState.POSTERS)
+    job_delete(job_id=job.id)
+    key = default_storage.save(f"jobs/{job.id}/poster-1.jpg", _content(b"late poster"))
+    with pytest.raises(JobCancelled):
+        job_poster_add(job_id=job.id, position=1, key=key)
+    assert not default_storage.exists(key)
+    assert Job.objects.get(pk=job.id).poster_keys == []
