@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import statistics
 import uuid
 from collections import Counter
 from datetime import timedelta
 from typing import Any
 
-from django.conf import settings
 from django.db.models import Count, Q
 from django.utils import timezone
 
@@ -78,18 +76,6 @@ def queue_position(*, job: Job) -> int:
     if job.state != JobState.QUEUED:
         return 0
     return Job.objects.filter(state=JobState.QUEUED, created_at__lt=job.created_at).count() + 1
-
-
-def stage_seconds_per_job() -> float:
-    """Median seconds of analyse + posters over recent jobs: what one cpu slot needs per job."""
-    since = timezone.now() - timedelta(hours=1)
-    recent = (
-        Job.objects.filter(analyzing_at__gte=since, video_at__isnull=False)
-        .order_by("-video_at")
-        .values_list("analyzing_at", "video_at")[:50]
-    )
-    spans = [(end - start).total_seconds() for start, end in recent]
-    return statistics.median(spans) if spans else settings.DEFAULT_STAGE_SECONDS
 
 
 def queue_eta_seconds(*, position: int) -> int:
