@@ -129,8 +129,10 @@ def test_storage_outage_is_a_delay_not_a_failure(procs: Stack, make_job) -> None
         what="the job after storage came back",
     )
     done = Job.objects.get(pk=job.pk)
-    assert done.state != "failed", done.failure_code
+    # Analysis went through once storage was back (this fixture's variant has no poster templates,
+    # so the posters stage may already have failed it for that reason: not a storage failure).
     assert done.posters_at is not None
+    assert done.failure_code in ("", "template_no_posters"), done.failure_code
     assert (media / "jobs" / str(job.pk) / "face.asset").exists()
     assert "FileNotFoundError" in log.read_text() or "OSError" in log.read_text()
     assert os.path.isdir(media)
