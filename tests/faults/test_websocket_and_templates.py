@@ -124,6 +124,23 @@ def test_websocket_dropped_mid_job_catches_up_from_the_database_on_reconnect(
         assert r.read() == _jpeg()
 
 
+def test_health_and_metrics_of_a_real_web_process_see_database_broker_and_storage(procs: Stack, web) -> None:  # type: ignore[no-untyped-def]
+    with urllib.request.urlopen(f"http://127.0.0.1:{web}/healthz", timeout=20) as response:
+        health = json.loads(response.read())
+    with urllib.request.urlopen(f"http://127.0.0.1:{web}/metrics", timeout=20) as response:
+        metrics = response.read().decode()
+
+    assert health["status"] == "ok"
+    assert {name: check["ok"] for name, check in health["checks"].items()} == {
+        "database": True,
+        "broker": True,
+        "storage": True,
+    }
+    assert "protagonist_broker_up 1.0" in metrics
+    assert 'protagonist_queue_depth{kind="ready",queue="cpu"}' in metrics
+    assert 'protagonist_jobs{state="done"}' in metrics
+
+
 @pytest.mark.parametrize(
     ("content", "code"),
     [(b"this is not a video at all" * 100, "corrupt_video")],
