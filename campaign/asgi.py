@@ -12,6 +12,7 @@ django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
+from django.conf import settings  # noqa: E402
 
 from campaign.asgi_api import ApiRouter, OneHopASGIHandler  # noqa: E402
 from campaign.routing import websocket_urlpatterns  # noqa: E402
@@ -22,7 +23,7 @@ application = ProtocolTypeRouter(
         # 429/413 for intake floods and oversize API bodies before the body is read
         # (campaign.security.asgi); then /api/ runs Django's middleware and the view in one thread hop
         # (campaign.asgi_api), everything else through Django's own ASGI handler.
-        "http": RequestBodyLimit(ApiRouter(django_asgi_app, OneHopASGIHandler())),
+        "http": RequestBodyLimit(ApiRouter(django_asgi_app, OneHopASGIHandler(threads=settings.API_THREADS))),
         "websocket": AllowedHostsOriginValidator(URLRouter(websocket_urlpatterns)),
     }
 )

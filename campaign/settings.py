@@ -103,6 +103,19 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
             "init_command": f"PRAGMA journal_mode=WAL;PRAGMA synchronous={_sqlite_synchronous};",
         }
     )
+elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env.bool("DB_POOL", default=True):
+    # Under ASGI, Django runs each request's sync code in a fresh thread and persistent connections are
+    # per thread: CONN_MAX_AGE > 0 exhausted PostgreSQL's connections within seconds of an intake burst.
+    # A psycopg pool per process bounds them (DB_POOL_MAX_SIZE) and makes "a connection per request" a
+    # checkout; Django requires CONN_MAX_AGE = 0 with it. (The API's own threads keep theirs anyway:
+    # campaign.asgi_api.) Workers return theirs to the pool after each message.
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True  # with a pool: psycopg checks on checkout
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": env.int("DB_POOL_MIN_SIZE", default=2),
+        "max_size": env.int("DB_POOL_MAX_SIZE", default=16),
+        "timeout": env.float("DB_POOL_TIMEOUT_S", default=10.0),
+    }
 else:
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
@@ -218,6 +231,11 @@ RECONCILE_WAITING_AFTER_S = env.float("RECONCILE_WAITING_AFTER_S", default=900.0
 MAX_RECOVERIES = env.int("MAX_RECOVERIES", default=3)
 # A film ingest still `running` after this long lost its worker: the reconciler sends it again.
 RECONCILE_INGEST_AFTER_S = env.float("RECONCILE_INGEST_AFTER_S", default=2400.0)
+# The JSON API's thread pool per web process (campaign.asgi_api): each thread keeps one database
+# connection for API_CONN_MAX_AGE seconds. A few threads suffice: the work is CPU-bound under the GIL,
+# and more threads mostly add GIL hand-offs (measured with bench/intake.py).
+API_THREADS = env.int("API_THREADS", default=4)
+API_CONN_MAX_AGE = env.int("API_CONN_MAX_AGE", default=60)
 # Bearer token for /metrics (empty: open, for a scraper inside the cluster network).
 METRICS_TOKEN = env("METRICS_TOKEN", default="")
 
