@@ -153,7 +153,7 @@ if STORAGE_BACKEND == "s3":
             "secret_key": env("S3_SECRET_ACCESS_KEY", default=None),
             "custom_domain": env("CDN_DOMAIN", default=None) or None,
             "querystring_auth": True,
-            "querystring_expire": env.int("SIGNED_URL_TTL", default=3600),
+            "querystring_expire": env.int("OBJECT_URL_TTL", default=300),  # see OBJECT_URL_TTL
             "file_overwrite": True,
             "default_acl": None,
             "object_parameters": {"ServerSideEncryption": "AES256"}
@@ -177,6 +177,9 @@ STORAGES = {
     },
 }
 SIGNED_URL_TTL = env.int("SIGNED_URL_TTL", default=3600)
+# Lifetime of the object-store URL (S3 presigned / CloudFront-signed) the media view redirects a
+# checked app link to: short, since the app link is what carries the 410 after deletion.
+OBJECT_URL_TTL = env.int("OBJECT_URL_TTL", default=300)
 
 # Uploads: the photo is read into memory and checked by decoding it (see campaign.services.photos).
 MAX_PHOTO_BYTES = env.int("MAX_PHOTO_BYTES", default=15 * 1024 * 1024)

@@ -10,7 +10,15 @@ from pathlib import Path
 from django.conf import settings
 from django.contrib.staticfiles import finders
 from django.core.files.storage import default_storage
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.http import (
+    FileResponse,
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseRedirect,
+    JsonResponse,
+    StreamingHttpResponse,
+)
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils.http import http_date
@@ -20,7 +28,7 @@ from django.views.decorators.http import require_safe
 from campaign.errors import NoCampaign
 from campaign.models import Job, JobState
 from campaign.selectors import campaign_active_get
-from campaign.services.storage import blob_signature_valid
+from campaign.services.storage import Signature, blob_object_url, blob_signature_check, storage_is_local
 from campaign.sharing import campaign_share_image_key, campaign_share_url
 
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
@@ -72,18 +80,36 @@ def _file_chunks(handle, start: int, length: int, block: int = 1 << 16):  # type
 
 @require_safe
 def media(request: HttpRequest, key: str) -> HttpResponse:
-    """Local-storage files behind Django-signed, expiring URLs, with HTTP Range (206) for iOS video.
+    """Every stored file a visitor or editor sees, behind Django-signed, expiring app URLs.
 
-    Production serves these from S3/CDN with presigned URLs; this is the one-machine default.
+    A job's files answer 410 Gone once the job is deleted (by its owner or by retention), even through
+    links that have expired since; forged or expired links answer 403. Local storage: the file itself,
+    with HTTP Range (206) for iOS video. S3: a 302 to a short-lived presigned (or CloudFront-signed)
+    object URL, never cached, so the 410 also holds for links handed out before the deletion.
     """
-    if not blob_signature_valid(
+    signature = blob_signature_check(
         key=key, expires=request.GET.get("e", ""), signature=request.GET.get("s", "")
-    ):
+    )
+    if signature == Signature.INVALID:
         return HttpResponse("Link expired or invalid.", status=403, content_type="text/plain; charset=utf-8")
     match = _JOB_KEY.match(key)
     if match and Job.objects.filter(pk=match.group(1), state=JobState.DELETED).exists():
-        return HttpResponse("Deleted by its owner.", status=410, content_type="text/plain; charset=utf-8")
-    if ".." in Path(key).parts or not default_storage.exists(key):
+        return HttpResponse(
+            "This result was deleted (by its owner or after the retention period).",
+            status=410,
+            content_type="text/plain; charset=utf-8",
+        )
+    if signature == Signature.EXPIRED:
+        return HttpResponse("Link expired or invalid.", status=403, content_type="text/plain; charset=utf-8")
+    if ".." in Path(key).parts:
+        raise Http404("no such file")
+    if not storage_is_local():
+        # No existence check: it would cost a round trip to the store per request; the store answers
+        # 404 for a missing object, and a deleted job already answered 410 above.
+        redirect = HttpResponseRedirect(blob_object_url(key=key))
+        redirect["Cache-Control"] = "no-store"
+        return redirect
+    if not default_storage.exists(key):
         raise Http404("no such file")
     size = default_storage.size(key)
     content_type = mimetypes.guess_type(key)[0] or "application/octet-stream"

@@ -1,4 +1,4 @@
-"""Blobs by storage key through Django's default storage (local files or S3), and signed URLs.
+"""Blobs by storage key through Django's default storage (local files or S3), and signed app URLs.
 
 Every stage reads and writes through these functions, never through local paths shared between
 processes, so the same code runs with web and workers on different machines. Keys are fixed per job
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import shutil
 import time
+from enum import StrEnum
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -80,10 +81,14 @@ def _signature(key: str, expires: int) -> str:
 
 
 def blob_signed_url(*, key: str, ttl_s: int | None = None) -> str:
-    """A URL that works for `ttl_s` seconds: S3 presigned (CDN domain honoured) or Django-signed local."""
+    """The app URL (`/media/<key>?e=..&s=..`) that serves a blob for `ttl_s` seconds, on every backend.
+
+    Visitors never get an object-store URL directly: an S3/CDN link outlives the job it belongs to and
+    answers 403/404 after deletion, while this one answers 410 Gone once the job is deleted (by its
+    owner or by retention). The media view serves local files itself (with Range) and redirects to a
+    short-lived object URL (`blob_object_url`) on S3.
+    """
     ttl_s = ttl_s or settings.SIGNED_URL_TTL
-    if not isinstance(default_storage, FileSystemStorage):
-        return default_storage.url(key, expire=ttl_s)
     # Round the expiry up to the minute so that repeated snapshots hand out identical URLs (the
     # browser keeps its cached image instead of fetching it again for every progress event).
     expires = (int(time.time()) + ttl_s + 59) // 60 * 60
@@ -91,11 +96,31 @@ def blob_signed_url(*, key: str, ttl_s: int | None = None) -> str:
     return f"{reverse('campaign:media', kwargs={'key': key})}?{query}"
 
 
-def blob_signature_valid(*, key: str, expires: str, signature: str) -> bool:
+class Signature(StrEnum):
+    VALID = "valid"
+    EXPIRED = "expired"  # authentic (we issued it) but past its expiry
+    INVALID = "invalid"  # forged, tampered with or malformed
+
+
+def blob_signature_check(*, key: str, expires: str, signature: str) -> Signature:
+    """Is a `blob_signed_url` link authentic, and still within its lifetime?
+
+    Authentic-but-expired is told apart from forged so that the links of a deleted job answer 410 even
+    after they expired, while a forged link learns nothing (403).
+    """
     try:
         expires_at = int(expires)
     except (TypeError, ValueError):
-        return False
-    if expires_at < time.time():
-        return False
-    return constant_time_compare(_signature(key, expires_at), signature)
+        return Signature.INVALID
+    if not constant_time_compare(_signature(key, expires_at), signature):
+        return Signature.INVALID
+    return Signature.VALID if expires_at >= time.time() else Signature.EXPIRED
+
+
+def blob_object_url(*, key: str, ttl_s: int | None = None) -> str:
+    """A short-lived direct URL of an object in object storage: S3 presigned, or CloudFront-signed when
+    `CDN_DOMAIN` is set (see campaign.security.storage_s3). Only the media view hands these out, as the
+    target of a redirect from a checked `blob_signed_url` link, so a leaked one works for minutes."""
+    if isinstance(default_storage, FileSystemStorage):
+        raise RuntimeError("local storage has no object URLs; serve the file through the media view")
+    return str(default_storage.url(key, expire=ttl_s or settings.OBJECT_URL_TTL))

@@ -199,6 +199,22 @@ def test_media_of_a_deleted_job_answers_410(client: APIClient, queued_job: Any) 
     assert client.get(url).status_code == 410
 
 
+def test_expired_link_answers_403_then_410_once_its_job_is_deleted(
+    client: APIClient, queued_job: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import campaign.services.storage as storage
+
+    job, token = queued_job
+    key = default_storage.save(f"jobs/{job.id}/poster-1.jpg", ContentFile(b"p"))
+    real_time = storage.time.time
+    monkeypatch.setattr(storage.time, "time", lambda: real_time() - 7200)
+    expired = blob_signed_url(key=key, ttl_s=60)  # authentic, expired an hour ago
+    monkeypatch.setattr(storage.time, "time", real_time)
+    assert client.get(expired).status_code == 403
+    client.delete(f"/api/jobs/{job.id}", HTTP_AUTHORIZATION=f"Bearer {token}")
+    assert client.get(expired).status_code == 410
+
+
 def test_openapi_schema_describes_the_job_endpoints(client: APIClient, db: Any) -> None:
     response = client.get("/api/schema", HTTP_ACCEPT="application/vnd.oai.openapi+json")
     assert response.status_code == 200

@@ -105,12 +105,12 @@ def test_server_side_encryption_keeps_plaintext_off_the_volume_disk(
     assert not any(MARKER in path.read_bytes() for path in data_dir.rglob("*.dat"))
 
 
-def test_presigned_result_url_works_then_expires(s3_storage: str) -> None:
-    from campaign.services.storage import blob_put, blob_signed_url
+def test_object_url_behind_the_redirect_works_then_expires(s3_storage: str) -> None:
+    from campaign.services.storage import blob_object_url, blob_put
 
     key = f"jobs/{uuid.uuid4()}/film.mp4"
     blob_put(key=key, data=b"film bytes")
-    url = blob_signed_url(key=key, ttl_s=2)
+    url = blob_object_url(key=key, ttl_s=2)
 
     assert "X-Amz-Signature=" in url and "X-Amz-Expires=2" in url
     assert urllib.request.urlopen(url, timeout=10).read() == b"film bytes"
@@ -122,6 +122,62 @@ def test_presigned_result_url_works_then_expires(s3_storage: str) -> None:
     with pytest.raises(urllib.error.HTTPError) as expired:
         urllib.request.urlopen(url, timeout=10)
     assert expired.value.code == 403 and b"expired" in expired.value.read().lower()
+
+
+def _signed_in_the_past(monkeypatch: pytest.MonkeyPatch, key: str) -> str:
+    """An authentic app link for `key` whose expiry passed an hour ago."""
+    import campaign.services.storage as storage
+
+    real_time = time.time
+    monkeypatch.setattr(storage.time, "time", lambda: real_time() - 2 * 3600)
+    try:
+        return storage.blob_signed_url(key=key, ttl_s=60)
+    finally:
+        monkeypatch.setattr(storage.time, "time", real_time)
+
+
+def test_result_link_redirects_to_the_object_then_answers_410_once_the_job_is_deleted(
+    seaweed_s3: SeaweedS3, s3_storage: str, queued_job: Any, settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from rest_framework.test import APIClient
+
+    from campaign.models import JobState
+    from campaign.selectors import job_status
+    from campaign.services.jobs import job_advance, job_poster_add
+    from campaign.services.storage import blob_put
+
+    job, token = queued_job
+    job_advance(job_id=job.id, from_state=JobState.QUEUED, to_state=JobState.ANALYZING)
+    job_advance(job_id=job.id, from_state=JobState.ANALYZING, to_state=JobState.POSTERS)
+    key = blob_put(key=f"jobs/{job.id}/poster-1.jpg", data=b"\xff\xd8poster bytes")
+    job_poster_add(job_id=job.id, position=1, key=key)
+    job.refresh_from_db()
+    link = job_status(job=job)["posters"][0]["url"]  # what the API and the websocket hand out
+    stale_link = _signed_in_the_past(monkeypatch, key)
+    client = APIClient()
+
+    assert link.startswith(f"/media/jobs/{job.id}/poster-1.jpg?e=")  # an app URL, never the bucket's
+    redirect = client.get(link)
+    assert redirect.status_code == 302
+    assert redirect["Cache-Control"] == "no-store"
+    target = redirect["Location"]
+    assert target.startswith(f"{seaweed_s3.endpoint_url}/{s3_storage}/jobs/{job.id}/poster-1.jpg?")
+    assert f"X-Amz-Expires={settings.OBJECT_URL_TTL}" in target
+    assert urllib.request.urlopen(target, timeout=10).read() == b"\xff\xd8poster bytes"
+    ranged = urllib.request.urlopen(
+        urllib.request.Request(target, headers={"Range": "bytes=2-7"}), timeout=10
+    )
+    assert (ranged.status, ranged.read()) == (206, b"poster")
+    assert client.get(stale_link).status_code == 403  # authentic but expired, job alive
+    assert client.get(link.replace("poster-1", "poster-2")).status_code == 403  # forged
+
+    assert client.delete(f"/api/jobs/{job.id}", HTTP_AUTHORIZATION=f"Bearer {token}").status_code == 204
+
+    assert client.get(link).status_code == 410
+    assert client.get(stale_link).status_code == 410  # a deleted job's links answer 410, expired or not
+    with pytest.raises(urllib.error.HTTPError) as gone:  # and the object itself is gone
+        urllib.request.urlopen(target, timeout=10)
+    assert gone.value.code == 404
 
 
 def test_unsigned_access_to_the_bucket_is_refused(s3_storage: str, seaweed_s3: SeaweedS3) -> None:
