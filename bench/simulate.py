@@ -11,7 +11,7 @@ What it does, in `<out>/stack` (nothing else of var/ is touched):
    watchdog supervisor, and the reconciler;
 2. seeds a campaign whose film is the generated astronaut clip (`--film-seconds`, `--film-size`: the
    real engine renders every frame, so a shorter, smaller clip keeps a run within minutes on two
-   cores) and five posters; ingest and poster preparation run in the cpu worker like an editor upload;
+   cores) and five posters; ingest and poster preparation run in the ingest worker like an editor upload;
 3. sends `--visitors` visitors with exponential inter-arrival times (mean rate `--rate` per second).
    Each: loads the page, uploads a photo (multipart, own device cookie; `429/503` honoured with
    `Retry-After` like the page does), follows progress on the websocket (token as first message,
@@ -127,7 +127,7 @@ def _photos(bad_share: float) -> tuple[list[tuple[str, bytes]], list[tuple[str, 
 
 
 def _seed(film_seconds: int, film_size: tuple[int, int]) -> Any:
-    """A running campaign with one film variant per gender, ingested by the cpu worker."""
+    """A running campaign with one film variant per gender, ingested by the ingest worker."""
     import tempfile
 
     from django.core.files.base import ContentFile
@@ -473,6 +473,12 @@ def main() -> int:
             "worker-gpu",
             [sys.executable, "-m", "workers.watchdog", "--", str(BIN / "dramatiq"), "workers.actors",
              "--queues", "gpu", "--processes", "1", "--threads", "1"],
+            dramatiq_queue_prefetch="1",
+        )  # fmt: skip
+        platform.spawn(
+            "worker-ingest",
+            [sys.executable, "-m", "workers.watchdog", "--", str(BIN / "dramatiq"), "workers.actors",
+             "--queues", "ingest", "--processes", "1", "--threads", "1"],
             dramatiq_queue_prefetch="1",
         )  # fmt: skip
         platform.spawn("reconciler", [sys.executable, "manage.py", "reconcile"])

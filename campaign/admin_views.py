@@ -20,7 +20,7 @@ def broker_queue_depths() -> dict[str, int | None]:
 
     depths: dict[str, int | None] = {}
     client = getattr(broker, "client", None)
-    for queue in ("cpu", "gpu"):
+    for queue in ("cpu", "gpu", "ingest"):
         if client is None:
             depths[queue] = None
             continue

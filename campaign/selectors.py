@@ -161,6 +161,13 @@ def dashboard_stats(*, window: timedelta = timedelta(hours=1)) -> dict[str, Any]
             by_state.get(s, 0) for s in (JobState.QUEUED, JobState.ANALYZING, JobState.POSTERS)
         ),
         "waiting_gpu": by_state.get(JobState.VIDEO, 0),
+        # Editors' queue (film ingest, poster-template preparation): variants and templates not done.
+        "waiting_ingest": FilmVariant.objects.filter(
+            ingest_status__in=(IngestStatus.PENDING, IngestStatus.RUNNING)
+        ).count()
+        + PosterTemplate.objects.filter(
+            prepare_status__in=(IngestStatus.PENDING, IngestStatus.RUNNING)
+        ).count(),
         "active": sum(by_state.get(s, 0) for s in ACTIVE_STATES),
         "jobs_per_minute": round(done_last_10m / 10.0, 2),
         "stage_seconds": {stage: _percentiles(values) for stage, values in durations.items()},

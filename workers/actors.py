@@ -1,7 +1,10 @@
 """The actors: load what a stage needs, call the engine, save through services, publish.
 
-Run a worker per queue: `dramatiq workers.actors --queues cpu` and, with `dramatiq_queue_prefetch=1`,
-`dramatiq workers.actors --queues gpu --threads 1` (one video at a time per GPU).
+Run a worker per queue: `dramatiq workers.actors --queues cpu` (visitors: analysis, posters),
+`dramatiq workers.actors --queues ingest` (editors: film ingest, poster-template preparation) and, with
+`dramatiq_queue_prefetch=1`, `dramatiq workers.actors --queues gpu --threads 1` (one video at a time per
+GPU). Editor work has its own queue and worker because one film ingest takes about a minute of CPU per
+variant: on the `cpu` queue every visitor queued behind it would wait that long for their posters.
 
 Every actor is idempotent. It re-reads the Job row, returns early when the job has moved past its
 stage (or is gone), skips results already recorded under their fixed keys, and moves the job on with a
@@ -216,7 +219,11 @@ def render_video(job_id: str) -> None:
     _run_stage(job_id, "video", body)
 
 
-@dramatiq.actor(queue_name="cpu", time_limit=1_800_000, throws=(TemplateError,), **RETRY_OPTIONS)
+# Editors' work: on its own queue (INGEST_QUEUE), never ahead of visitors on `cpu`.
+INGEST_QUEUE = "ingest"
+
+
+@dramatiq.actor(queue_name=INGEST_QUEUE, time_limit=1_800_000, throws=(TemplateError,), **RETRY_OPTIONS)
 def ingest_variant(variant_id: int, generation: int) -> None:
     """Track the protagonist through the template film once; store the film track beside the film."""
     variant = film_services.variant_ingest_start(variant_id=variant_id, generation=generation)
@@ -260,7 +267,7 @@ def ingest_variant(variant_id: int, generation: int) -> None:
         raise
 
 
-@dramatiq.actor(queue_name="cpu", time_limit=300_000, throws=(TemplateError,), **RETRY_OPTIONS)
+@dramatiq.actor(queue_name=INGEST_QUEUE, time_limit=300_000, throws=(TemplateError,), **RETRY_OPTIONS)
 def prepare_poster(poster_id: int, generation: int) -> None:
     """Find the face in a poster template once (landmarks, light map) and render a preview."""
     poster = PosterTemplate.objects.filter(pk=poster_id, generation=generation).first()

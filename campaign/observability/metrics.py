@@ -25,7 +25,7 @@ from prometheus_client.registry import Collector
 
 logger = logging.getLogger(__name__)
 
-QUEUES = ("cpu", "gpu")
+QUEUES = ("cpu", "gpu", "ingest")  # visitors: cpu, gpu; editors: ingest
 CACHE_S = 5.0
 
 registry = CollectorRegistry(auto_describe=True)

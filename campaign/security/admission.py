@@ -11,6 +11,8 @@ queue name), is *jobs ahead / live throughput*. Throughput is jobs completed per
 (slots x 60 / median seconds per job): completions undercount capacity while demand is low, service
 times do not. Before any job has finished, ``DEFAULT_STAGE_SECONDS`` / ``DEFAULT_VIDEO_SECONDS`` stand
 in. The job's wait is the slower (bottleneck) queue's, because stages overlap as a pipeline.
+Only visitor queues count: the editors' ``ingest`` queue (film ingest, poster templates) has its
+own worker, so it takes no capacity from visitors, and its messages are not jobs in the Job table.
 
 Cost: intake must stay cheap at thousands of requests per second, so the database figures are read at
 most once per ``ADMISSION_SNAPSHOT_TTL_S`` (1 s) per process and jobs admitted since are counted

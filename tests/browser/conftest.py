@@ -103,7 +103,7 @@ class H5Stack:
         process = self._spawn(
             "worker",
             [str(BIN / "dramatiq"), "workers.actors", "--processes", "1", "--threads", "1",
-             "--queues", "cpu", "gpu"],
+             "--queues", "cpu", "gpu", "ingest"],
         )  # fmt: skip
         wait_for(
             lambda: (

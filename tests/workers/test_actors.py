@@ -93,12 +93,19 @@ def test_stages_skip_deleted_and_unknown_jobs(queued_job: Any) -> None:
 
 
 def test_actors_run_on_their_queues_with_bounded_retries() -> None:
-    assert {
-        a.actor_name: a.queue_name for a in (actors.analyze_job, actors.render_posters, actors.render_video)
-    } == {
+    stages = (
+        actors.analyze_job,
+        actors.render_posters,
+        actors.render_video,
+        actors.ingest_variant,
+        actors.prepare_poster,
+    )
+    assert {a.actor_name: a.queue_name for a in stages} == {
         "analyze_job": "cpu",
         "render_posters": "cpu",
         "render_video": "gpu",
+        "ingest_variant": "ingest",  # editors' work never queues ahead of visitors on cpu
+        "prepare_poster": "ingest",
     }
     for actor in (actors.analyze_job, actors.render_posters, actors.render_video, actors.ingest_variant):
         assert actor.options["max_retries"] == 3

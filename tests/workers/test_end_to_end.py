@@ -1,6 +1,6 @@
 """A whole campaign against a real embedded Valkey broker and worker threads, with the real engine.
 
-An editor's upload (film + five posters) is ingested by the cpu worker; a visitor's photo then goes
+An editor's upload (film + five posters) is ingested by the ingest worker; a visitor's photo then goes
 through analysis, five posters and the film (gpu queue, prefetch 1) to `done`, reachable over HTTP
 with Range support. Messages delivered again afterwards change nothing.
 """
@@ -60,6 +60,7 @@ def valkey_workers(valkey_url: str) -> Iterator[dramatiq.Broker]:
     workers = [
         dramatiq.Worker(redis_broker, queues={"cpu"}, worker_threads=1, worker_timeout=100),
         dramatiq.Worker(redis_broker, queues={"gpu"}, worker_threads=1, worker_timeout=100),
+        dramatiq.Worker(redis_broker, queues={"ingest"}, worker_threads=1, worker_timeout=100),
     ]
     workers[1].queue_prefetch = 1
     for worker in workers:

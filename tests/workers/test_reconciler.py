@@ -20,6 +20,14 @@ def cpu_queue() -> Any:
     return lambda: list(broker.queues["cpu"].queue)
 
 
+@pytest.fixture
+def ingest_queue(cpu_queue: Any) -> Any:
+    import dramatiq
+
+    broker = dramatiq.get_broker()
+    return lambda: list(broker.queues["ingest"].queue)
+
+
 def _messages(queue: Any) -> list[tuple[str, tuple[Any, ...]]]:
     import dramatiq
 
@@ -135,7 +143,7 @@ def test_stage_lease_skips_a_duplicate_while_the_first_holds_it(queued_job: Any)
 
 
 def test_film_ingest_left_running_by_a_dead_worker_is_sent_again(
-    ready_campaign: Any, cpu_queue: Any, settings: Any
+    ready_campaign: Any, ingest_queue: Any, settings: Any
 ) -> None:
     from campaign.models import FilmVariant
     from workers.reconciler import reconcile_pass
@@ -145,7 +153,7 @@ def test_film_ingest_left_running_by_a_dead_worker_is_sent_again(
     FilmVariant.objects.filter(pk=variant.pk).update(
         ingest_status="running", ingest_generation=4, ingest_started_at=timezone.now() - timedelta(minutes=11)
     )
-    before = len(_messages(cpu_queue))
+    before = len(_messages(ingest_queue))
 
     assert reconcile_pass().ingests == [variant.pk]
-    assert _messages(cpu_queue)[before:] == [("ingest_variant", (variant.pk, 4))]
+    assert _messages(ingest_queue)[before:] == [("ingest_variant", (variant.pk, 4))]

@@ -1,6 +1,6 @@
 """Create the demo campaign (idempotent): one film, two variants, five posters each, then ingest.
 
-Ingest and poster preparation run in the cpu worker like an editor's upload (requested on commit);
+Ingest and poster preparation run in the ingest worker like an editor's upload (requested on commit);
 `--now` runs them in this process instead, for a machine without workers.
 """
 
@@ -85,4 +85,4 @@ class Command(BaseCommand):
                 ingest_variant.fn(variant_id, generation)
             self.stdout.write(self.style.SUCCESS("ingest finished"))
         else:
-            self.stdout.write("ingest and poster preparation queued for the cpu worker")
+            self.stdout.write("ingest and poster preparation queued for the ingest worker")
