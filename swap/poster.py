@@ -15,16 +15,17 @@ from __future__ import annotations
 import io
 import json
 import struct
-import subprocess
 from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
 import numpy.typing as npt
-from PIL import Image, ImageDraw, ImageFont, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageDraw, ImageOps, UnidentifiedImageError
 
 from swap.asset import FaceAsset
 from swap.errors import TemplateError
+from swap.fonts import DEFAULT_LABEL, label_font
+from swap.fonts import LabelFontError as LabelFontError  # re-exported: what draw_label raises
 from swap.landmarks import ImageArray, find_faces
 from swap.render import FaceRenderer, TargetFace, prepare_target
 
@@ -35,8 +36,6 @@ SECOND_FACE_RATIO = 0.5  # a second face at least half as wide as the main one m
 JPEG_QUALITY = 90
 WEBP_QUALITY = 82
 WEBP_METHOD = 2  # libwebp effort: 2 is ~3x faster than the default 4 for ~3 % more bytes at 1080x1920
-DEFAULT_LABEL = "AI生成 · AI-generated"
-LATIN_LABEL = "AI-generated"
 TEMPLATE_MAGIC = b"PTGPOST\x00"
 TEMPLATE_VERSION = 1
 DIGITAL_SOURCE_TYPE = "http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia"
@@ -208,49 +207,22 @@ def _normalise_overlay(data: bytes, size: tuple[int, int]) -> bytes:
     return buf.getvalue()
 
 
-@lru_cache(maxsize=1)
-def _cjk_font_path() -> str | None:
-    """A font that can draw Chinese, found with fontconfig (`fc-list :lang=zh`); None if there is none."""
-    try:
-        out = subprocess.run(
-            ["fc-list", ":lang=zh", "file"], capture_output=True, text=True, timeout=10, check=False
-        ).stdout
-    except (OSError, subprocess.SubprocessError):
-        return None
-    paths = sorted({line.split(":")[0].strip() for line in out.splitlines() if line.strip()})
-    # prefer a sans face for a label; any CJK font will do
-    paths.sort(key=lambda p: (0 if "Sans" in p else 1, 0 if "Regular" in p else 1, p))
-    return paths[0] if paths else None
-
-
-@lru_cache(maxsize=8)
-def _font(size: int, cjk: bool) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
-    path = _cjk_font_path() if cjk else None
-    if path is not None:
-        return ImageFont.truetype(path, size)
-    return ImageFont.load_default(size=size)
-
-
-def _has_cjk(text: str) -> bool:
-    return any(ord(ch) > 0x2E80 for ch in text)
-
-
 LABEL_POSITIONS = ("bottom-right", "bottom-left", "top-right", "top-left")
 
 
 def draw_label(img: Image.Image, label: str, position: str = "bottom-right") -> None:
     """Draw the visible AI label in a corner (`LABEL_POSITIONS`): white text on a translucent dark box.
 
-    Without a CJK font on the machine the Chinese part cannot be drawn, so a Latin-only label is used.
-    Works on RGB images and on transparent RGBA overlays (the box keeps its translucency).
+    The font is the machine's CJK font, or the subset shipped in swap/data when there is none
+    (`swap.fonts.label_font`); a label no available font can fully draw raises `LabelFontError`
+    rather than losing characters. Works on RGB images and on transparent RGBA overlays (the box
+    keeps its translucency).
     """
     if position not in LABEL_POSITIONS:
         raise ValueError(f"label position must be one of {LABEL_POSITIONS}, not {position!r}")
     w, h = img.size
-    if _has_cjk(label) and _cjk_font_path() is None:
-        label = LATIN_LABEL
-    size = max(12, round(0.026 * min(w, h) * 1.0))
-    font = _font(size, _has_cjk(label))
+    size = max(12, round(0.026 * min(w, h)))
+    font = label_font(label, size)
     draw = ImageDraw.Draw(img, "RGBA")
     x0, y0, x1, y1 = draw.textbbox((0, 0), label, font=font)
     pad = round(size * 0.45)
@@ -272,7 +244,7 @@ def render_poster(
     """Swap the visitor's face into the poster, add overlay and AI label; JPEG and WebP at template size.
 
     Pass a `renderer` made for `asset` when rendering several posters for one visitor (saves the
-    per-visitor setup, ~10 ms).
+    per-visitor setup, ~10 ms). `LabelFontError` (a `TemplateError`) when no font can draw `label`.
     """
     r = renderer or FaceRenderer(asset)
     img = _decode_template_image(template.image)

@@ -6,8 +6,9 @@ import io
 
 import numpy as np
 import pytest
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFont
 
+from swap import fonts
 from swap.errors import TemplateError
 from swap.poster import (
     DIGITAL_SOURCE_TYPE,
@@ -49,6 +50,28 @@ def test_poster_carries_a_visible_ai_label(template):
     ys, xs = np.nonzero(diff)
     assert diff.sum() > 500  # text and its box
     assert ys.min() > 960 * 0.85 and xs.min() > 540 * 0.3  # bottom right corner, nowhere else
+
+
+def test_poster_carries_the_chinese_label_on_a_machine_without_cjk_fonts(template, monkeypatch):
+    monkeypatch.setattr(fonts, "_fc_list", lambda pattern: [])  # fontconfig finds nothing
+    fonts.system_font.cache_clear()
+    try:
+        asset = asset_of("astronaut")
+        with_label = poster_rgb(render_poster(asset, template).jpeg).astype(int)
+        without = poster_rgb(render_poster(asset, template, label=None).jpeg).astype(int)
+    finally:
+        fonts.system_font.cache_clear()
+    changed = np.abs(with_label - without).sum(axis=2) > 60
+    ys, xs = np.nonzero(changed)
+    assert changed.sum() > 500 and ys.min() > 960 * 0.85
+    # the columns of "生成" (after "AI") hold white strokes drawn with the shipped subset
+    size = max(12, round(0.026 * 540))
+    font = ImageFont.truetype(str(fonts.LABEL_FONT), size)
+    pad = round(size * 0.45)
+    c0 = xs.min() + pad + int(font.getlength("AI")) + 1
+    c1 = xs.min() + pad + int(font.getlength("AI生成")) - 1
+    white = np.all(with_label[ys.min() : ys.max(), c0:c1] > 200, axis=2)
+    assert white.sum() > 0.05 * white.size
 
 
 def test_poster_files_carry_the_iptc_digital_source_type_in_xmp(template):
