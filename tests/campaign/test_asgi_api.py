@@ -202,3 +202,55 @@ def test_flood_is_429_with_the_same_retry_after(campaign: Any) -> None:
 
     assert (status_b, json_b["code"], headers_b["retry-after"]) == (429, "rate_limited", "10")
     assert (status_a, json_a, headers_a["retry-after"]) == (status_b, json_b, headers_b["retry-after"])
+
+
+def test_oversize_declared_body_is_413_through_the_served_app(campaign: Any, settings: Any) -> None:
+    settings.MAX_PHOTO_BYTES = 100_000
+
+    status, _, answer = _via_asgi(_form(b"\xff\xd8\xff" + b"\x00" * 300_000), "device-oversize-0001")
+
+    assert (status, answer["code"]) == (413, "file_too_large")
+
+
+def test_api_pool_thread_keeps_its_database_connection_between_requests(campaign: Any, settings: Any) -> None:
+    """The point of the fixed pool: one connection per thread for API_CONN_MAX_AGE, not one (and, with
+    SQLite in WAL mode, a checkpoint on close) per request; other threads keep Django's CONN_MAX_AGE."""
+    import threading
+    import time
+
+    from django.db import connections
+
+    from campaign.asgi_api import OneHopASGIHandler
+
+    settings.API_CONN_MAX_AGE = 60
+    handler = OneHopASGIHandler(threads=1)
+    scope = {
+        "type": "http", "method": "GET", "path": "/api/campaign", "raw_path": b"/api/campaign",
+        "root_path": "", "query_string": b"", "headers": [(b"host", b"testserver")],
+        "client": ("203.0.113.7", 50000), "server": ("testserver", 80), "scheme": "http",
+    }  # fmt: skip
+
+    def serve_and_inspect() -> tuple[int, int, float]:
+        status = handler._respond(scope, io.BytesIO(b"")).status_code
+        connection = connections["default"]
+        return status, id(connection.connection), connection.close_at - time.monotonic()
+
+    def plain_thread_close_at(found: list[float | None]) -> None:
+        connections["default"].ensure_connection()
+        found.append(connections["default"].close_at)
+        connections["default"].close()
+
+    try:
+        answers = [handler.executor().submit(serve_and_inspect).result() for _ in range(3)]
+    finally:
+        handler.executor().submit(connections.close_all).result()
+        handler.executor().shutdown()
+    elsewhere: list[float | None] = []
+    thread = threading.Thread(target=plain_thread_close_at, args=(elsewhere,))
+    thread.start()
+    thread.join()
+
+    assert [status for status, _, _ in answers] == [200, 200, 200]
+    assert len({connection for _, connection, _ in answers}) == 1  # the same database connection
+    assert all(50 < left <= 60 for _, _, left in answers)
+    assert elsewhere[0] is not None and elsewhere[0] <= time.monotonic()  # CONN_MAX_AGE=0 elsewhere
