@@ -327,6 +327,31 @@ def _runs(mask: npt.NDArray[np.bool_]) -> list[tuple[int, int]]:
     return list(zip(np.where(d == 1)[0].tolist(), np.where(d == -1)[0].tolist(), strict=True))
 
 
+def fade_strength(flags: npt.NDArray[np.uint8], shot: npt.NDArray[np.int32]) -> npt.NDArray[np.float32]:
+    """Per-frame swap strength; marks covered runs shorter than `MIN_RUN` TOO_BRIEF in `flags` (in place).
+
+    A run that starts (ends) inside a shot fades in (out) over `FADE` frames, so the swap does not pop
+    when the face turns away or leaves; at a cut or at the film's ends it starts and stops at full strength.
+    """
+    n = len(flags)
+    strength = np.zeros(n, np.float32)
+    for a, b in _runs((flags & UNCOVERED) == 0):
+        cuts = [k for k in range(a + 1, b) if shot[k] != shot[k - 1]]
+        for s0, s1 in zip([a, *cuts], [*cuts, b], strict=True):
+            if s1 - s0 < MIN_RUN:
+                flags[s0:s1] |= TOO_BRIEF
+                continue
+            ramp = np.ones(s1 - s0, np.float32)
+            k = np.arange(s1 - s0, dtype=np.float32)
+            if s0 > 0 and shot[s0] == shot[s0 - 1]:
+                ramp = np.minimum(ramp, (k + 1) / (FADE + 1))
+            if s1 < n and shot[s1] == shot[s1 - 1]:
+                ramp = np.minimum(ramp, (s1 - s0 - k) / (FADE + 1))
+            strength[s0:s1] = ramp
+    strength[(flags & UNCOVERED) != 0] = 0
+    return strength
+
+
 def ingest_film(path: Path | str, progress: Progress | None = None, *, save: bool = True) -> FilmTrack:
     """Ingest a film template; writes `<film>.track.npz` beside it (unless `save=False`) and returns the track.
 
@@ -384,23 +409,8 @@ def ingest_film(path: Path | str, progress: Progress | None = None, *, save: boo
                 jit_after.append(jitter(smoothed[s0:s1]))
                 weights.append(s1 - s0)
 
+    strength = fade_strength(flags, p1.shot)
     covered = (flags & UNCOVERED) == 0
-    strength = np.zeros(n, np.float32)
-    for a, b in _runs(covered):
-        cuts = [k for k in range(a + 1, b) if p1.shot[k] != p1.shot[k - 1]]
-        for s0, s1 in zip([a, *cuts], [*cuts, b], strict=True):
-            if s1 - s0 < MIN_RUN:
-                flags[s0:s1] |= TOO_BRIEF
-                continue
-            ramp = np.ones(s1 - s0, np.float32)
-            k = np.arange(s1 - s0, dtype=np.float32)
-            if not (flags[s0] & SHOT_START):
-                ramp = np.minimum(ramp, (k + 1) / (FADE + 1))
-            if s1 < n and not (flags[s1] & SHOT_START):
-                ramp = np.minimum(ramp, (s1 - s0 - k) / (FADE + 1))
-            strength[s0:s1] = ramp
-    covered = (flags & UNCOVERED) == 0
-    strength[~covered] = 0
 
     coverage = float(covered.mean())
     if not have.any() or coverage < MIN_COVERAGE:

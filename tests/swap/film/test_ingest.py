@@ -99,3 +99,28 @@ def test_false_background_face_of_the_same_size_is_never_followed(films_dir: Pat
     assert track.covered.all() and track.report["protagonist_switches"] == 0
     noses = np.array([track.landmarks(i)[1, 0] for i in range(track.frames)])
     assert noses.min() > 600 and noses.max() < 820  # the woman's nose, never the plant at x ~ 1000
+
+
+def test_swap_fades_in_and_out_inside_a_shot_but_not_at_cuts() -> None:
+    from swap.film.ingest import FADE, fade_strength
+    from swap.film.track import TOO_BRIEF, TOO_TURNED
+
+    n = 80
+    shot = np.zeros(n, np.int32)
+    shot[50:] = 1  # a cut before frame 50
+    flags = np.zeros(n, np.uint8)
+    flags[20:30] |= TOO_TURNED  # the head turns away mid-shot
+    s = fade_strength(flags, shot)
+    assert s[0] == 1.0  # the film's start: no fade
+    assert (
+        s[19] == pytest.approx(1 / (FADE + 1)) and s[19 - FADE] == 1.0 > s[20 - FADE]
+    )  # fades out before the turn
+    assert np.all(s[20:30] == 0)
+    assert s[30] == pytest.approx(1 / (FADE + 1)) and s[30 + FADE] == 1.0 > s[29 + FADE]  # fades back in
+    assert s[49] == 1.0 and s[50] == 1.0  # a cut: full strength on both sides
+    brief = np.where(flags & TOO_BRIEF)[0]
+    assert brief.tolist() == []  # every run here is long enough
+    flags2 = np.zeros(n, np.uint8)
+    flags2[: n - 3] |= ABSENT  # only 3 frames at the end: too brief to swap without a flash
+    s2 = fade_strength(flags2, np.zeros(n, np.int32))
+    assert np.all(flags2[n - 3 :] & TOO_BRIEF) and np.all(s2 == 0)
