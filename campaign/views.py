@@ -16,7 +16,6 @@ from django.http import (
     HttpRequest,
     HttpResponse,
     HttpResponseRedirect,
-    JsonResponse,
     StreamingHttpResponse,
 )
 from django.shortcuts import render
@@ -160,7 +159,3 @@ def static(request: HttpRequest, path: str) -> HttpResponse:
     response["Cache-Control"] = "public, max-age=31536000, immutable" if hashed else "no-cache"
     response["Last-Modified"] = http_date(os.path.getmtime(found))
     return response
-
-
-def health(request: HttpRequest) -> JsonResponse:
-    return JsonResponse({"status": "ok"})
