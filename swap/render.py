@@ -627,6 +627,23 @@ def render_uv_map(
     return out if uv_map.ndim == 3 else out[..., 0]
 
 
+def face_box(
+    landmarks: FaceLandmarks | npt.NDArray[np.floating[Any]],
+    width: int,
+    height: int,
+    *,
+    mesh_level: int | None = None,
+) -> tuple[int, int, int, int] | None:
+    """The region (x0, y0, x1, y1) of a `width` x `height` frame that `FaceRenderer.render` may change
+    for a face with these landmarks (None: the face is off-frame and nothing changes).
+
+    Rendering only this crop, with the landmarks shifted by (x0, y0), gives exactly the same pixels
+    there (posters render just the face region of a cached template).
+    """
+    mesh = render_mesh(MESH_LEVEL if mesh_level is None else mesh_level)
+    return _crop_box(mesh.positions(_points(landmarks)), width, height)
+
+
 def _crop_box(points: FloatArray, width: int, height: int) -> tuple[int, int, int, int] | None:
     """Integer (x0, y0, x1, y1) crop (exclusive end) around the face, clipped; None if off-frame."""
     xy = points[:, :2]

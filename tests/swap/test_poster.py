@@ -10,13 +10,18 @@ from PIL import Image, ImageDraw, ImageFont
 
 from swap import fonts
 from swap.errors import TemplateError
+from swap.fonts import DEFAULT_LABEL
 from swap.poster import (
     DIGITAL_SOURCE_TYPE,
     PosterTemplate,
+    _draw_label,
+    _label_box,
+    draw_label,
     poster_rgb,
     prepare_poster_template,
     render_poster,
 )
+from swap.render import FaceRenderer, face_box
 
 from .render_fixtures import asset_of, png_bytes
 
@@ -72,6 +77,50 @@ def test_poster_carries_the_chinese_label_on_a_machine_without_cjk_fonts(templat
     c1 = xs.min() + pad + int(font.getlength("AI生成")) - 1
     white = np.all(with_label[ys.min() : ys.max(), c0:c1] > 200, axis=2)
     assert white.sum() > 0.05 * white.size
+
+
+def _reference_poster(asset, template, label):
+    """The straightforward composition: full-frame swap, overlay pasted over everything, label drawn."""
+    rgb = np.asarray(Image.open(io.BytesIO(template.image)).convert("RGB"))
+    img = Image.fromarray(FaceRenderer(asset).render(rgb[None], [template.target])[0])
+    if template.overlay_png is not None:
+        ov = Image.open(io.BytesIO(template.overlay_png)).convert("RGBA")
+        img.paste(ov, (0, 0), ov)
+    if label:
+        draw_label(img, label)
+    return np.asarray(img)
+
+
+def test_poster_rendered_in_its_face_region_equals_a_full_frame_composition(template):
+    asset = asset_of("astronaut")
+    for label in (DEFAULT_LABEL, None):
+        poster = render_poster(asset, template, label=label)
+        np.testing.assert_array_equal(np.asarray(poster.image), _reference_poster(asset, template, label))
+
+
+def test_label_and_overlay_over_the_face_region_are_drawn_exactly_once(astronaut_rgb):
+    # the face fills the frame down to the bottom edge: the label box overlaps the face region
+    close_up = np.asarray(Image.fromarray(astronaut_rgb[60:185, 150:300]).resize((540, 450)))
+    veil = Image.new("RGBA", (540, 450), (30, 60, 200, 70))  # a translucent tint over everything
+    buf = io.BytesIO()
+    veil.save(buf, "PNG")
+    t = prepare_poster_template(png_bytes(close_up), buf.getvalue())
+    x0, y0, x1, y1 = face_box(t.target.landmarks, t.width, t.height)
+    lx0, ly0, lx1, ly1 = _label_box(DEFAULT_LABEL, "bottom-right", (t.width, t.height))
+    assert lx0 < x1 and lx1 > x0 and ly0 < y1 and ly1 > y0  # the label reaches into the re-rendered region
+    asset = asset_of("astronaut")
+    poster = render_poster(asset, t)
+    np.testing.assert_array_equal(np.asarray(poster.image), _reference_poster(asset, t, DEFAULT_LABEL))
+
+
+def test_draw_label_on_a_crop_gives_the_pixels_of_the_whole_image():
+    rng = np.random.default_rng(3)
+    full = Image.fromarray(rng.integers(0, 255, (600, 400, 3), dtype=np.uint8))
+    crop_box = (250, 540, 400, 600)
+    crop = full.crop(crop_box)
+    draw_label(full, DEFAULT_LABEL)
+    _draw_label(crop, DEFAULT_LABEL, "bottom-right", (400, 600), crop_box[:2])
+    np.testing.assert_array_equal(np.asarray(crop), np.asarray(full.crop(crop_box)))
 
 
 def test_poster_files_carry_the_iptc_digital_source_type_in_xmp(template):
