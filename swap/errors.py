@@ -2,6 +2,25 @@
 
 from __future__ import annotations
 
+# Every `PhotoRejected.code` the engine raises: a fault of the photo itself, which no retry can change.
+PHOTO_REFUSAL_CODES = frozenset(
+    {
+        "not_an_image",
+        "image_too_small",
+        "image_too_large",
+        "no_face",
+        "multiple_faces",
+        "face_too_small",
+        "face_cut_off",
+        "not_facing_camera",
+        "too_dark",
+        "overexposed",
+        "too_blurry",
+        "face_covered",
+        "expression_strong",
+    }
+)
+
 
 class SwapError(Exception):
     """Base class of every error the engine raises on purpose."""
@@ -15,6 +34,8 @@ class PhotoRejected(SwapError):
     """
 
     def __init__(self, code: str, message: str) -> None:
+        if code not in PHOTO_REFUSAL_CODES:
+            raise ValueError(f"unknown photo refusal code {code!r}: add it to PHOTO_REFUSAL_CODES")
         super().__init__(message)
         self.code = code
         self.message = message

@@ -25,27 +25,12 @@ from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
+from swap.errors import PHOTO_REFUSAL_CODES
+
 logger = logging.getLogger(__name__)
 
-# Refusals of the photo itself (swap.analysis codes and intake codes): a retry cannot change them.
-FINAL_PHOTO_FAILURES = frozenset(
-    {
-        "not_an_image",
-        "image_too_small",
-        "no_face",
-        "multiple_faces",
-        "face_too_small",
-        "face_cut_off",
-        "not_facing_camera",
-        "too_dark",
-        "overexposed",
-        "too_blurry",
-        "face_covered",
-        "expression_strong",
-        "corrupt_image",
-        "animated_image",
-    }
-)
+# Refusals of the photo itself (the engine's codes and the upload checks'): a retry cannot change them.
+FINAL_PHOTO_FAILURES = PHOTO_REFUSAL_CODES | {"corrupt_image", "animated_image"}
 
 
 @dataclass(frozen=True)
