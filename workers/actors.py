@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import logging
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -223,6 +224,21 @@ def render_video(job_id: str) -> None:
 INGEST_QUEUE = "ingest"
 
 
+@contextmanager
+def _template_failures_recorded(fail: Callable[[str], None]) -> Iterator[None]:
+    """Tell the editor why a template failed: at once for a bad template (no retry), on the last
+    attempt for anything else (retried first, as transient)."""
+    try:
+        yield
+    except TemplateError as exc:
+        fail(f"{exc.code}: {exc.message}")
+        raise
+    except (Exception, TimeLimitExceeded) as exc:
+        if _final_attempt():
+            fail(f"internal error: {type(exc).__name__}: {exc}")
+        raise
+
+
 @dramatiq.actor(queue_name=INGEST_QUEUE, time_limit=1_800_000, throws=(TemplateError,), **RETRY_OPTIONS)
 def ingest_variant(variant_id: int, generation: int) -> None:
     """Track the protagonist through the template film once; store the film track beside the film."""
@@ -237,7 +253,10 @@ def ingest_variant(variant_id: int, generation: int) -> None:
             variant_id=variant_id, generation=generation, done=done, total=total
         )
 
-    try:
+    def fail(error: str) -> None:
+        film_services.variant_ingest_fail(variant_id=variant_id, generation=generation, error=error)
+
+    with _template_failures_recorded(fail):
         film_key = variant.template_video.name
         film_path = blob_local_path(key=film_key)
         track = ingest_film(film_path, progress)
@@ -252,19 +271,6 @@ def ingest_variant(variant_id: int, generation: int) -> None:
             report=_jsonable(track.report),
             preview_key=_film_preview(variant_id, generation, film_path),
         )
-    except TemplateError as exc:
-        film_services.variant_ingest_fail(
-            variant_id=variant_id, generation=generation, error=f"{exc.code}: {exc.message}"
-        )
-        raise
-    except (Exception, TimeLimitExceeded) as exc:
-        if _final_attempt():
-            film_services.variant_ingest_fail(
-                variant_id=variant_id,
-                generation=generation,
-                error=f"internal error: {type(exc).__name__}: {exc}",
-            )
-        raise
 
 
 @dramatiq.actor(queue_name=INGEST_QUEUE, time_limit=300_000, throws=(TemplateError,), **RETRY_OPTIONS)
@@ -275,7 +281,10 @@ def prepare_poster(poster_id: int, generation: int) -> None:
         return
     from swap.poster import prepare_poster_template
 
-    try:
+    def fail(error: str) -> None:
+        film_services.poster_template_prepare_fail(poster_id=poster_id, generation=generation, error=error)
+
+    with _template_failures_recorded(fail):
         overlay = blob_get(key=poster.overlay.name) if poster.overlay else None
         template = prepare_poster_template(blob_get(key=poster.image.name), overlay)
         prepared_key = f"posters/prepared/{poster.pk}-{generation}.bin"
@@ -284,19 +293,6 @@ def prepare_poster(poster_id: int, generation: int) -> None:
         film_services.poster_template_prepare_finish(
             poster_id=poster_id, generation=generation, prepared_key=prepared_key, preview_key=preview_key
         )
-    except TemplateError as exc:
-        film_services.poster_template_prepare_fail(
-            poster_id=poster_id, generation=generation, error=f"{exc.code}: {exc.message}"
-        )
-        raise
-    except (Exception, TimeLimitExceeded) as exc:
-        if _final_attempt():
-            film_services.poster_template_prepare_fail(
-                poster_id=poster_id,
-                generation=generation,
-                error=f"internal error: {type(exc).__name__}: {exc}",
-            )
-        raise
 
 
 def _track_path_beside(film_path: Path) -> Path:
