@@ -26,7 +26,7 @@ import numpy as np
 import numpy.typing as npt
 
 from swap.errors import SwapError, TemplateError
-from swap.film import io
+from swap.film import fields, io
 from swap.film.track import FilmTrack
 
 if TYPE_CHECKING:
@@ -239,6 +239,12 @@ def raster_batch(track: FilmTrack, device: str | None) -> int:
     return int(np.clip(RASTER_PIXELS // max(float(np.percentile(areas, 90)), 1.0), 1, BATCH))
 
 
+def _field_device(device: str | None) -> str:
+    import torch
+
+    return device or ("cuda" if torch.cuda.is_available() else "cpu")
+
+
 def _check_track(track: FilmTrack, info: io.FilmInfo) -> None:
     if (track.width, track.height) != (info.width & ~1, info.height & ~1) or abs(
         track.frames - info.frames
@@ -273,7 +279,7 @@ def render_film(
     (`AI_METADATA`, merged with `metadata`), as the deep-synthesis labelling rules require.
     """
     from swap.asset import FaceAsset
-    from swap.render import FaceRenderer
+    from swap.render import visitor_detail
 
     started = time.perf_counter()
     if out_path is None:
@@ -288,7 +294,12 @@ def render_film(
         except FileNotFoundError as exc:
             raise TemplateError("not_ingested", str(exc)) from exc
     _check_track(track, info)
-    renderer = FaceRenderer(asset, device, max_batch=raster_batch(track, device))
+    texture = visitor_detail(asset.albedo, asset.low)
+    fields_device = _field_device(device)
+    key = fields.fields_key(track)
+    cache = fields.fields_path(film_path)
+    reader = fields.FieldsReader.open(cache, key, track.frames)
+    building = None if reader is not None else fields.FieldsWriter.open(cache, key, track.frames)
     total = info.frames
     covered = np.where(track.covered)[0]
     later = covered[covered >= int(COVER_AT * track.frames)]
@@ -303,14 +314,20 @@ def render_film(
 
         def flush() -> None:
             nonlocal cover, done
-            targets = [track.target(f.index) for f in batch]
-            rgbs = composite_batch(renderer, [f.data for f in batch], targets)
-            for f, rgb in zip(batch, rgbs, strict=True):
+            if reader is not None:
+                per_frame = [reader.get(f.index) for f in batch]
+            else:
+                per_frame = fields.compute_fields(track, [f.index for f in batch], fields_device)
+                if building is not None:
+                    for f, ff in zip(batch, per_frame, strict=True):
+                        building.put(f.index, ff)
+            for f, ff in zip(batch, per_frame, strict=True):
+                if ff is not None:
+                    fields.composite_fields(f.data, ff, texture)
                 if stamp is not None:
                     stamp.apply(f.data)
-                    rgb = None  # the cover must show the label too
                 if f.index == cover_index:
-                    cover = io.cover_jpeg(rgb if rgb is not None else io.yuv_to_rgb(f.data))
+                    cover = io.cover_jpeg(io.yuv_to_rgb(f.data))
             encoder.put([f.data for f in batch])
             done += len(batch)
             batch.clear()
@@ -329,13 +346,21 @@ def render_film(
             flush()
         encoder.finish()
         size = writer.close()
+        if building is not None:
+            building.commit()
     except BaseException:
         try:
             encoder.stop()
             writer.__exit__(RuntimeError, None, None)
+            if building is not None:
+                building.abort()
         finally:
             out_path.unlink(missing_ok=True)
+            if reader is not None:
+                reader.close()
         raise
+    if reader is not None:
+        reader.close()
     if cover is None:  # the film had fewer frames than its header said
         cover = io.cover_jpeg(np.zeros((info.height, info.width, 3), np.uint8))
     return FilmResult(out_path, cover, writer.frames / float(info.fps), size, writer.frames)

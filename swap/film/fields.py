@@ -1,0 +1,435 @@
+"""The film-only half of a face swap, computed once per film and cached beside it (`<film>.fields`).
+
+`FaceRenderer` does two kinds of work per frame: work that depends only on the film (rasterise the
+mesh in the frame's pose -> per-pixel UV, the film's light map x expression detail sampled per pixel,
+the UV alpha x (1 - occlusion) x strength, coverage) and work that depends on the visitor (sample the
+visitor's detail texture at those UVs, multiply, blend). For a film shared by every visitor the first
+kind is the same in every render, so it is stored as *fields* per covered frame and a visitor's render
+only samples its texture and blends (measured in bench/film.py; see swap/README.md).
+
+Fields are smooth (the UV is piecewise linear over ~10 px triangles; light maps are 32 texels, film
+detail and occlusion 64 texels, the alpha feathers >= 5 % of the face width), so they are stored with
+the face at most `FIELD_FACE_PX` wide (2 px per film-detail texel) and upsampled bilinearly in the
+crop, premultiplied by coverage like `FaceRenderer._shade`. Only the visitor's texture is sampled at
+full resolution. Per covered frame that is ~26k texels x 12 bytes (~320 KB, whatever the film's
+resolution): uv uint16 x 2, light float16 x 3, alpha uint8, coverage uint8.
+
+File layout (one file, written once, replaced atomically; a stale or foreign file is rebuilt):
+``MAGIC | version u32 | key (20 bytes sha1) | records ... | index (n x 8 int64) | index offset u64 |
+frame count u32 | MAGIC``. The key hashes the track's content and every constant the fields depend
+on, so a re-ingested film, or a renderer with other feathers, never reads old fields.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import struct
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, TYPE_CHECKING
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+import torch
+import torch.nn.functional as F
+
+from swap.film.track import FilmTrack
+
+if TYPE_CHECKING:
+    from swap.render import TargetFace
+
+FloatArray = npt.NDArray[np.float32]
+
+FIELD_FACE_PX = 128  # fields are stored with the face at most this wide (2 px per 64-texel film map)
+FORMAT_VERSION = 1
+SUFFIX = ".fields"
+MAGIC = b"PGFF"
+_HEAD = struct.Struct("<4sI20s")
+_TAIL = struct.Struct("<QI4s")
+_INDEX_COLS = 8  # offset, x0, y0, x1, y1, lh, lw, reserved
+
+
+def fields_path(film_path: Path | str) -> Path:
+    """`film.mp4` -> `film.fields` beside it."""
+    p = Path(film_path)
+    return p.with_name(p.stem + SUFFIX)
+
+
+def fields_key(track: FilmTrack) -> bytes:
+    """sha1 of the track's content and of every renderer constant the fields depend on."""
+    from swap import render as sr
+
+    h = hashlib.sha1()
+    consts = (
+        FORMAT_VERSION, FIELD_FACE_PX, sr.UV_SIZE, sr.RIM_FEATHER, sr.EYE_FEATHER, sr.MOUTH_FEATHER,
+        sr.CROP_MARGIN, sr.MESH_LEVEL, track.width, track.height, track.frames,
+    )  # fmt: skip
+    h.update(repr(consts).encode())
+    for arr in (
+        track.flags,
+        track.landmarks_q,
+        track.strength,
+        track.light_q,
+        track.detail_q,
+        track.occlusion_q,
+    ):
+        a = np.ascontiguousarray(arr)
+        h.update(f"{a.dtype}{a.shape}".encode())
+        h.update(a.tobytes())
+    return h.digest()
+
+
+@dataclass(frozen=True)
+class FaceFields:
+    """One frame's film-only swap fields over the crop `box` (x0, y0, x1, y1; even, exclusive end).
+
+    Stored at (lh, lw) with texel j centred on full-resolution pixel (j + 0.5) * W / lw - 0.5 of the
+    crop (OpenCV's and torch's align_corners=False convention), premultiplied by `cov`:
+    `uv` (lh, lw, 2) in [0, 1], `light` (lh, lw, 3) = light map x film detail, `alpha` (lh, lw) =
+    UV alpha x (1 - occlusion) x strength x coverage, `cov` (lh, lw) 0/1.
+    """
+
+    box: tuple[int, int, int, int]
+    uv: FloatArray
+    light: FloatArray
+    alpha: FloatArray
+    cov: FloatArray
+
+    def encode(self) -> bytes:
+        uv = np.round(np.clip(self.uv, 0, 1) * 65535).astype(np.uint16)
+        light = self.light.astype(np.float16)
+        alpha = np.round(np.clip(self.alpha, 0, 1) * 255).astype(np.uint8)
+        cov = (self.cov > 0.5).astype(np.uint8)
+        return b"".join(a.tobytes() for a in (uv, light, alpha, cov))
+
+    @classmethod
+    def decode(cls, box: tuple[int, int, int, int], lh: int, lw: int, data: bytes) -> FaceFields:
+        n = lh * lw
+        uv = np.frombuffer(data, np.uint16, 2 * n, 0).reshape(lh, lw, 2).astype(np.float32) / 65535.0
+        light = np.frombuffer(data, np.float16, 3 * n, 4 * n).reshape(lh, lw, 3).astype(np.float32)
+        alpha = np.frombuffer(data, np.uint8, n, 10 * n).reshape(lh, lw).astype(np.float32) / 255.0
+        cov = np.frombuffer(data, np.uint8, n, 11 * n).reshape(lh, lw).astype(np.float32)
+        return cls(box, uv, light, alpha, cov)
+
+    @staticmethod
+    def nbytes(lh: int, lw: int) -> int:
+        return 12 * lh * lw
+
+
+def _even_box(box: tuple[int, int, int, int], width: int, height: int) -> tuple[int, int, int, int]:
+    x0, y0, x1, y1 = box
+    return x0 & ~1, y0 & ~1, min(width, (x1 + 1) & ~1), min(height, (y1 + 1) & ~1)
+
+
+def compute_fields(
+    track: FilmTrack, indices: Sequence[int], device: torch.device | str = "cpu"
+) -> list[FaceFields | None]:
+    """Fields of the track's frames `indices` (None where the frame is not swapped), batched in torch.
+
+    The same quantities as `FaceRenderer._shade` before the visitor's texture is sampled, computed at
+    `FIELD_FACE_PX` instead of `RASTER_FACE_PX`.
+    """
+    from swap import render as sr
+    from swap.mesh import render_mesh
+    from swap.raster import interpolate, rasterize
+
+    mesh = render_mesh(sr.MESH_LEVEL)
+    dev = torch.device(device)
+    out: list[FaceFields | None] = [None] * len(indices)
+    todo: list[tuple[int, TargetFace, npt.NDArray[np.float32], tuple[int, int, int, int], int, int]] = []
+    for k, i in enumerate(indices):
+        t = track.target(int(i))
+        if t is None:
+            continue
+        pts = mesh.positions(t.landmarks)
+        box = sr._crop_box(pts, track.width, track.height)
+        if box is None:
+            continue
+        box = _even_box(box, track.width, track.height)
+        cw, ch = box[2] - box[0], box[3] - box[1]
+        s = min(1.0, FIELD_FACE_PX / max(float(np.ptp(pts[:, 0])), 1.0))
+        lw, lh = max(2, round(cw * s)), max(2, round(ch * s))
+        todo.append((k, t, pts, box, lh, lw))
+    if not todo:
+        return out
+    lh_max = max(r[4] for r in todo)
+    lw_max = max(r[5] for r in todo)
+    local = np.stack(
+        [
+            (pts[:, :2] - np.array(box[:2], np.float32) + 0.5)
+            * np.array([lw / (box[2] - box[0]), lh / (box[3] - box[1])], np.float32)
+            - 0.5
+            for _, _, pts, box, lh, lw in todo
+        ]
+    ).astype(np.float32)
+    depth = np.stack([pts[:, 2] for _, _, pts, _, _, _ in todo]).astype(np.float32)
+    tris = torch.from_numpy(mesh.triangles).to(dev)
+    raster = rasterize(torch.from_numpy(local).to(dev), torch.from_numpy(depth).to(dev), tris, lh_max, lw_max)
+    uv = interpolate(raster, torch.from_numpy(mesh.uv).unsqueeze(0).to(dev), tris)  # (B, h, w, 2)
+    grid = uv * 2 - 1
+    cov = raster.covered.unsqueeze(1).float()
+    bsz = len(todo)
+    targets = [r[1] for r in todo]
+
+    def sample(tex: torch.Tensor, padding: str = "border") -> torch.Tensor:
+        return F.grid_sample(tex, grid, mode="bilinear", padding_mode=padding, align_corners=False)
+
+    def stack(maps: list[FloatArray | None], neutral: float) -> torch.Tensor:
+        size = max(m.shape[0] for m in maps if m is not None)
+        arr = np.full((len(maps), 1, size, size), neutral, np.float32)
+        for j, m in enumerate(maps):
+            if m is not None:
+                arr[j, 0] = (
+                    m if m.shape[0] == size else cv2.resize(m, (size, size), interpolation=cv2.INTER_LINEAR)
+                )
+        return torch.from_numpy(arr).to(dev)
+
+    light = torch.from_numpy(np.stack([t.light_map for t in targets]).transpose(0, 3, 1, 2).copy()).to(dev)
+    light = sample(light)
+    details = [t.detail for t in targets]
+    if any(d is not None for d in details):
+        light = light * sample(stack(details, 1.0))
+    ua = torch.from_numpy(sr.uv_alpha(sr.UV_SIZE)).view(1, 1, sr.UV_SIZE, sr.UV_SIZE).to(dev)
+    alpha = sample(ua.expand(bsz, -1, -1, -1), "zeros")
+    occ = [t.occlusion for t in targets]
+    if any(o is not None for o in occ):
+        alpha = alpha * (1 - sample(stack(occ, 0.0))).clamp(0, 1)
+    strength = torch.tensor([t.strength for t in targets], device=dev, dtype=torch.float32)
+    alpha = alpha * strength.view(bsz, 1, 1, 1) * cov
+    uv_np = (uv * cov.permute(0, 2, 3, 1)).cpu().numpy()
+    light_np = (light * cov).permute(0, 2, 3, 1).cpu().numpy()
+    alpha_np = alpha[:, 0].cpu().numpy()
+    cov_np = cov[:, 0].cpu().numpy()
+    for j, (k, _, _, box, lh, lw) in enumerate(todo):
+        out[k] = FaceFields(
+            box,
+            np.ascontiguousarray(uv_np[j, :lh, :lw]),
+            np.ascontiguousarray(light_np[j, :lh, :lw]),
+            np.ascontiguousarray(alpha_np[j, :lh, :lw]),
+            np.ascontiguousarray(cov_np[j, :lh, :lw]),
+        )
+    return out
+
+
+class FieldsReader:
+    """Random access to a fields file whose key matches; `get(i)` reads one frame's record."""
+
+    def __init__(self, path: Path, fh: IO[bytes], index: npt.NDArray[np.int64]) -> None:
+        self.path = path
+        self._fh = fh
+        self._index = index
+
+    @classmethod
+    def open(cls, path: Path, key: bytes, frames: int) -> FieldsReader | None:
+        """The reader, or None when the file is missing, damaged, of another version or stale."""
+        try:
+            fh = open(path, "rb")  # noqa: SIM115 (kept open for the render; closed by close())
+        except OSError:
+            return None
+        try:
+            magic, version, file_key = _HEAD.unpack(fh.read(_HEAD.size))
+            fh.seek(-_TAIL.size, os.SEEK_END)
+            at, n, end = _TAIL.unpack(fh.read(_TAIL.size))
+            if (magic, end, version, file_key, n) != (MAGIC, MAGIC, FORMAT_VERSION, key, frames):
+                fh.close()
+                return None
+            fh.seek(at)
+            index = np.frombuffer(fh.read(n * _INDEX_COLS * 8), np.int64).reshape(n, _INDEX_COLS)
+        except (OSError, struct.error, ValueError):
+            fh.close()
+            return None
+        return cls(path, fh, index)
+
+    def get(self, i: int) -> FaceFields | None:
+        if i >= len(self._index):
+            return None
+        at, x0, y0, x1, y1, lh, lw, _ = (int(v) for v in self._index[i])
+        if at == 0:
+            return None
+        self._fh.seek(at)
+        return FaceFields.decode((x0, y0, x1, y1), lh, lw, self._fh.read(FaceFields.nbytes(lh, lw)))
+
+    def close(self) -> None:
+        self._fh.close()
+
+
+class FieldsWriter:
+    """Writes the fields of a film frame by frame (during its first render); `commit()` publishes the file.
+
+    Written to a temporary file in the same directory and renamed over `path`, so concurrent renders
+    of one film on a worker never read half a file. A directory that cannot be written just means no
+    cache (`open` returns None).
+    """
+
+    def __init__(self, path: Path, fh: IO[bytes], tmp: Path, frames: int) -> None:
+        self.path = path
+        self._fh = fh
+        self._tmp = tmp
+        self._index = np.zeros((frames, _INDEX_COLS), np.int64)
+
+    @classmethod
+    def open(cls, path: Path, key: bytes, frames: int) -> FieldsWriter | None:
+        try:
+            fd, name = tempfile.mkstemp(prefix=path.name + ".", suffix=".part", dir=path.parent)
+        except OSError:
+            return None
+        fh = os.fdopen(fd, "wb")
+        fh.write(_HEAD.pack(MAGIC, FORMAT_VERSION, key))
+        return cls(path, fh, Path(name), frames)
+
+    def put(self, i: int, fields: FaceFields | None) -> None:
+        if fields is None or i >= len(self._index):
+            return
+        lh, lw = fields.alpha.shape
+        self._index[i] = (self._fh.tell(), *fields.box, lh, lw, 0)
+        self._fh.write(fields.encode())
+
+    def commit(self) -> None:
+        at = self._fh.tell()
+        self._fh.write(self._index.tobytes())
+        self._fh.write(_TAIL.pack(at, len(self._index), MAGIC))
+        self._fh.close()
+        os.chmod(self._tmp, 0o644)  # mkstemp makes it 0600; the film's other files are readable
+        os.replace(self._tmp, self.path)
+
+    def abort(self) -> None:
+        self._fh.close()
+        self._tmp.unlink(missing_ok=True)
+
+
+def composite_fields(
+    yuv: npt.NDArray[np.uint8], fields: FaceFields, texture: FloatArray, blend: str | None = None
+) -> npt.NDArray[np.uint8] | None:
+    """Swap a visitor's face into one I420 frame (H*3/2, W) in place, from the film's fields.
+
+    `texture` is the visitor's detail texture (S, S, 3) float32 (`swap.render.visitor_detail`). Only
+    the crop is converted to RGB, blended (`swap.blend`, the renderer's default mode) and converted
+    back, and only the rectangle of pixels the blend changed is written. Returns the blended RGB crop
+    (None if nothing changed) for callers that need it (the cover).
+    """
+    from swap.film import io
+
+    height = yuv.shape[0] * 2 // 3
+    width = yuv.shape[1]
+    x0, y0, x1, y1 = fields.box
+    ch, cw = y1 - y0, x1 - x0
+    flat = yuv.reshape(-1)
+    n = height * width
+    u_plane = flat[n : n + n // 4].reshape(height // 2, width // 2)
+    v_plane = flat[n + n // 4 :].reshape(height // 2, width // 2)
+    crop_yuv = np.concatenate(
+        [
+            yuv[y0:y1, x0:x1].reshape(-1),
+            u_plane[y0 // 2 : y1 // 2, x0 // 2 : x1 // 2].reshape(-1),
+            v_plane[y0 // 2 : y1 // 2, x0 // 2 : x1 // 2].reshape(-1),
+        ]
+    ).reshape(ch * 3 // 2, cw)
+    crop = io.yuv_to_rgb(crop_yuv)
+    packed = np.concatenate([fields.uv, fields.light, fields.alpha[..., None], fields.cov[..., None]], axis=2)
+    if packed.shape[:2] != (ch, cw):
+        packed = np.asarray(cv2.resize(packed, (cw, ch), interpolation=cv2.INTER_LINEAR), np.float32)
+    cov = packed[..., 6]
+    norm = 1.0 / np.maximum(cov, 1e-6)
+    size = texture.shape[0]
+    map_x = packed[..., 0] * norm * size - 0.5
+    map_y = packed[..., 1] * norm * size - 0.5
+    tex = cv2.remap(texture, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    colour = np.clip(tex * packed[..., 2:5] * norm[..., None], 0.0, 1.0)
+    crop_f = crop.astype(np.float32) * (1.0 / 255.0)
+    delta = np.where((cov > 0.5)[..., None], colour - crop_f, 0.0).astype(np.float32)
+    mixed = crop_f + blend_delta(delta, np.ascontiguousarray(packed[..., 5]), blend)
+    result = np.asarray(np.clip(mixed * 255.0 + 0.5, 0, 255), np.uint8)
+    # bounding box of the changed pixels: boundingRect of the nonzero bytes, 3 bytes per pixel
+    bx, by, bw, bh = cv2.boundingRect(cv2.absdiff(result, crop).reshape(ch, cw * 3))
+    if bw == 0:
+        return None
+    box = (x0 + bx // 3, y0 + by, x0 + (bx + bw - 1) // 3 + 1, y0 + by + bh)
+    _paste_crop(yuv, result, (x0, y0), box)
+    return np.ascontiguousarray(result)
+
+
+def _paste_crop(
+    yuv: npt.NDArray[np.uint8],
+    rgb_crop: npt.NDArray[np.uint8],
+    origin: tuple[int, int],
+    box: tuple[int, int, int, int],
+) -> None:
+    """Write the RGB crop's pixels inside `box` (frame coordinates, widened to even) into the I420 planes."""
+    from swap.film import io
+
+    height = yuv.shape[0] * 2 // 3
+    width = yuv.shape[1]
+    ox, oy = origin
+    x0, y0, x1, y1 = box
+    x0, y0 = max(ox, x0 & ~1), max(oy, y0 & ~1)
+    x1 = min(ox + rgb_crop.shape[1], width, (x1 + 1) & ~1)
+    y1 = min(oy + rgb_crop.shape[0], height, (y1 + 1) & ~1)
+    if x1 <= x0 or y1 <= y0:
+        return
+    part = io.rgb_to_yuv(rgb_crop[y0 - oy : y1 - oy, x0 - ox : x1 - ox])
+    ph, pw = y1 - y0, x1 - x0
+    yuv[y0:y1, x0:x1] = part[:ph]
+    flat, pflat = yuv.reshape(-1), part.reshape(-1)
+    n, pn = height * width, ph * pw
+    flat[n : n + n // 4].reshape(height // 2, width // 2)[y0 // 2 : y1 // 2, x0 // 2 : x1 // 2] = pflat[
+        pn : pn + pn // 4
+    ].reshape(ph // 2, pw // 2)
+    flat[n + n // 4 :].reshape(height // 2, width // 2)[y0 // 2 : y1 // 2, x0 // 2 : x1 // 2] = pflat[
+        pn + pn // 4 :
+    ].reshape(ph // 2, pw // 2)
+
+
+# ---- blending in the crop (OpenCV): the same pyramid as swap.blend, on the difference only ----------
+
+_KERNEL = np.array([1.0, 4.0, 6.0, 4.0, 1.0], np.float32) / 16.0
+
+
+def _down(x: FloatArray) -> FloatArray:
+    blurred = cv2.sepFilter2D(x, -1, _KERNEL, _KERNEL, borderType=cv2.BORDER_REPLICATE)
+    return np.ascontiguousarray(blurred[::2, ::2])
+
+
+def _up(x: FloatArray, shape: tuple[int, ...]) -> FloatArray:
+    return np.asarray(cv2.resize(x, (shape[1], shape[0]), interpolation=cv2.INTER_LINEAR), np.float32)
+
+
+def _pyramid_delta(delta: FloatArray, alpha: FloatArray, levels: int) -> FloatArray:
+    """`pyramid_blend(target, target + delta, alpha) - target`: the blend is linear and its bands
+    telescope, so only the difference image needs a pyramid (half the work of blending two images)."""
+    gd, gm = [delta], [alpha]
+    for _ in range(levels):
+        if min(gd[-1].shape[:2]) < 8:
+            break
+        gd.append(_down(gd[-1]))
+        gm.append(_down(gm[-1]))
+    out = gm[-1][..., None] * gd[-1]
+    for k in range(len(gd) - 2, -1, -1):
+        shape = gd[k].shape
+        out = _up(out, shape) + gm[k][..., None] * (gd[k] - _up(gd[k + 1], shape))
+    return out
+
+
+def blend_delta(delta: FloatArray, alpha: FloatArray, mode: str | None = None) -> FloatArray:
+    """What `swap.blend.blend_crops(target, target + delta, alpha, mode)` adds to the target, for one
+    (H, W, 3) crop with alpha (H, W), in OpenCV (~5x faster on CPU than torch's grouped conv2d on a
+    crop this small). Same kernel, borders, levels and large-crop shortcut as `swap.blend`."""
+    from swap import blend as sb
+
+    if (mode or sb.BLEND_MODE) != "pyramid":
+        return alpha[..., None] * delta
+    h, w = alpha.shape
+    factor = 1
+    while max(h, w) / factor > sb.PYRAMID_MAX_SIDE:
+        factor *= 2
+    if factor == 1:
+        return _pyramid_delta(delta, alpha, sb.PYRAMID_LEVELS)
+    levels = max(1, sb.PYRAMID_LEVELS - (factor.bit_length() - 1))
+    small = (max(1, w // factor), max(1, h // factor))
+    d_s = np.asarray(cv2.resize(delta, small, interpolation=cv2.INTER_AREA), np.float32)
+    a_s = np.asarray(cv2.resize(alpha, small, interpolation=cv2.INTER_AREA), np.float32)
+    correction = _pyramid_delta(d_s, a_s, levels) - a_s[..., None] * d_s
+    return alpha[..., None] * delta + _up(correction, delta.shape)

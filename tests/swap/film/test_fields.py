@@ -1,0 +1,129 @@
+"""The film-only fields cached beside a film: same swap as FaceRenderer, built once, rebuilt when stale."""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from swap.film import fields, io
+from swap.film.render import render_film
+from swap.film.track import FilmTrack
+
+
+def _copy(clip: Path, tmp_path: Path) -> Path:
+    film = tmp_path / clip.name
+    shutil.copy(clip, film)
+    return film
+
+
+def test_fields_swap_matches_the_face_renderer(
+    visitor_asset, speech_clip: Path, speech_track: FilmTrack
+) -> None:
+    from swap.render import FaceRenderer, visitor_detail
+
+    frames = [f.data for f in io.iter_frames(speech_clip, "yuv420p") if f.index in (10, 50)]
+    rgb = np.stack([io.yuv_to_rgb(f) for f in frames])
+    expected = FaceRenderer(visitor_asset).render(rgb, [speech_track.target(10), speech_track.target(50)])
+    texture = visitor_detail(visitor_asset.albedo, visitor_asset.low)
+    for k, ff in enumerate(fields.compute_fields(speech_track, [10, 50])):
+        assert ff is not None
+        yuv = frames[k].copy()
+        fields.composite_fields(yuv, ff, texture)
+        got = io.yuv_to_rgb(yuv).astype(int)
+        swapped = np.abs(expected[k].astype(int) - rgb[k]).sum(axis=2) > 30
+        assert swapped.sum() > 10_000  # the face was swapped by the reference renderer
+        diff = np.abs(got - expected[k].astype(int)).mean(axis=2)
+        # same swap up to field resolution (silhouette pixels) and one more chroma round trip
+        # (measured 0.9 / 6.3 levels on these frames)
+        assert diff[swapped].mean() < 1.5 and np.percentile(diff[swapped], 99) < 12
+        x0, y0, x1, y1 = ff.box
+        outside = np.ones(rgb[k].shape[:2], bool)
+        outside[y0:y1, x0:x1] = False
+        assert np.array_equal(yuv[:700][outside], frames[k][:700][outside])  # luma bytes untouched
+
+
+@pytest.mark.parametrize("mode", ["pyramid", "alpha"])
+@pytest.mark.parametrize("shape", [(272, 320), (450, 400), (37, 53)])
+def test_crop_blend_equals_the_engines_blend(mode: str, shape: tuple[int, int]) -> None:
+    import cv2
+
+    from swap.blend import blend_crops
+
+    rng = np.random.default_rng(1)
+    a = rng.random((*shape, 3), dtype=np.float32)
+    b = rng.random((*shape, 3), dtype=np.float32)
+    m = cv2.GaussianBlur((rng.random(shape) > 0.5).astype(np.float32), (0, 0), 5)
+
+    def t(x: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(np.ascontiguousarray(x.transpose(2, 0, 1))).unsqueeze(0)
+
+    ref = blend_crops(t(a), t(b), t(m[..., None]), mode)[0].permute(1, 2, 0).numpy()  # type: ignore[arg-type]
+    got = np.clip(a + fields.blend_delta(b - a, m, mode), 0, 1)
+    assert np.abs(ref - got).max() < 1e-5
+
+
+def test_first_render_writes_the_fields_and_later_renders_only_read_them(
+    visitor_asset, speech_clip: Path, speech_track: FilmTrack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    film = _copy(speech_clip, tmp_path)
+    first = render_film(visitor_asset, film, speech_track, tmp_path / "a.mp4")
+    cache = fields.fields_path(film)
+    assert cache.is_file() and cache.stat().st_size > 1_000_000
+    assert (cache.stat().st_mode & 0o777) == 0o644
+
+    def fail(*args: object, **kwargs: object) -> None:
+        raise AssertionError("fields recomputed although cached")
+
+    monkeypatch.setattr(fields, "compute_fields", fail)
+    second = render_film(visitor_asset, film, speech_track, tmp_path / "b.mp4")
+    a = next(f.data for f in io.iter_frames(first.path, "rgb24") if f.index == 30).astype(int)
+    b = next(f.data for f in io.iter_frames(second.path, "rgb24") if f.index == 30).astype(int)
+    assert np.abs(a - b).mean() < 0.5  # same pixels into the encoder (x264 threads may differ slightly)
+
+
+def test_fields_of_another_track_or_a_damaged_file_are_rebuilt(
+    visitor_asset, speech_clip: Path, speech_track: FilmTrack, tmp_path: Path
+) -> None:
+    film = _copy(speech_clip, tmp_path)
+    render_film(visitor_asset, film, speech_track, tmp_path / "a.mp4")
+    cache = fields.fields_path(film)
+    key = fields.fields_key(speech_track)
+    assert fields.FieldsReader.open(cache, key, speech_track.frames) is not None
+    moved = dataclasses.replace(speech_track, landmarks_q=speech_track.landmarks_q + 16)
+    assert fields.fields_key(moved) != key
+    assert fields.FieldsReader.open(cache, fields.fields_key(moved), moved.frames) is None
+    render_film(visitor_asset, film, moved, tmp_path / "b.mp4")
+    assert fields.FieldsReader.open(cache, fields.fields_key(moved), moved.frames) is not None
+    cache.write_bytes(cache.read_bytes()[:-3])  # truncated
+    assert fields.FieldsReader.open(cache, fields.fields_key(moved), moved.frames) is None
+    render_film(visitor_asset, film, moved, tmp_path / "c.mp4")
+    assert fields.FieldsReader.open(cache, fields.fields_key(moved), moved.frames) is not None
+
+
+def test_render_without_a_writable_film_directory_works_without_the_cache(
+    visitor_asset, speech_clip: Path, speech_track: FilmTrack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    film = _copy(speech_clip, tmp_path)
+
+    def read_only(*args: object, **kwargs: object) -> None:
+        raise PermissionError("read-only film directory")
+
+    monkeypatch.setattr(fields.tempfile, "mkstemp", read_only)
+    result = render_film(visitor_asset, film, speech_track, tmp_path / "out.mp4")
+    assert result.frames == 90 and not fields.fields_path(film).exists()
+
+
+def test_failed_render_leaves_no_half_written_fields(
+    visitor_asset, speech_clip: Path, speech_track: FilmTrack, tmp_path: Path
+) -> None:
+    from swap.film.render import RenderTimeout
+
+    film = _copy(speech_clip, tmp_path)
+    with pytest.raises(RenderTimeout):
+        render_film(visitor_asset, film, speech_track, tmp_path / "out.mp4", time_budget_s=1e-3)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [film.name]
