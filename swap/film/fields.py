@@ -257,6 +257,21 @@ class FieldsReader:
         self._fh.close()
 
 
+ABANDONED_S = 3600.0  # a temporary fields file this old belongs to a render that was killed
+
+
+def _remove_abandoned(path: Path) -> None:
+    """Delete temporary files of renders that died while writing (SIGKILL leaves no chance to clean up)."""
+    import time
+
+    try:
+        for part in path.parent.glob(path.name + ".*.part"):
+            if time.time() - part.stat().st_mtime > ABANDONED_S:
+                part.unlink(missing_ok=True)
+    except OSError:
+        pass
+
+
 class FieldsWriter:
     """Writes the fields of a film frame by frame (during its first render); `commit()` publishes the file.
 
@@ -273,6 +288,7 @@ class FieldsWriter:
 
     @classmethod
     def open(cls, path: Path, key: bytes, frames: int) -> FieldsWriter | None:
+        _remove_abandoned(path)
         try:
             fd, name = tempfile.mkstemp(prefix=path.name + ".", suffix=".part", dir=path.parent)
         except OSError:
@@ -299,6 +315,30 @@ class FieldsWriter:
     def abort(self) -> None:
         self._fh.close()
         self._tmp.unlink(missing_ok=True)
+
+
+def build_fields(
+    film_path: Path | str, track: FilmTrack, device: str | None = None, batch: int = 16
+) -> Path | None:
+    """Compute and cache the fields of every covered frame beside the film (ingest calls this, so even
+    the first visitor's render only reads them). Returns the file, or None when the directory is not
+    writable (renders then compute the fields themselves)."""
+    dev = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    path = fields_path(film_path)
+    writer = FieldsWriter.open(path, fields_key(track), track.frames)
+    if writer is None:
+        return None
+    try:
+        covered = [int(i) for i in np.flatnonzero(track.covered)]
+        for start in range(0, len(covered), batch):
+            chunk = covered[start : start + batch]
+            for i, ff in zip(chunk, compute_fields(track, chunk, dev), strict=True):
+                writer.put(i, ff)
+        writer.commit()
+    except BaseException:
+        writer.abort()
+        raise
+    return path
 
 
 def composite_fields(

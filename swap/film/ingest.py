@@ -472,6 +472,10 @@ def ingest_film(path: Path | str, progress: Progress | None = None, *, save: boo
     if save:
         out = track.save(track_path(path))
         report["track_bytes"] = out.stat().st_size
+        from swap.film.fields import build_fields  # film-only swap work, so no visitor render repeats it
+
+        cached = build_fields(path, track)
+        report["fields_bytes"] = cached.stat().st_size if cached is not None else 0
     if progress is not None:
         progress(total, total)
     return track

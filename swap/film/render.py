@@ -1,15 +1,19 @@
 """Render a visitor's video: the film's frames with the visitor's face, the film's own audio, a byte cap.
 
-Per visitor only what depends on the visitor is done; everything about the film comes from its
-`FilmTrack` (no landmark model runs here). The pipeline streams:
+Per visitor only what depends on the visitor is done. Everything about the film comes from its
+`FilmTrack` (no landmark model runs here) and from its swap *fields* (`swap.film.fields`: per covered
+frame the face crop's UV, light x expression detail, alpha and coverage), which the first render of a
+film computes and caches beside it (`<film>.fields`) and every later render only reads. The pipeline
+streams:
 
-    decode (yuv420p planes) -> batches of `BATCH` frames -> FaceRenderer.render on the covered ones
-    -> only the face's rectangle is converted back to yuv -> H.264 encode (+ the film's audio)
+    decode (yuv420p planes) -> batches of `BATCH` frames -> fields (cached or computed) -> per face crop:
+    yuv -> RGB, sample the visitor's texture, blend, RGB -> yuv of the changed rectangle -> H.264 encode
+    on a second thread (+ the film's audio)
 
-so memory stays flat whatever the film's length (a batch of 1080p frames is ~100 MB at most), frames
-without a swapped face reach the encoder byte for byte as decoded, and the encoder is fed yuv420p
-(faster than RGB). `progress(done, total)` fires once per batch; `time_budget_s` is checked between
-batches and a render that runs over raises `RenderTimeout` (the partial file is removed).
+so memory stays flat whatever the film's length, frames without a swapped face reach the encoder byte
+for byte as decoded, and the encoder is fed yuv420p (faster than RGB). `progress(done, total)` fires once
+per batch; `time_budget_s` is checked between batches and a render that runs over raises
+`RenderTimeout` (the partial file, and a half-written fields cache, are removed).
 """
 
 from __future__ import annotations
@@ -17,10 +21,10 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
@@ -31,13 +35,10 @@ from swap.film.track import FilmTrack
 
 if TYPE_CHECKING:
     from swap.asset import FaceAsset
-    from swap.render import FaceRenderer, TargetFace
 
 Progress = Callable[[int, int], None]
 BATCH = 16
 ENCODE_QUEUE = 2  # batches waiting for the encoder thread
-RASTER_PIXELS = 600_000  # face-crop pixels per CPU rasteriser call (memory bound; smaller was not slower)
-PASTE_MARGIN = 0.15  # the renderer touches at most its crop (6 % margin); look a little wider for changes
 COVER_AT = 0.3  # the cover is the first fully swapped frame from this share of the film on
 
 
@@ -125,51 +126,6 @@ class FilmResult:
     frames: int
 
 
-def _changed_box(
-    before: npt.NDArray[np.uint8], after: npt.NDArray[np.uint8], landmarks: npt.NDArray[np.float32]
-) -> tuple[int, int, int, int] | None:
-    """Bounding box (x0, y0, x1, y1 exclusive) of the pixels the renderer changed, searched near the face."""
-    h, w = before.shape[:2]
-    xy = landmarks[:, :2]
-    lo, hi = xy.min(axis=0), xy.max(axis=0)
-    pad = PASTE_MARGIN * float(max(hi - lo)) + 4
-    x0, y0 = int(max(0, lo[0] - pad)), int(max(0, lo[1] - pad))
-    x1, y1 = int(min(w, hi[0] + pad + 1)), int(min(h, hi[1] + pad + 1))
-    if x1 <= x0 or y1 <= y0:
-        return None
-    diff = np.any(before[y0:y1, x0:x1] != after[y0:y1, x0:x1], axis=2)
-    rows, cols = np.where(diff.any(axis=1))[0], np.where(diff.any(axis=0))[0]
-    if rows.size == 0:
-        return None
-    return x0 + int(cols[0]), y0 + int(rows[0]), x0 + int(cols[-1]) + 1, y0 + int(rows[-1]) + 1
-
-
-def composite_batch(
-    renderer: FaceRenderer | Any,
-    yuv_frames: Sequence[npt.NDArray[np.uint8]],
-    targets: Sequence[TargetFace | None],
-) -> list[npt.NDArray[np.uint8] | None]:
-    """Swap the face into the yuv420p frames that have a target, in place; returns the RGB of those frames.
-
-    Frames whose target is None are not read or written at all (byte-identical to the decoder's output);
-    in the others only the rectangle of pixels the renderer changed is converted back to yuv.
-    """
-    idx = [k for k, t in enumerate(targets) if t is not None]
-    out: list[npt.NDArray[np.uint8] | None] = [None] * len(yuv_frames)
-    if not idx:
-        return out
-    rgb = np.stack([io.yuv_to_rgb(yuv_frames[k]) for k in idx])
-    rendered = renderer.render(rgb, [targets[k] for k in idx])
-    for j, k in enumerate(idx):
-        target = targets[k]
-        assert target is not None
-        box = _changed_box(rgb[j], rendered[j], target.landmarks)
-        if box is not None:
-            io.paste_rgb_region(yuv_frames[k], rendered[j], box)
-        out[k] = rendered[j]
-    return out
-
-
 class _EncoderThread:
     """Encodes batches on a second thread so that x264 works while torch renders the next batch.
 
@@ -217,26 +173,6 @@ class _EncoderThread:
             self._error = self._error or RuntimeError("render stopped")
             self._queue.put(None)
             self._thread.join()
-
-
-def raster_batch(track: FilmTrack, device: str | None) -> int:
-    """Faces per rasteriser call. The CPU rasteriser's memory grows with batch x face area (~150 bytes per
-    covered pixel candidate): 16 faces of 1080p (~400 px) peaked at 2.0 GB RSS, so on CPU the batch is cut
-    to keep `RASTER_PIXELS` face pixels per call. On CUDA the whole batch goes at once."""
-    import torch
-
-    if (device or ("cuda" if torch.cuda.is_available() else "cpu")).startswith("cuda"):
-        return BATCH
-    covered = np.where(track.covered)[0]
-    if covered.size == 0:
-        return BATCH
-    sample = covered[:: max(1, covered.size // 50)]
-    areas = []
-    for i in sample:
-        xy = track.landmarks(int(i))[:, :2]
-        w, h = np.ptp(xy, axis=0) * (1 + 2 * PASTE_MARGIN)
-        areas.append(float(w * h))
-    return int(np.clip(RASTER_PIXELS // max(float(np.percentile(areas, 90)), 1.0), 1, BATCH))
 
 
 def _field_device(device: str | None) -> str:

@@ -127,3 +127,18 @@ def test_failed_render_leaves_no_half_written_fields(
     with pytest.raises(RenderTimeout):
         render_film(visitor_asset, film, speech_track, tmp_path / "out.mp4", time_budget_s=1e-3)
     assert sorted(p.name for p in tmp_path.iterdir()) == [film.name]
+
+
+def test_temporary_files_of_killed_renders_are_removed_after_an_hour(tmp_path: Path) -> None:
+    import os
+    import time
+
+    cache = tmp_path / "film.fields"
+    old, fresh = tmp_path / "film.fields.abc.part", tmp_path / "film.fields.def.part"
+    old.write_bytes(b"x")
+    fresh.write_bytes(b"x")
+    os.utime(old, (time.time() - 2 * fields.ABANDONED_S,) * 2)
+    writer = fields.FieldsWriter.open(cache, b"k" * 20, 3)
+    assert writer is not None
+    writer.abort()
+    assert not old.exists() and fresh.exists()

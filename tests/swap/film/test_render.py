@@ -14,7 +14,7 @@ from PIL import Image
 
 from swap.film import io
 from swap.film.quality import film_quality
-from swap.film.render import RenderTimeout, composite_batch, render_film
+from swap.film.render import RenderTimeout, render_film
 from swap.film.track import ABSENT, FilmTrack
 
 
@@ -98,11 +98,17 @@ def test_frames_without_a_target_reach_the_encoder_byte_identical(
 def test_composite_leaves_untargeted_frames_alone_and_pastes_only_near_the_face(
     visitor_asset, speech_clip: Path, speech_track: FilmTrack
 ) -> None:
-    from swap.render import FaceRenderer
+    from swap.film import fields
+    from swap.render import visitor_detail
 
+    flags = speech_track.flags.copy()
+    flags[0] |= ABSENT
+    track = dataclasses.replace(speech_track, flags=flags)
     frames = [f.data for f in io.iter_frames(speech_clip, "yuv420p") if f.index < 2]
     before = [f.copy() for f in frames]
-    composite_batch(FaceRenderer(visitor_asset), frames, [None, speech_track.target(1)])
+    per_frame = fields.compute_fields(track, [0, 1])
+    assert per_frame[0] is None and per_frame[1] is not None
+    fields.composite_fields(frames[1], per_frame[1], visitor_detail(visitor_asset.albedo, visitor_asset.low))
     assert np.array_equal(frames[0], before[0])
     changed = np.argwhere(frames[1][:700] != before[1][:700])
     lm = speech_track.landmarks(1)[:468, :2]
@@ -142,12 +148,3 @@ def test_swap_follows_pose_blinks_and_speech_without_adding_flicker(
     assert q["flicker_ratio"] <= 1.2
     assert q["eye_range"] > 0.05 and q["eye_corr"] >= 0.95
     assert q["mouth_range"] > 0.1 and q["mouth_corr"] >= 0.95
-
-
-def test_cpu_raster_batches_shrink_for_big_faces(speech_track: FilmTrack) -> None:
-    from swap.film.render import BATCH, raster_batch
-
-    small = raster_batch(speech_track, "cpu")
-    big = raster_batch(dataclasses.replace(speech_track, landmarks_q=speech_track.landmarks_q * 2), "cpu")
-    assert 1 <= big < small <= BATCH
-    assert big <= small / 3  # four times the area: about a quarter of the faces per call
