@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from tests.faults.conftest import Valkey, free_port, wait_for
+from tests.faults.conftest import Valkey, free_port, stack_database, wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 PYTHON = sys.executable
@@ -174,9 +174,7 @@ def h5_stack(
     chromium_path: Path, tmp_path_factory: pytest.TempPathFactory, django_db_blocker: Any
 ) -> Iterator[H5Stack]:
     """Valkey + SQLite file + worker + uvicorn, and a campaign whose film and posters are ready."""
-    import environ
     from cryptography.fernet import Fernet
-    from django.db import connections
     from django.test.utils import override_settings
 
     root = tmp_path_factory.mktemp("h5")
@@ -205,11 +203,6 @@ def h5_stack(
     )
     stack = H5Stack(root=root, env=env, port=free_port())
 
-    connection = connections["default"]
-    saved = dict(connection.settings_dict)
-    connection.close()
-    connection.settings_dict.update(environ.Env.db_url_config(database_url))
-    connection.settings_dict["OPTIONS"] = {"timeout": 20, "transaction_mode": "IMMEDIATE"}
     overrides = override_settings(
         STORAGES={
             "default": {
@@ -221,7 +214,7 @@ def h5_stack(
         MEDIA_ROOT=str(root / "media"),
         BROKER_URL=valkey.url,
     )
-    with django_db_blocker.unblock(), overrides:
+    with django_db_blocker.unblock(), overrides, stack_database(database_url):
         try:
             _demo_campaign_via_broker(stack, valkey.url)
             stack.start_worker()
@@ -231,9 +224,6 @@ def h5_stack(
         finally:
             for name in list(stack.processes):
                 stack.stop(name, signal.SIGKILL)  # throwaway stack: no graceful drain (saves ~20 s)
-            connection.close()
-            connection.settings_dict.clear()
-            connection.settings_dict.update(saved)
             valkey.stop()
 
 

@@ -21,6 +21,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -206,11 +207,39 @@ def _astronaut_jpeg() -> bytes:
     return buffer.getvalue()
 
 
+@contextmanager
+def stack_database(database_url: str) -> Iterator[None]:
+    """Point this process's default connection at a stack's database, then give the old one back.
+
+    A fresh connection object, not a changed settings dict on the old one: SQLite ignores `close()` on
+    the in-memory test database, so an already-open connection would keep writing there. The previous
+    wrapper is kept alive (the in-memory test database lives with it) and put back afterwards.
+    """
+    import environ
+    from django.db import connections
+
+    previous_wrapper = connections["default"]
+    previous_settings = connections.settings["default"]
+    stack_settings = {**previous_settings, **environ.Env.db_url_config(database_url), "TEST": {}}
+    if database_url.startswith("sqlite"):
+        stack_settings["OPTIONS"] = {"timeout": 20, "transaction_mode": "IMMEDIATE"}
+    else:
+        stack_settings["OPTIONS"] = {}
+        stack_settings["CONN_MAX_AGE"] = 0
+    connections.settings["default"] = stack_settings
+    del connections["default"]
+    try:
+        yield
+    finally:
+        connections["default"].close()
+        connections.settings["default"] = previous_settings
+        connections["default"] = previous_wrapper
+
+
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory, django_db_blocker: Any) -> Iterator[Stack]:
     """The database, broker, storage and settings of one module's processes (processes per test)."""
     from cryptography.fernet import Fernet
-    from django.db import connections
     from django.test.utils import override_settings
 
     root = tmp_path_factory.mktemp("faults")
@@ -266,21 +295,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory, django_db_blocker: Any) -> I
         root=root, env=env, broker_url=broker_url, valkey=valkey, channel_url=channel_url or broker_url
     )
 
-    import environ
-
-    # A fresh connection object for the stack's database (its ENGINE may differ from the test
-    # database's); the previous one is kept alive (an in-memory test database lives with it) and put
-    # back afterwards.
-    previous_wrapper = connections["default"]
-    previous_settings = connections.settings["default"]
-    stack_settings = {**previous_settings, **environ.Env.db_url_config(database_url), "TEST": {}}
-    if database_url.startswith("sqlite"):
-        stack_settings["OPTIONS"] = {"timeout": 20, "transaction_mode": "IMMEDIATE"}
-    else:
-        stack_settings["OPTIONS"] = {}
-        stack_settings["CONN_MAX_AGE"] = 0
-    connections.settings["default"] = stack_settings
-    del connections["default"]
+    database = stack_database(database_url)
+    database.__enter__()
     overrides = override_settings(
         STORAGES={
             "default": {
@@ -300,9 +316,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory, django_db_blocker: Any) -> I
             yield result
         finally:
             result.stop_all()
-            connections["default"].close()
-            connections.settings["default"] = previous_settings
-            connections["default"] = previous_wrapper
+            database.__exit__(None, None, None)
             reset_keyring()
             if valkey is not None:
                 valkey.stop()
