@@ -7,9 +7,22 @@ from pathlib import Path
 
 import pytest
 
-SHARED_MEDIA = Path(
-    os.environ.get("PROTAGONIST_SHARED_MEDIA", Path(__file__).resolve().parents[2] / "shared" / "media")
-)
+
+def _find_shared_media() -> Path:
+    """The project's sample media: `PROTAGONIST_SHARED_MEDIA`, else ../shared/media beside the checkout,
+    else /work/shared/media, where this project's machines keep it (CI tests a clone made elsewhere)."""
+    candidates = [
+        os.environ.get("PROTAGONIST_SHARED_MEDIA", ""),
+        Path(__file__).resolve().parents[2] / "shared" / "media",
+        "/work/shared/media",
+    ]
+    for candidate in candidates:
+        if candidate and (Path(candidate) / "photos").is_dir():
+            return Path(candidate)
+    return Path(__file__).resolve().parents[2] / "shared" / "media"
+
+
+SHARED_MEDIA = _find_shared_media()
 
 
 @pytest.fixture(scope="session")

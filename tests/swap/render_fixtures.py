@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import io
 from functools import lru_cache
-from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
 from swap.asset import FaceAsset, build_face_asset
 from swap.face import FaceAnalysis
+from tests.conftest import SHARED_MEDIA
 
-PHOTOS = Path(__file__).resolve().parents[3] / "shared" / "media" / "photos"
+PHOTOS = SHARED_MEDIA / "photos"
 
 
 def png_bytes(rgb: np.ndarray) -> bytes:
