@@ -45,7 +45,7 @@ if TYPE_CHECKING:
 FloatArray = npt.NDArray[np.float32]
 
 FIELD_FACE_PX = 128  # fields are stored with the face at most this wide (2 px per 64-texel film map)
-FORMAT_VERSION = 1
+FORMAT_VERSION = 1  # bump when `compute_fields` changes what it stores: old caches are then rebuilt
 SUFFIX = ".fields"
 MAGIC = b"PGFF"
 _HEAD = struct.Struct("<4sI20s")

@@ -142,3 +142,16 @@ def test_temporary_files_of_killed_renders_are_removed_after_an_hour(tmp_path: P
     assert writer is not None
     writer.abort()
     assert not old.exists() and fresh.exists()
+
+
+def test_ingest_leaves_fields_that_renders_of_the_saved_track_read(
+    speech_clip: Path, speech_track: FilmTrack
+) -> None:
+    saved = FilmTrack.for_film(speech_clip)
+    reader = fields.FieldsReader.open(fields.fields_path(speech_clip), fields.fields_key(saved), saved.frames)
+    assert (
+        reader is not None
+        and speech_track.report["fields_bytes"] == fields.fields_path(speech_clip).stat().st_size
+    )
+    assert all(reader.get(i) is not None for i in range(saved.frames) if saved.covered[i])
+    reader.close()
