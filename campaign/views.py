@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import mimetypes
 import os
 import re
@@ -63,12 +64,14 @@ def share_image(request: HttpRequest) -> HttpResponse:
     return response
 
 
-def _file_chunks(handle, start: int, length: int, block: int = 1 << 16):  # type: ignore[no-untyped-def]
+async def _file_chunks(handle, start: int, length: int, block: int = 1 << 16):  # type: ignore[no-untyped-def]
+    """Async, so that under ASGI a Range answer streams chunk by chunk (Django reads a sync iterator
+    whole into memory first); the blocking reads run in a thread, off the event loop."""
     try:
-        handle.seek(start)
+        await asyncio.to_thread(handle.seek, start)
         remaining = length
         while remaining > 0:
-            chunk = handle.read(min(block, remaining))
+            chunk = await asyncio.to_thread(handle.read, min(block, remaining))
             if not chunk:
                 break
             remaining -= len(chunk)

@@ -172,10 +172,10 @@ def test_media_answers_ranges_with_206_for_ios_video(client: APIClient, db: Any)
     assert head.status_code == 206
     assert head["Content-Range"] == f"bytes 0-1/{len(payload)}"
     assert head["Content-Type"] == "video/mp4"
-    assert b"".join(head.streaming_content) == payload[:2]
+    assert b"".join(head) == payload[:2]
     tail = client.get(url, HTTP_RANGE="bytes=-100")
     assert tail["Content-Range"] == f"bytes {len(payload) - 100}-{len(payload) - 1}/{len(payload)}"
-    assert b"".join(tail.streaming_content) == payload[-100:]
+    assert b"".join(tail) == payload[-100:]
     assert client.get(url, HTTP_RANGE=f"bytes={len(payload)}-").status_code == 416
     full = client.get(url)
     assert full.status_code == 200

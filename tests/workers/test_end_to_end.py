@@ -152,7 +152,7 @@ def test_editor_upload_then_visitor_photo_to_posters_and_film(
     assert (poster.format, poster.size) == ("JPEG", (720, 1080))
     video = client.get(status["video"]["url"], HTTP_RANGE="bytes=0-11")
     assert video.status_code == 206
-    assert b"".join(video.streaming_content)[4:8] == b"ftyp"
+    assert b"".join(video)[4:8] == b"ftyp"
 
     # Redelivery: the same messages again change nothing and render nothing twice.
     seq = job.event_seq
