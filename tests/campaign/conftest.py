@@ -43,14 +43,14 @@ def astronaut_jpeg(astronaut_rgb: Any) -> bytes:
     return jpeg_bytes(astronaut_rgb)
 
 
-@pytest.fixture
-def ready_campaign(db: Any, settings: Any) -> Any:
-    """A running campaign whose female variant is marked ready (files are placeholders: no engine)."""
+def campaign_with_ready_variant(**campaign_fields: Any) -> Any:
+    """A running campaign whose female variant and its five posters are marked ready (files are
+    placeholders: no engine); a male variant exists but was never ingested."""
     from campaign.models import Campaign, Film, FilmVariant, IngestStatus, PosterTemplate
 
-    settings.RATELIMIT_ENABLED = False
-    settings.ADMISSION_SNAPSHOT_TTL_S = 0.0
-    campaign = Campaign.objects.create(slug="c", title="活动", title_en="Campaign")
+    campaign = Campaign.objects.create(
+        **{"slug": "c", "title": "活动", "title_en": "Campaign", **campaign_fields}
+    )
     film = Film.objects.create(campaign=campaign, slug="f", title="电影")
     variant = FilmVariant.objects.create(
         film=film, gender="female", template_video="films/x.mp4", ingest_status=IngestStatus.READY
@@ -64,6 +64,14 @@ def ready_campaign(db: Any, settings: Any) -> Any:
             prepare_status=IngestStatus.READY,
         )
     return campaign
+
+
+@pytest.fixture
+def ready_campaign(db: Any, settings: Any) -> Any:
+    """A running campaign whose female variant is marked ready (files are placeholders: no engine)."""
+    settings.RATELIMIT_ENABLED = False
+    settings.ADMISSION_SNAPSHOT_TTL_S = 0.0
+    return campaign_with_ready_variant()
 
 
 @pytest.fixture

@@ -20,6 +20,7 @@ from rest_framework.test import APIClient
 from campaign.security.admission import admission_reset
 from campaign.security.envelope import reset_keyring
 from campaign.security.ratelimit import reset_rate_limiter
+from tests.campaign.conftest import campaign_with_ready_variant
 
 pytestmark = pytest.mark.django_db(transaction=True)  # the API's pool threads need committed rows
 
@@ -33,8 +34,6 @@ def _photo_jpeg(width: int = 480, height: int = 360) -> bytes:
 
 @pytest.fixture
 def campaign(settings: Any, tmp_path: Path) -> Any:
-    from campaign.models import Campaign, Film, FilmVariant, IngestStatus, PosterTemplate
-
     settings.PROTAGONIST_MASTER_KEYS = Fernet.generate_key().decode()
     settings.RATELIMIT_REDIS_URL = ""
     settings.CHANNEL_REDIS_URL = ""
@@ -46,18 +45,7 @@ def campaign(settings: Any, tmp_path: Path) -> Any:
     reset_keyring()
     reset_rate_limiter()
     admission_reset()
-    campaign = Campaign.objects.create(slug="c", title="C", max_wait_seconds=600, max_queued_jobs=10_000)
-    film = Film.objects.create(campaign=campaign, slug="f", title="F")
-    variant = FilmVariant.objects.create(
-        film=film, gender="female", template_video="films/x.mp4", ingest_status=IngestStatus.READY
-    )
-    for position in range(1, 6):
-        PosterTemplate.objects.create(
-            variant=variant,
-            position=position,
-            image=f"posters/{position}.jpg",
-            prepare_status=IngestStatus.READY,
-        )
+    campaign = campaign_with_ready_variant(slug="c", title="C", max_wait_seconds=600, max_queued_jobs=10_000)
     yield campaign
     reset_keyring()
     reset_rate_limiter()

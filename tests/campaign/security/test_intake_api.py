@@ -20,6 +20,7 @@ from campaign.security.admission import admission_reset
 from campaign.security.envelope import reset_keyring
 from campaign.security.private import private_blob_get
 from campaign.security.ratelimit import reset_rate_limiter
+from tests.campaign.conftest import campaign_with_ready_variant
 
 
 def _photo_jpeg(width: int = 480, height: int = 360, comment: bytes = b"secret-comment") -> bytes:
@@ -34,8 +35,6 @@ def _photo_jpeg(width: int = 480, height: int = 360, comment: bytes = b"secret-c
 @pytest.fixture
 def intake(db, settings, tmp_path: Path) -> Any:  # type: ignore[no-untyped-def]
     """A running campaign with one ready variant; media in a temp dir; limiter without Redis."""
-    from campaign.models import Campaign, Film, FilmVariant, IngestStatus, PosterTemplate
-
     settings.STORAGES = {
         **settings.STORAGES,
         "default": {
@@ -53,18 +52,7 @@ def intake(db, settings, tmp_path: Path) -> Any:  # type: ignore[no-untyped-def]
     reset_keyring()
     reset_rate_limiter()
     admission_reset()
-    campaign = Campaign.objects.create(slug="c", title="C", max_wait_seconds=600, max_queued_jobs=10_000)
-    film = Film.objects.create(campaign=campaign, slug="f", title="F")
-    variant = FilmVariant.objects.create(
-        film=film, gender="female", template_video="films/x.mp4", ingest_status=IngestStatus.READY
-    )
-    for position in range(1, 6):
-        PosterTemplate.objects.create(
-            variant=variant,
-            position=position,
-            image=f"posters/{position}.jpg",
-            prepare_status=IngestStatus.READY,
-        )
+    campaign = campaign_with_ready_variant(slug="c", title="C", max_wait_seconds=600, max_queued_jobs=10_000)
     yield campaign
     reset_keyring()
     reset_rate_limiter()
