@@ -10,7 +10,13 @@ from typing import Any
 
 import pytest
 
-from tests.faults.conftest import Stack, analysis_calls, video_calls, wait_for
+from tests.faults.conftest import USE_RABBITMQ, Stack, analysis_calls, video_calls, wait_for
+
+# Who brings a dead worker's message back: RabbitMQ redelivers a dropped consumer's unacked message
+# at once, so the replacement runs it (0 reconciler recoveries) unless it arrives while the dead
+# worker's lease is still live and is dropped, in which case the reconciler re-enqueues once; Redis and
+# Valkey only requeue after heartbeat timeouts, so there the reconciler always re-enqueues, once.
+RECONCILER_RECOVERIES = {0, 1} if USE_RABBITMQ else {1}
 
 pytestmark = pytest.mark.slow
 
@@ -47,7 +53,7 @@ def test_job_of_a_killed_worker_completes_its_stage_after_a_worker_comes_back(pr
     done = _job(job.pk)
     assert done.failure_code == "" or done.failure_code != "stage_timeout"
     assert done.posters_at is not None  # analysis finished and the job moved on to posters
-    assert done.recoveries == 1  # exactly one re-enqueue by the reconciler
+    assert done.recoveries in RECONCILER_RECOVERIES  # at most one re-enqueue by the reconciler
     assert analysis_calls(procs, job.pk) == 2  # the killed run and one recovery run, no more
     assert done.face_asset_key == f"jobs/{job.pk}/face.asset" and blob_exists(key=done.face_asset_key)
     assert done.photo_key == ""  # the original was deleted once the face asset existed
@@ -176,7 +182,7 @@ def test_gpu_worker_killed_mid_video_finishes_the_film_once_after_a_worker_comes
 
     done = _job(job.pk)
     assert done.state == "done", (done.failure_code, done.failure_message)
-    assert done.recoveries == 1
+    assert done.recoveries in RECONCILER_RECOVERIES
     assert video_calls(procs, job.pk) == 2  # the killed render and one recovery render
     assert 0 < part.stage_progress < 1 and done.progress == 1.0
     assert [key.rsplit("/", 1)[1] for key in done.poster_keys] == [f"poster-{i}.jpg" for i in range(1, 6)]
