@@ -138,8 +138,8 @@ def _poster_template(poster_id: int, generation: int, prepared_key: str) -> Any:
     return EnginePosterTemplate.from_bytes(blob_get(key=prepared_key))
 
 
-@lru_cache(maxsize=8)
 def _face_asset(key: str) -> Any:
+    """Decrypted in memory for one stage and not cached: a deleted job's face must not linger in a worker."""
     from swap.asset import FaceAsset
 
     return FaceAsset.from_bytes(private_blob_get(key=key))
