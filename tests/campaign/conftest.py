@@ -8,6 +8,7 @@ embedded Valkey.
 from __future__ import annotations
 
 import io
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +65,32 @@ def campaign_with_ready_variant(**campaign_fields: Any) -> Any:
             prepare_status=IngestStatus.READY,
         )
     return campaign
+
+
+def intake_campaign(settings: Any) -> Iterator[Any]:
+    """A campaign ready for intake with a fresh master key, the limiter and admission without Redis or
+    cached figures (tight device limit, generous IP limit); their per-process state reset around it."""
+    from cryptography.fernet import Fernet
+
+    from campaign.security.admission import admission_reset
+    from campaign.security.envelope import reset_keyring
+    from campaign.security.ratelimit import reset_rate_limiter
+
+    settings.PROTAGONIST_MASTER_KEYS = Fernet.generate_key().decode()
+    settings.RATELIMIT_REDIS_URL = ""
+    settings.CHANNEL_REDIS_URL = ""
+    settings.RATELIMIT_DEVICE = (3, 6.0)
+    settings.RATELIMIT_IP = (1000, 1000.0)
+    settings.ADMISSION_SNAPSHOT_TTL_S = 0.0
+    reset_keyring()
+    reset_rate_limiter()
+    admission_reset()
+    try:
+        yield campaign_with_ready_variant(slug="c", title="C", max_wait_seconds=600, max_queued_jobs=10_000)
+    finally:
+        reset_keyring()
+        reset_rate_limiter()
+        admission_reset()
 
 
 @pytest.fixture

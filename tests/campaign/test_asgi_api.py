@@ -12,15 +12,13 @@ from typing import Any
 
 import numpy as np
 import pytest
-from cryptography.fernet import Fernet
 from django.test.client import BOUNDARY, MULTIPART_CONTENT, encode_multipart
 from PIL import Image
 from rest_framework.test import APIClient
 
 from campaign.security.admission import admission_reset
-from campaign.security.envelope import reset_keyring
 from campaign.security.ratelimit import reset_rate_limiter
-from tests.campaign.conftest import campaign_with_ready_variant
+from tests.campaign.conftest import intake_campaign
 
 pytestmark = pytest.mark.django_db(transaction=True)  # the API's pool threads need committed rows
 
@@ -34,22 +32,9 @@ def _photo_jpeg(width: int = 480, height: int = 360) -> bytes:
 
 @pytest.fixture
 def campaign(settings: Any, tmp_path: Path) -> Any:
-    settings.PROTAGONIST_MASTER_KEYS = Fernet.generate_key().decode()
-    settings.RATELIMIT_REDIS_URL = ""
-    settings.CHANNEL_REDIS_URL = ""
     settings.RATELIMIT_ENABLED = True
-    settings.RATELIMIT_DEVICE = (3, 6.0)
-    settings.RATELIMIT_IP = (1000, 1000.0)
-    settings.ADMISSION_SNAPSHOT_TTL_S = 0.0
     settings.API_CONN_MAX_AGE = 0  # pool threads close their connection: the test database is torn down
-    reset_keyring()
-    reset_rate_limiter()
-    admission_reset()
-    campaign = campaign_with_ready_variant(slug="c", title="C", max_wait_seconds=600, max_queued_jobs=10_000)
-    yield campaign
-    reset_keyring()
-    reset_rate_limiter()
-    admission_reset()
+    yield from intake_campaign(settings)
 
 
 def _form(photo: bytes, **fields: str) -> dict[str, Any]:

@@ -8,7 +8,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-from cryptography.fernet import Fernet
 from django.core.files.storage import default_storage
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
@@ -16,11 +15,9 @@ from hypothesis import strategies as st
 from PIL import Image
 from rest_framework.test import APIClient
 
-from campaign.security.admission import admission_reset
-from campaign.security.envelope import reset_keyring
 from campaign.security.private import private_blob_get
 from campaign.security.ratelimit import reset_rate_limiter
-from tests.campaign.conftest import campaign_with_ready_variant
+from tests.campaign.conftest import intake_campaign
 
 
 def _photo_jpeg(width: int = 480, height: int = 360, comment: bytes = b"secret-comment") -> bytes:
@@ -34,29 +31,9 @@ def _photo_jpeg(width: int = 480, height: int = 360, comment: bytes = b"secret-c
 
 @pytest.fixture
 def intake(db, settings, tmp_path: Path) -> Any:  # type: ignore[no-untyped-def]
-    """A running campaign with one ready variant; media in a temp dir; limiter without Redis."""
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "default": {
-            "BACKEND": "django.core.files.storage.FileSystemStorage",
-            "OPTIONS": {"location": str(tmp_path / "media"), "allow_overwrite": True},
-        },
-    }
-    settings.PROTAGONIST_MASTER_KEYS = Fernet.generate_key().decode()
-    settings.RATELIMIT_REDIS_URL = ""
-    settings.CHANNEL_REDIS_URL = ""
-    settings.RATELIMIT_DEVICE = (3, 6.0)
-    settings.RATELIMIT_IP = (1000, 1000.0)
-    settings.ADMISSION_SNAPSHOT_TTL_S = 0.0
+    """A running campaign with one ready variant; media in a temp dir (tests/campaign/conftest.py); limiter without Redis."""
     settings.MAX_PHOTO_BYTES = 1_000_000
-    reset_keyring()
-    reset_rate_limiter()
-    admission_reset()
-    campaign = campaign_with_ready_variant(slug="c", title="C", max_wait_seconds=600, max_queued_jobs=10_000)
-    yield campaign
-    reset_keyring()
-    reset_rate_limiter()
-    admission_reset()
+    yield from intake_campaign(settings)
 
 
 def _post(client: APIClient, photo: bytes, name: str = "me.jpg", **extra: Any) -> Any:
