@@ -53,6 +53,9 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "campaign.observability.logging.RequestContextMiddleware",  # request/job ids on every log line
     "django.middleware.security.SecurityMiddleware",
+    # Static files, path-safe (no request can name a file outside the collected/found static tree);
+    # hashed names cached for a year, the rest no-cache.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -136,6 +139,10 @@ USE_TZ = True
 STATIC_URL = "/static/"
 STATIC_ROOT = VAR_DIR / "static"
 STATICFILES_DIRS = [BASE_DIR / "static"]
+# A checkout without `collectstatic` (tests, a development shell) serves from the finders too;
+# WhiteNoise only ever serves files it listed under those roots, never a path a request spells.
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = env.bool("WHITENOISE_AUTOREFRESH", default=False)
 MEDIA_URL = "/media/"
 MEDIA_ROOT = Path(env("MEDIA_ROOT", default=str(VAR_DIR / "media")))
 # Scratch space for films copied out of object storage and videos being encoded (per machine).

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from django.contrib import admin
-from django.urls import include, path, re_path
+from django.urls import include, path
 
 from campaign import views
 from campaign.admin_views import dashboard
@@ -24,6 +24,5 @@ urlpatterns = [
     path("admin/dashboard/", admin.site.admin_view(dashboard), name="admin-dashboard"),
     path("admin/", admin.site.urls),
     path("api/", include("campaign.api.urls")),
-    re_path(r"^static/(?P<path>.+)$", views.static, name="static"),
     path("", include(app_urls)),
 ]

@@ -1,4 +1,4 @@
-"""Non-API HTTP views: the H5 page, signed media with HTTP Range, static files, and a health check."""
+"""Non-API HTTP views: the H5 page and signed media with HTTP Range (static files: WhiteNoise)."""
 
 from __future__ import annotations
 
@@ -103,7 +103,8 @@ def media(request: HttpRequest, key: str) -> HttpResponse:
         )
     if signature == Signature.EXPIRED:
         return HttpResponse("Link expired or invalid.", status=403, content_type="text/plain; charset=utf-8")
-    if ".." in Path(key).parts:
+    if key.startswith("/") or "\\" in key or ".." in Path(key).parts:
+        # Signed keys never look like this; refuse before any storage backend joins it to a root.
         raise Http404("no such file")
     if not storage_is_local():
         # No existence check: it would cost a round trip to the store per request; the store answers
@@ -142,23 +143,4 @@ def media(request: HttpRequest, key: str) -> HttpResponse:
         response["Content-Length"] = str(size)
     response["Accept-Ranges"] = "bytes"
     response["Cache-Control"] = "private, max-age=3600"
-    return response
-
-
-@require_safe
-def static(request: HttpRequest, path: str) -> HttpResponse:
-    """Static files for the one-command run: collected (hashed, cached for a year) or from the source."""
-    collected = Path(settings.STATIC_ROOT) / path
-    if ".." in Path(path).parts:
-        raise Http404("no such file")
-    if collected.is_file():
-        found = str(collected)
-    else:
-        found = finders.find(path)
-        if not found:
-            raise Http404("no such file")
-    response = FileResponse(open(found, "rb"), content_type=mimetypes.guess_type(found)[0])  # noqa: SIM115
-    hashed = re.search(r"\.[0-9a-f]{12}\.\w+$", path) is not None
-    response["Cache-Control"] = "public, max-age=31536000, immutable" if hashed else "no-cache"
-    response["Last-Modified"] = http_date(os.path.getmtime(found))
     return response
