@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import mimetypes
-import os
 import re
 from pathlib import Path
 
-from django.conf import settings
-from django.contrib.staticfiles import finders
 from django.core.files.storage import default_storage
 from django.http import (
     FileResponse,
@@ -21,7 +18,6 @@ from django.http import (
 )
 from django.shortcuts import render
 from django.urls import reverse
-from django.utils.http import http_date
 from django.views.decorators.cache import cache_control
 from django.views.decorators.http import require_safe
 
