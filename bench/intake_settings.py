@@ -12,3 +12,7 @@ from campaign.settings import *  # noqa: F403
 # The per-device bucket still runs (one Valkey round trip per request, as in production).
 RATELIMIT_IP = (10**9, 10.0**9)
 RATELIMIT_DEVICE = (10**9, 10.0**9)
+# Bench cookies are not server-signed, so its requests are anonymous; and one address is the whole
+# load generator, so it may hold the whole queue (campaign.security.fairshare).
+RATELIMIT_ANONYMOUS = (10**9, 10.0**9)
+ADMISSION_SHARE_IP = 1.0

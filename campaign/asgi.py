@@ -17,13 +17,20 @@ from django.conf import settings  # noqa: E402
 from campaign.asgi_api import ApiRouter, OneHopASGIHandler  # noqa: E402
 from campaign.routing import websocket_urlpatterns  # noqa: E402
 from campaign.security.asgi import RequestBodyLimit  # noqa: E402
+from campaign.security.proxies import TrustedProxyHeaders  # noqa: E402
 
-application = ProtocolTypeRouter(
-    {
-        # 429/413 for intake floods and oversize API bodies before the body is read
-        # (campaign.security.asgi); then /api/ runs Django's middleware and the view in one thread hop
-        # (campaign.asgi_api), everything else through Django's own ASGI handler.
-        "http": RequestBodyLimit(ApiRouter(django_asgi_app, OneHopASGIHandler(threads=settings.API_THREADS))),
-        "websocket": AllowedHostsOriginValidator(URLRouter(websocket_urlpatterns)),
-    }
+# TrustedProxyHeaders first: the client address and scheme everything after it sees come from the
+# socket peer, or from X-Forwarded-* only when the peer is one of TRUSTED_PROXIES.
+application = TrustedProxyHeaders(
+    ProtocolTypeRouter(
+        {
+            # 429/413 for intake floods and oversize API bodies before the body is read
+            # (campaign.security.asgi); then /api/ runs Django's middleware and the view in one thread hop
+            # (campaign.asgi_api), everything else through Django's own ASGI handler.
+            "http": RequestBodyLimit(
+                ApiRouter(django_asgi_app, OneHopASGIHandler(threads=settings.API_THREADS))
+            ),
+            "websocket": AllowedHostsOriginValidator(URLRouter(websocket_urlpatterns)),
+        }
+    )
 )

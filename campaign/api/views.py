@@ -23,6 +23,7 @@ from campaign.consent import consent_check
 from campaign.errors import PhotoInvalid, TokenMissing
 from campaign.models import Gender
 from campaign.security.admission import intake_memo
+from campaign.security.fairshare import queue_share_release, queue_share_take
 from campaign.security.intake import device_cookie_ensure, intake_guard
 from campaign.selectors import campaign_active_get, job_get_for_token, job_status, variants_ready
 from campaign.services.jobs import job_create, job_delete
@@ -111,15 +112,21 @@ class JobCreateApi(APIView):
             age_confirmation=form.validated_data.get("age_confirmation", ""),
             consent_version=form.validated_data.get("consent_version", ""),
         )
-        ticket = job_create(
-            campaign=campaign,
-            gender=form.validated_data["gender"],
-            photo=form.validated_data["photo"].read(),
-            consent=form.validated_data["consent"],
-            film_slug=form.validated_data.get("film") or None,
-            consent_version=agreed.consent_version,
-            age_confirmation=agreed.age_confirmation,
-        )
+        # One client's share of the queue (429 queue_share), so nobody can fill it for everyone.
+        share = queue_share_take(request=request, campaign=campaign)
+        try:
+            ticket = job_create(
+                campaign=campaign,
+                gender=form.validated_data["gender"],
+                photo=form.validated_data["photo"].read(),
+                consent=form.validated_data["consent"],
+                film_slug=form.validated_data.get("film") or None,
+                consent_version=agreed.consent_version,
+                age_confirmation=agreed.age_confirmation,
+            )
+        except BaseException:
+            queue_share_release(share)
+            raise
         job_id = ticket.job.id
         data = {
             "id": job_id,

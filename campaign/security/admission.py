@@ -257,3 +257,20 @@ def intake_memo(key: object, compute: Any) -> Any:
             _memo.clear()
         _memo[key] = (now, value)
     return value
+
+
+def admission_capacity(*, campaign: Any) -> int:
+    """How many jobs the queue holds within the campaign's promise right now: the bottleneck queue's
+    live throughput x `max_wait_seconds`, at most `max_queued_jobs` (the figures admission uses)."""
+    from django.conf import settings
+
+    ttl_s = float(getattr(settings, "ADMISSION_SNAPSHOT_TTL_S", 1.0))
+    with _snapshot.lock:
+        if time.monotonic() - _snapshot.taken_at >= ttl_s:
+            _snapshot.queues = queue_loads_measure()
+            _snapshot.taken_at = time.monotonic()
+            _snapshot.admitted_since = 0
+        queues = list(_snapshot.queues)
+    slowest = min((queue.per_minute for queue in queues), default=0.0)
+    within_promise = slowest * float(campaign.max_wait_seconds) / 60.0
+    return max(0, min(int(campaign.max_queued_jobs), math.floor(within_promise)))

@@ -50,7 +50,7 @@ def _rate_decision(scope: Scope) -> Any:
     }
     client = scope.get("client") or ("unknown", 0)
     request = SimpleNamespace(
-        META={"REMOTE_ADDR": client[0], "HTTP_X_FORWARDED_FOR": headers.get("x-forwarded-for", "")},
+        META={"REMOTE_ADDR": client[0]},  # already resolved through TRUSTED_PROXIES (security.proxies)
         COOKIES=parse_cookie(headers.get("cookie", "")),
     )
     return get_rate_limiter().check(ip=client_ip(request), device_id=device_id_from_request(request))

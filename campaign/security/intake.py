@@ -13,20 +13,18 @@ the view then only checks the rate limit itself when no ASGI layer did (test cli
 from __future__ import annotations
 
 import io
-import secrets
 from typing import Any
 
-from django.conf import settings
 from django.core.files.uploadedfile import InMemoryUploadedFile
 from django.core.files.uploadhandler import FileUploadHandler
 
 from campaign.security.asgi import RATE_CHECKED
-from campaign.security.ratelimit import DEVICE_COOKIE, device_id_from_request, ratelimit_enforce
+from campaign.security.device import device_cookie_ensure
+from campaign.security.ratelimit import ratelimit_enforce
 from campaign.security.uploads import UploadLimits, UploadRejected, _too_many_bytes
 
 # Multipart framing and the small form fields (gender, consent, film) on top of the photo itself.
 _FORM_OVERHEAD_BYTES = 64 * 1024
-_DEVICE_COOKIE_MAX_AGE_S = 365 * 24 * 3600
 
 
 class CappedMemoryUploadHandler(FileUploadHandler):
@@ -77,20 +75,6 @@ def intake_guard(request: Any) -> None:
     if declared > limits.max_bytes + _FORM_OVERHEAD_BYTES:
         raise _too_many_bytes(limits)
     django_request.upload_handlers = [CappedMemoryUploadHandler(django_request, max_bytes=limits.max_bytes)]
-
-
-def device_cookie_ensure(request: Any, response: Any) -> None:
-    """Give a browser without a (valid) device cookie a random one, the key of its rate-limit bucket."""
-    if device_id_from_request(request) is not None:
-        return
-    response.set_cookie(
-        DEVICE_COOKIE,
-        secrets.token_urlsafe(18),
-        max_age=_DEVICE_COOKIE_MAX_AGE_S,
-        httponly=True,
-        samesite="Lax",
-        secure=bool(getattr(settings, "SESSION_COOKIE_SECURE", False)),
-    )
 
 
 __all__ = ["CappedMemoryUploadHandler", "UploadRejected", "device_cookie_ensure", "intake_guard"]

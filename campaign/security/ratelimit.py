@@ -2,15 +2,17 @@
 
 Two buckets are checked (and drawn from) together in one atomic Lua call, one network round trip:
 
-- **device**: the random ``pg_device`` cookie the page keeps. Tight (a person makes a handful of
-  jobs), because it is the fair key for one visitor. Clients without the cookie get one set by the
-  API and are limited by IP only until they send it back.
-- **ip**: the client address. Generous, because mobile carriers put thousands of visitors behind one
-  address (carrier-grade NAT); it only stops floods. Behind a proxy, set
-  ``RATELIMIT_TRUSTED_PROXY_COUNT`` so the address comes from ``X-Forwarded-For``.
+- **device**: the server-issued, signed ``pg_device`` cookie (`campaign.security.device`). Tight (a
+  person makes a handful of jobs), because it is the fair key for one visitor. A request without a
+  valid id (no cookie, a made-up or tampered one, one per request) is **anonymous** and draws from the
+  tighter *anonymous* bucket of its address instead: rotating or forging cookies buys nothing.
+- **ip**: the client address (`campaign.security.proxies`: the socket peer, or the right-most
+  untrusted ``X-Forwarded-For`` hop behind ``TRUSTED_PROXIES``). Generous, because mobile carriers
+  put thousands of visitors behind one address (carrier-grade NAT); it only stops floods.
 
 A request is allowed only if every bucket has a token, and then takes one from each: a client refused
-by its device bucket does not also drain the shared IP bucket of its neighbours.
+by its device bucket does not also drain the shared IP bucket of its neighbours. What one address
+can hold of the *queue* is bounded separately (`campaign.security.fairshare`).
 
 **When the limiter's Redis is down** intake keeps working (the queue, not the limiter, protects the
 system, and refusing everyone would turn a cache blip into an outage): each web process falls back to
@@ -24,18 +26,17 @@ from __future__ import annotations
 
 import logging
 import math
-import re
 import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from campaign.errors import ServiceBusy
+from campaign.security.device import DEVICE_COOKIE, device_id_from_request
 
 logger = logging.getLogger(__name__)
 
-DEVICE_COOKIE = "pg_device"
-_DEVICE_ID = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
+__all__ = ["DEVICE_COOKIE", "RateLimiter", "Rule", "client_ip", "device_id_from_request"]
 
 # KEYS: bucket keys. ARGV: cost, then (capacity, refill tokens per second) per key.
 # Returns {allowed (0/1), retry_after_ms, index of the first refusing bucket (1-based, 0 = none)}.
@@ -94,7 +95,7 @@ class Rule:
 class RateDecision:
     allowed: bool
     retry_after_s: int = 0
-    limited_by: str | None = None  # "device" or "ip" when refused
+    limited_by: str | None = None  # "device", "anonymous" or "ip" when refused
     degraded: bool = False  # decided by the in-process fallback because Redis was unreachable
 
 
@@ -108,7 +109,9 @@ class RateLimited(ServiceBusy):
     status = 429
 
     def __init__(self, decision: RateDecision) -> None:
-        who = "this device" if decision.limited_by == "device" else "your network"
+        who = {"device": "this device", "anonymous": "this browser"}.get(
+            decision.limited_by or "", "your network"
+        )
         detail = (
             f"Too many photos from {who} right now: please wait {decision.retry_after_s} s and try again."
         )
@@ -162,6 +165,7 @@ class RateLimiter:
         *,
         device: Rule,
         ip: Rule,
+        anonymous: Rule | None = None,
         prefix: str = "rl:intake",
         fallback_retry_s: float = 5.0,
     ) -> None:
@@ -169,17 +173,28 @@ class RateLimiter:
         self._script = redis_client.register_script(_TOKEN_BUCKET_LUA) if redis_client is not None else None
         self.device = device
         self.ip = ip
+        self.anonymous = anonymous or device
         self.prefix = prefix
         self.fallback_retry_s = fallback_retry_s
         self._local = _LocalBuckets()
         self._redis_down_until = 0.0
         self._last_warning = 0.0
 
+    @property
+    def redis_client(self) -> Any:
+        """The limiter's Redis (None without one): the queue share keeps its counts there too."""
+        return self._redis
+
     def check(self, *, ip: str, device_id: str | None) -> RateDecision:
-        """Take one token from each applicable bucket, or say how long to wait; never raises."""
+        """Take one token from each applicable bucket, or say how long to wait; never raises.
+
+        `device_id` must be a *verified* id (`device_id_from_request`); None means anonymous.
+        """
         checks: list[tuple[str, Rule, str]] = []
         if device_id:
             checks.append((f"{self.prefix}:d:{device_id}", self.device, "device"))
+        else:
+            checks.append((f"{self.prefix}:a:{ip}", self.anonymous, "anonymous"))
         checks.append((f"{self.prefix}:ip:{ip}", self.ip, "ip"))
         now = time.monotonic()
         if self._script is not None and now >= self._redis_down_until:
@@ -227,28 +242,10 @@ class RateLimiter:
 # ------------------------------------------------------------------------------------------- Django glue
 
 
-def device_id_from_request(request: Any) -> str | None:
-    """The device cookie if it looks like one of ours (anything else is ignored, not trusted)."""
-    value = request.COOKIES.get(DEVICE_COOKIE, "")
-    return value if _DEVICE_ID.match(value) else None
-
-
-def client_ip(request: Any, trusted_proxy_count: int | None = None) -> str:
-    """The client address: REMOTE_ADDR, or the entry `trusted_proxy_count` hops from the right of XFF."""
-    if trusted_proxy_count is None:
-        from django.conf import settings
-
-        trusted_proxy_count = int(getattr(settings, "RATELIMIT_TRUSTED_PROXY_COUNT", 0))
-    remote = str(request.META.get("REMOTE_ADDR") or "unknown")
-    if trusted_proxy_count <= 0:
-        return remote
-    hops = [
-        hop.strip() for hop in str(request.META.get("HTTP_X_FORWARDED_FOR", "")).split(",") if hop.strip()
-    ]
-    # The last `trusted_proxy_count` entries were appended by our proxies; the one before is the client.
-    if len(hops) >= trusted_proxy_count:
-        return hops[-trusted_proxy_count]
-    return remote
+def client_ip(request: Any) -> str:
+    """The client address: ``REMOTE_ADDR``, which `campaign.security.proxies.TrustedProxyHeaders` has
+    already resolved through the trusted proxies (X-Forwarded-For is never read here)."""
+    return str(request.META.get("REMOTE_ADDR") or "unknown")
 
 
 _limiter: RateLimiter | None = None
@@ -266,8 +263,12 @@ def get_rate_limiter() -> RateLimiter:
 
 
 def reset_rate_limiter() -> None:
+    """Forget the limiter (tests, settings changed); the queue share, which uses its Redis, too."""
+    from campaign.security.fairshare import reset_queue_share
+
     global _limiter
     _limiter = None
+    reset_queue_share()
 
 
 def _build_from_settings() -> RateLimiter:
@@ -285,6 +286,7 @@ def _build_from_settings() -> RateLimiter:
         client,
         device=Rule(*getattr(settings, "RATELIMIT_DEVICE", (5, 6.0))),
         ip=Rule(*getattr(settings, "RATELIMIT_IP", (600, 1200.0))),
+        anonymous=Rule(*getattr(settings, "RATELIMIT_ANONYMOUS", (2, 2.0))),
     )
 
 

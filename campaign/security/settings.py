@@ -61,14 +61,40 @@ RATELIMIT_IP = (
     _env.int("RATELIMIT_IP_BURST", default=600),
     _env.float("RATELIMIT_IP_PER_MIN", default=1200.0),
 )
-# Empty: the channel layer's Redis. Behind N trusted proxies, the client is N hops from the right of XFF.
+# Requests without a valid signed device id (no cookie, forged, one per request): per address, tighter.
+RATELIMIT_ANONYMOUS = (
+    _env.int("RATELIMIT_ANONYMOUS_BURST", default=2),
+    _env.float("RATELIMIT_ANONYMOUS_PER_MIN", default=2.0),
+)
+# Empty: the channel layer's Redis.
 RATELIMIT_REDIS_URL = _env("RATELIMIT_REDIS_URL", default="")
 RATELIMIT_REDIS_TIMEOUT_S = _env.float("RATELIMIT_REDIS_TIMEOUT_S", default=0.25)
-RATELIMIT_TRUSTED_PROXY_COUNT = _env.int("RATELIMIT_TRUSTED_PROXY_COUNT", default=0)
+
+# --- client address (campaign.security.proxies) -----------------------------------------------------
+# Addresses/CIDRs of *our* proxies (load balancer, ingress). X-Forwarded-For is read only when the
+# socket peer is one of them, from the right, up to the first address that is not. Empty: the socket
+# peer is the client and X-Forwarded-For is ignored (uvicorn runs with --no-proxy-headers).
+TRUSTED_PROXIES = _env.list("TRUSTED_PROXIES", default=[])
+if _env("RATELIMIT_TRUSTED_PROXY_COUNT", default=""):
+    raise ImproperlyConfigured(
+        "RATELIMIT_TRUSTED_PROXY_COUNT is gone: set TRUSTED_PROXIES to your proxies' addresses/CIDRs "
+        "(a hop count let any client choose its address)."
+    )
+try:
+    from campaign.security.proxies import trusted_networks_parse
+
+    trusted_networks_parse(TRUSTED_PROXIES)
+except ValueError as _error:
+    raise ImproperlyConfigured(str(_error)) from None
 
 # --- admission control (campaign.security.admission) -------------------------------------------------
 ADMISSION_SNAPSHOT_TTL_S = _env.float("ADMISSION_SNAPSHOT_TTL_S", default=1.0)
 GPU_WORKER_SLOTS = _env.int("GPU_WORKER_SLOTS", default=1)
+# One client's share of the queue's capacity within the promise (campaign.security.fairshare).
+ADMISSION_SHARE_ENABLED = _env.bool("ADMISSION_SHARE_ENABLED", default=True)
+ADMISSION_SHARE_IP = _env.float("ADMISSION_SHARE_IP", default=0.5)
+ADMISSION_SHARE_DEVICE = _env.float("ADMISSION_SHARE_DEVICE", default=0.1)
+ADMISSION_SHARE_MIN_JOBS = _env.int("ADMISSION_SHARE_MIN_JOBS", default=3)
 DEFAULT_VIDEO_SECONDS = _env.float("DEFAULT_VIDEO_SECONDS", default=60.0)
 
 # --- retention (campaign.security.retention) ----------------------------------------------------------

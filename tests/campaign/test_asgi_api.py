@@ -17,6 +17,7 @@ from PIL import Image
 from rest_framework.test import APIClient
 
 from campaign.security.admission import admission_reset
+from campaign.security.device import device_id_sign
 from campaign.security.ratelimit import reset_rate_limiter
 from tests.campaign.conftest import intake_campaign
 
@@ -62,7 +63,7 @@ def _via_asgi(form: dict[str, Any], device: str) -> tuple[int, dict[str, str], d
             (b"host", b"testserver"),
             (b"content-type", MULTIPART_CONTENT.encode()),
             (b"content-length", str(len(body)).encode()),
-            (b"cookie", f"pg_device={device}".encode()),
+            (b"cookie", f"pg_device={device_id_sign(device)}".encode()),
         ],
         "client": ("203.0.113.7", 50000),
         "server": ("testserver", 80),
@@ -89,7 +90,7 @@ def _via_asgi(form: dict[str, Any], device: str) -> tuple[int, dict[str, str], d
 
 def _via_test_client(form: dict[str, Any], device: str) -> tuple[int, dict[str, str], dict[str, Any]]:
     client = APIClient(REMOTE_ADDR="203.0.113.7")
-    client.cookies["pg_device"] = device
+    client.cookies["pg_device"] = device_id_sign(device)
     response = client.post("/api/jobs", form, format="multipart")
     return response.status_code, {k.lower(): v for k, v in response.items()}, response.json()
 

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from campaign.security.asgi import RATE_CHECKED, RequestBodyLimit
+from campaign.security.device import device_id_sign
 from campaign.security.ratelimit import reset_rate_limiter
 
 
@@ -94,7 +95,7 @@ def test_bodies_within_the_limit_and_other_paths_pass() -> None:
 
 def test_flood_is_refused_with_429_before_the_body_or_django() -> None:
     app = RequestBodyLimit(_reading_app, limit=lambda: 100_000)
-    cookie = [(b"cookie", b"pg_device=flooding-device-000000042")]
+    cookie = [(b"cookie", f"pg_device={device_id_sign('flooding-device-000000042')}".encode())]
     SEEN_SCOPES.clear()
 
     answers = [_run(app, "/api/jobs", cookie, [b"photo"]) for _ in range(4)]

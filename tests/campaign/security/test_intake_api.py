@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from PIL import Image
 from rest_framework.test import APIClient
 
+from campaign.security.device import device_id_sign
 from campaign.security.private import private_blob_get
 from campaign.security.ratelimit import reset_rate_limiter
 from tests.campaign.conftest import intake_campaign
@@ -88,7 +89,7 @@ def test_oversize_body_is_refused_before_parsing(intake: Any) -> None:
 
 def test_flood_from_one_device_gets_429_with_retry_after(intake: Any) -> None:
     client = APIClient()
-    client.cookies["pg_device"] = "flooding-device-0000001"
+    client.cookies["pg_device"] = device_id_sign("flooding-device-0000001")
     photo = _photo_jpeg()
 
     statuses = [_post(client, photo).status_code for _ in range(4)]
@@ -110,7 +111,7 @@ def test_over_the_promise_intake_answers_503_with_retry_after(intake: Any, setti
     client = APIClient()
 
     accepted = [_post(client, photo, HTTP_X_TEST=str(n)).status_code for n in range(2)]
-    client.cookies["pg_device"] = "another-device-00000002"
+    client.cookies["pg_device"] = device_id_sign("another-device-00000002")
     busy = _post(client, photo)
 
     assert accepted == [202, 202]
@@ -135,7 +136,7 @@ def test_mutated_uploads_never_cause_a_server_error(
     for where, value in flips:
         photo[min(len(photo) - 1, int(where * len(photo)))] = value
     client = APIClient()
-    client.cookies["pg_device"] = "fuzzing-device-00000000"
+    client.cookies["pg_device"] = device_id_sign("fuzzing-device-00000000")
     reset_rate_limiter()
 
     response = _post(client, bytes(photo[: max(1, int(cut * len(photo)))]), name=name)
