@@ -35,9 +35,14 @@ class DjangoConnections(Middleware):
 def broker_from_url(url: str) -> dramatiq.Broker:
     """Build the broker a URL names (also used by tests to point actors at a real embedded Valkey)."""
     if url.startswith(("redis://", "rediss://", "unix://")):
+        import redis
         from dramatiq.brokers.redis import RedisBroker
 
-        broker: dramatiq.Broker = RedisBroker(url=url)
+        # A bounded socket timeout: a frozen broker fails a send within seconds, so intake can refuse
+        # the job instead of answering 202 for a message that is nowhere (campaign.services.dispatch).
+        timeout = float(getattr(settings, "BROKER_SOCKET_TIMEOUT_S", 2.0))
+        pool = redis.ConnectionPool.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
+        broker: dramatiq.Broker = RedisBroker(connection_pool=pool)
     elif url.startswith(("amqp://", "amqps://")):
         from dramatiq.brokers.rabbitmq import RabbitmqBroker
 

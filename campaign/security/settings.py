@@ -87,6 +87,10 @@ try:
 except ValueError as _error:
     raise ImproperlyConfigured(str(_error)) from None
 
+# --- broker sends (campaign.services.dispatch, workers.broker) ---------------------------------------
+# A send the broker has not confirmed within this many seconds fails: intake answers 503 and keeps nothing.
+BROKER_SOCKET_TIMEOUT_S = _env.float("BROKER_SOCKET_TIMEOUT_S", default=2.0)
+
 # --- admission control (campaign.security.admission) -------------------------------------------------
 ADMISSION_SNAPSHOT_TTL_S = _env.float("ADMISSION_SNAPSHOT_TTL_S", default=1.0)
 GPU_WORKER_SLOTS = _env.int("GPU_WORKER_SLOTS", default=1)

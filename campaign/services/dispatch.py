@@ -3,6 +3,12 @@
 A message sent inside an open transaction can reach a worker before the row is visible, or survive a
 rollback and point at nothing; `on_commit` rules both out. Workers live in `workers.actors`, imported
 lazily here so the web process configures the broker only when it first enqueues.
+
+Two kinds of send. A stage a worker hands on (`required=False`) is logged and left to the reconciler
+when the broker fails: the job is already someone's, and the reconciler re-enqueues it. A *new* job
+(`required=True`) must not be answered 202 while its message is nowhere: the send raises
+`QueueUnavailable` (503) and intake removes what it created. The broker's socket timeout
+(``BROKER_SOCKET_TIMEOUT_S``, `workers.broker`) bounds how long a frozen broker can hold the request.
 """
 
 from __future__ import annotations
@@ -12,19 +18,40 @@ from typing import Any
 
 from django.db import transaction
 
+from campaign.errors import ServiceBusy
+
 logger = logging.getLogger(__name__)
 
 
-def _send(actor_name: str, args: tuple[Any, ...]) -> None:
+class QueueUnavailable(ServiceBusy):
+    """The broker did not take the message in time: nothing is accepted, the page retries."""
+
+    code = "queue_unavailable"
+    status = 503
+
+    def __init__(self) -> None:
+        super().__init__(
+            "Our queue is not answering right now, so your photo was not accepted. "
+            "We will try again automatically in a moment.",
+            retry_after_s=10,
+        )
+
+
+def _send(actor_name: str, args: tuple[Any, ...], *, required: bool) -> None:
     from workers import actors
 
     try:
         getattr(actors, actor_name).send(*args)
-    except Exception:
+    except Exception as error:
+        if required:
+            logger.warning("could not enqueue %s%r (%s): refusing", actor_name, args, type(error).__name__)
+            raise QueueUnavailable() from error
         # The row is committed; a broker outage must not turn into a 500 for the visitor. The job
         # stays in its state and is picked up again by re-enqueueing (admin "retry" / reconciler).
         logger.exception("could not enqueue %s%r", actor_name, args)
 
 
-def enqueue_on_commit(actor_name: str, *args: Any) -> None:
-    transaction.on_commit(lambda: _send(actor_name, args))
+def enqueue_on_commit(actor_name: str, *args: Any, required: bool = False) -> None:
+    """Send after commit. With `required`, a failed send raises `QueueUnavailable` out of the
+    commit (Django runs non-robust on_commit callbacks and lets their exception through)."""
+    transaction.on_commit(lambda: _send(actor_name, args, required=required))

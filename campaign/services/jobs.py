@@ -24,7 +24,7 @@ from campaign.security.admission import admission_release, admission_request, in
 from campaign.security.private import private_blob_put
 from campaign.security.uploads import sanitize_upload
 from campaign.selectors import POSTER_COUNT, variants_ready
-from campaign.services.dispatch import enqueue_on_commit
+from campaign.services.dispatch import QueueUnavailable, enqueue_on_commit
 from campaign.services.events import job_event_publish, queue_moved_publish
 from campaign.services.storage import blob_delete
 from campaign.services.tokens import token_new
@@ -126,10 +126,48 @@ def job_create(
     job_id = uuid.uuid4()
     photo_key = private_blob_put(key=job_key(job_id, "photo.jpg"), data=clean_photo, campaign=campaign.slug)
     token, digest = token_new()
+    try:
+        job = _job_insert(
+            job_id=job_id,
+            token_hash=digest,
+            campaign=campaign,
+            variant=variant,
+            gender=gender,
+            photo_key=photo_key,
+            position=position,
+            eta=eta,
+            consent_version=consent_version,
+            age_confirmation=age_confirmation,
+        )
+    except QueueUnavailable:
+        # Never 202 and silence: the message is not in the broker, so the job is not accepted. A
+        # message the frozen broker takes late finds no row and does nothing.
+        Job.objects.filter(pk=job_id).delete()
+        blob_delete(key=photo_key)
+        admission_release()
+        raise
+    logger.info("job %s accepted (variant %s, position %d)", job.id, variant.pk, position)
+    return JobTicket(job=job, token=token, queue_position=position, eta_seconds=eta)
+
+
+def _job_insert(
+    *,
+    job_id: uuid.UUID,
+    token_hash: str,
+    campaign: Campaign,
+    variant: Any,
+    gender: str,
+    photo_key: str,
+    position: int,
+    eta: int,
+    consent_version: str,
+    age_confirmation: str,
+) -> Job:
+    """Write the row and send its first message once it commits (QueueUnavailable if that fails)."""
     with transaction.atomic():
         job = Job.objects.create(
             id=job_id,
-            token_hash=digest,
+            token_hash=token_hash,
             campaign=campaign,
             variant=variant,
             gender=gender,
@@ -140,9 +178,8 @@ def job_create(
             consent_version=consent_version,
             age_confirmation=age_confirmation,
         )
-        enqueue_on_commit("analyze_job", str(job.id))
-    logger.info("job %s accepted (variant %s, position %d)", job.id, variant.pk, position)
-    return JobTicket(job=job, token=token, queue_position=position, eta_seconds=eta)
+        enqueue_on_commit("analyze_job", str(job.id), required=True)
+    return job
 
 
 def _transition(*, job_id: object, from_state: str, to_state: str, updates: dict[str, Any]) -> bool:
