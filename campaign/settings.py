@@ -192,7 +192,13 @@ OBJECT_URL_TTL = env.int("OBJECT_URL_TTL", default=300)
 
 # Uploads: the photo is read into memory and checked by decoding it (see campaign.services.photos).
 MAX_PHOTO_BYTES = env.int("MAX_PHOTO_BYTES", default=15 * 1024 * 1024)
-MAX_PHOTO_PIXELS = env.int("MAX_PHOTO_PIXELS", default=50_000_000)
+# 30 MP: a phone's full-resolution photo (12-24 MP; 48 MP sensors save 12 MP by default) with margin.
+# Refused from the header before any decode; Pillow's own bomb limit is set to the same figure.
+MAX_PHOTO_PIXELS = env.int("MAX_PHOTO_PIXELS", default=30_000_000)
+# Photos decoded at once per web process (each up to MAX_PHOTO_PIXELS x 4 bytes), and how long a request
+# waits for a slot before it is answered 503 busy (campaign.security.uploads).
+PHOTO_DECODE_CONCURRENCY = env.int("PHOTO_DECODE_CONCURRENCY", default=2)
+PHOTO_DECODE_WAIT_S = env.float("PHOTO_DECODE_WAIT_S", default=10.0)
 PHOTO_MAX_EDGE = env.int("PHOTO_MAX_EDGE", default=2048)
 DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_PHOTO_BYTES + 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = MAX_PHOTO_BYTES + 1024 * 1024

@@ -3,7 +3,11 @@
 What the web request guarantees before anything is stored (and why):
 
 - **Size limits first** (bytes before reading, pixels from the header before decoding): a 20,000 x 20,000
-  PNG is 60 KB on the wire and 1.2 GB in memory, so the pixel count is checked before any decode.
+  PNG is 60 KB on the wire and 1.2 GB in memory, so the pixel count is checked before any decode, against
+  a cap a phone photo needs (``MAX_PHOTO_PIXELS``, 30 MP); Pillow's ``MAX_IMAGE_PIXELS`` is the same cap.
+- **Bounded decoding**: at most ``PHOTO_DECODE_CONCURRENCY`` photos decode at once per process (a
+  semaphore; a request that waits more than ``PHOTO_DECODE_WAIT_S`` for a slot gets 503 ``busy``), so
+  a burst of large images costs bounded memory and leaves API threads for everyone else.
 - **Content is decided by decoding**, never by file name or the client's content type, and only with the
   Pillow plugins a phone photo needs (JPEG/MPO, PNG, WebP, HEIF/HEIC via pillow-heif): fewer parsers,
   fewer parser bugs reachable from the internet.
@@ -26,13 +30,14 @@ from __future__ import annotations
 import io
 import re
 import struct
+import threading
 import warnings
 from dataclasses import dataclass
 from typing import IO, Any
 
 from PIL import Image, ImageCms, ImageFile, ImageOps, UnidentifiedImageError
 
-from campaign.errors import PhotoInvalid
+from campaign.errors import PhotoInvalid, ServiceBusy
 from swap import thresholds as engine_thresholds
 
 # Plugins Pillow may use for uploads. The JPEG plugin also opens phone JPEGs that carry a second picture
@@ -60,7 +65,7 @@ class UploadLimits:
     ``PHOTO_MIN_EDGE``); the defaults suit phone photos."""
 
     max_bytes: int = 20 * 1024 * 1024
-    max_pixels: int = 50_000_000
+    max_pixels: int = 30_000_000
     max_edge: int = engine_thresholds.MAX_ANALYSIS_SIDE
     min_edge: int = engine_thresholds.MIN_IMAGE_SIDE
 
@@ -97,6 +102,44 @@ def _register_heif() -> bool:
 
 _HEIF_AVAILABLE = _register_heif()
 Image.init()  # register every plugin now: `formats=` only looks up what is already registered (MPO is not)
+
+
+def _pillow_bomb_limit() -> int:
+    try:
+        from django.conf import settings
+
+        return int(getattr(settings, "MAX_PHOTO_PIXELS", UploadLimits.max_pixels))
+    except Exception:  # imported without Django settings (engine tools): the default
+        return UploadLimits.max_pixels
+
+
+# Pillow's own bomb guard (it errors at twice this) as a second line behind our header check.
+Image.MAX_IMAGE_PIXELS = _pillow_bomb_limit()
+
+
+# ------------------------------------------------------------------------------------ decode slots
+
+_slots_lock = threading.Lock()
+_slots: tuple[int, threading.BoundedSemaphore] | None = None
+
+
+def _decode_slots() -> threading.BoundedSemaphore:
+    """The process's decode semaphore, sized from ``PHOTO_DECODE_CONCURRENCY`` (rebuilt if it changes)."""
+    global _slots
+    from django.conf import settings
+
+    size = max(1, int(getattr(settings, "PHOTO_DECODE_CONCURRENCY", 2)))
+    with _slots_lock:
+        if _slots is None or _slots[0] != size:
+            _slots = (size, threading.BoundedSemaphore(size))
+        return _slots[1]
+
+
+def _decoding_busy() -> ServiceBusy:
+    return ServiceBusy(
+        "Many photos are being checked right now: we will try again automatically in a moment.",
+        retry_after_s=5,
+    )
 
 
 # ---------------------------------------------------------------------------------------------- refusals
@@ -193,13 +236,37 @@ def sanitize_upload(uploaded_file: Any, limits: UploadLimits | None = None) -> S
 
     `uploaded_file` is a Django ``UploadedFile``, any binary file object, or bytes.
     """
+    from django.conf import settings
+
     limits = limits or UploadLimits.from_settings()
     data = read_upload(uploaded_file, limits)
-    if data[:3] == b"\xff\xd8\xff":
-        fast = _fast_jpeg(data, limits)
-        if fast is not None:
-            return fast
-    return _full_path(data, limits)
+    _refuse_by_header(data, limits)  # cheap refusals first, outside the decode slots
+    slots = _decode_slots()
+    if not slots.acquire(timeout=float(getattr(settings, "PHOTO_DECODE_WAIT_S", 10.0))):
+        raise _decoding_busy()
+    try:
+        if data[:3] == b"\xff\xd8\xff":
+            fast = _fast_jpeg(data, limits)
+            if fast is not None:
+                return fast
+        return _full_path(data, limits)
+    finally:
+        slots.release()
+
+
+def _refuse_by_header(data: bytes, limits: UploadLimits) -> None:
+    """Refuse too many pixels from the image header alone (no pixel is decoded: Pillow's `open` is lazy)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        try:
+            with Image.open(io.BytesIO(data), formats=ALLOWED_FORMATS) as image:
+                width, height = image.size
+        except Image.DecompressionBombError:
+            raise _too_many_pixels(0, 0, limits) from None
+        except Exception:  # an unreadable header gets its precise refusal from the decode path
+            return
+    if width * height > limits.max_pixels:
+        raise _too_many_pixels(width, height, limits)
 
 
 # -------------------------------------------------------------------------------------- JPEG fast path
