@@ -200,8 +200,16 @@ MAX_PHOTO_PIXELS = env.int("MAX_PHOTO_PIXELS", default=30_000_000)
 PHOTO_DECODE_CONCURRENCY = env.int("PHOTO_DECODE_CONCURRENCY", default=2)
 PHOTO_DECODE_WAIT_S = env.float("PHOTO_DECODE_WAIT_S", default=10.0)
 PHOTO_MAX_EDGE = env.int("PHOTO_MAX_EDGE", default=2048)
-DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_PHOTO_BYTES + 1024 * 1024
+# Bodies: refused before Django reads them (campaign.security.asgi): /api/ at the photo's limit, the admin's
+# film upload (staff sessions only) at ADMIN_UPLOAD_MAX_BYTES, everything else at REQUEST_MAX_BYTES.
+REQUEST_MAX_BYTES = env.int("REQUEST_MAX_BYTES", default=1024 * 1024)
+ADMIN_UPLOAD_MAX_BYTES = env.int("ADMIN_UPLOAD_MAX_BYTES", default=512 * 1024 * 1024)
+# Form fields other than files (Django refuses more with 400; the API answers it as JSON).
+DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+# Files above this spool to a temporary file (the admin's films); photos use their own in-memory handler.
 FILE_UPLOAD_MAX_MEMORY_SIZE = MAX_PHOTO_BYTES + 1024 * 1024
+# A changelist action posts one field per selected row (100 per page) plus a few.
+DATA_UPLOAD_MAX_NUMBER_FIELDS = 400
 # Editors upload a variant with its film and five posters (+ overlays) in one admin form; the visitor
 # API accepts exactly one file and refuses more itself (campaign.api.views.JobCreateApi).
 DATA_UPLOAD_MAX_NUMBER_FILES = 12

@@ -86,11 +86,21 @@ def test_chunked_body_is_cut_off_once_past_the_limit() -> None:
     assert read == 3  # stopped at the first chunk over the limit, not after 5000
 
 
-def test_bodies_within_the_limit_and_other_paths_pass() -> None:
-    app = RequestBodyLimit(_reading_app, limit=lambda: 2500)
+def test_bodies_within_the_limit_pass() -> None:
+    app = RequestBodyLimit(_reading_app, limit=lambda: 2500, default_limit=lambda: 1500)
 
     assert _run(app, "/api/jobs", [(b"content-length", b"2000")], [b"x" * 2000])[0] == 202
-    assert _run(app, "/admin/films/upload", [], [b"x" * 1000] * 10)[0] == 202  # editors' film uploads
+    assert _run(app, "/", [(b"content-length", b"1500")], [b"x" * 1500])[0] == 202
+
+
+def test_every_other_path_has_its_own_smaller_limit() -> None:
+    app = RequestBodyLimit(_reading_app, limit=lambda: 2500, default_limit=lambda: 1500)
+
+    declared = _run(app, "/", [(b"content-length", b"1000000000")], [b"x" * 1000] * 5000)
+    chunked = _run(app, "/admin/login/", [], [b"x" * 1000] * 5000)  # no staff session: the small limit
+
+    assert (declared[0], json.loads(declared[1])["code"], declared[2]) == (413, "request_too_large", 0)
+    assert (chunked[0], json.loads(chunked[1])["code"], chunked[2]) == (413, "request_too_large", 2)
 
 
 def test_flood_is_refused_with_429_before_the_body_or_django() -> None:
@@ -104,3 +114,30 @@ def test_flood_is_refused_with_429_before_the_body_or_django() -> None:
     _, body, read, headers = answers[3]
     assert (json.loads(body)["code"], read, int(headers[b"retry-after"])) == ("rate_limited", 0, 10)
     assert len(SEEN_SCOPES) == 3 and all(scope[RATE_CHECKED] for scope in SEEN_SCOPES)  # view skips its check
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_staff_session_gets_the_film_upload_limit_and_nobody_else(settings: Any) -> None:
+    from django.contrib.auth import get_user_model
+    from django.test import Client
+
+    from tests.asgi_http import asgi_request
+
+    settings.REQUEST_MAX_BYTES = 1000
+    settings.ADMIN_UPLOAD_MAX_BYTES = 100_000
+    get_user_model().objects.create_user("editor", password="pw-editor-1", is_staff=True)
+    browser = Client()
+    assert browser.login(username="editor", password="pw-editor-1")
+    session = [(b"cookie", f"{settings.SESSION_COOKIE_NAME}={browser.session.session_key}".encode())]
+    forged = [(b"cookie", f"{settings.SESSION_COOKIE_NAME}={'x' * 32}".encode())]
+    film = [(b"content-type", b"application/octet-stream"), (b"content-length", b"50000")]
+
+    editor = asgi_request(
+        "/admin/campaign/film/add/", method="POST", headers=session + film, body=b"x" * 50_000
+    )
+    stranger = asgi_request(
+        "/admin/campaign/film/add/", method="POST", headers=forged + film, body=b"x" * 50_000
+    )
+
+    assert editor.status == 403  # past the limit layer: Django read it and wants its CSRF token
+    assert (stranger.status, json.loads(stranger.body)["code"]) == (413, "request_too_large")
