@@ -1,4 +1,4 @@
-"""ASGI entry point: Django for HTTP, Channels for websockets (Origin checked against ALLOWED_HOSTS)."""
+"""ASGI entry point: Django for HTTP, Channels for websockets (Origin must be this site: scheme, host, port)."""
 
 from __future__ import annotations
 
@@ -11,13 +11,13 @@ from django.core.asgi import get_asgi_application
 django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 from django.conf import settings  # noqa: E402
 
 from campaign.asgi_api import ApiRouter, OneHopASGIHandler  # noqa: E402
 from campaign.routing import websocket_urlpatterns  # noqa: E402
 from campaign.security.asgi import RequestBodyLimit  # noqa: E402
 from campaign.security.proxies import TrustedProxyHeaders  # noqa: E402
+from campaign.security.websocket import SameOriginValidator  # noqa: E402
 
 # TrustedProxyHeaders first: the client address and scheme everything after it sees come from the
 # socket peer, or from X-Forwarded-* only when the peer is one of TRUSTED_PROXIES.
@@ -30,7 +30,7 @@ application = TrustedProxyHeaders(
             "http": RequestBodyLimit(
                 ApiRouter(django_asgi_app, OneHopASGIHandler(threads=settings.API_THREADS))
             ),
-            "websocket": AllowedHostsOriginValidator(URLRouter(websocket_urlpatterns)),
+            "websocket": SameOriginValidator(URLRouter(websocket_urlpatterns)),
         }
     )
 )

@@ -1,7 +1,8 @@
 """Live progress of one job over a websocket: `ws/jobs/<id>/`.
 
-The client proves it owns the job with its token, preferably as the first message
-(`{"type": "auth", "token": ...}`, since query strings end up in access logs; `?token=` also works).
+The client proves it owns the job with its token in the first message (`{"type": "auth", "token":
+...}`); a token in the query string is not read (query strings end up in access and proxy logs).
+A frame that is not a small JSON text is closed with 4400, never an unhandled error.
 It then gets a snapshot of the job from the database, followed by live events from the job's group.
 Events carry the job's sequence number; anything not newer than what was sent is dropped, so a
 snapshot racing an event never moves the page backwards. `{"type": "ping"}` answers `pong`.
@@ -10,9 +11,9 @@ snapshot racing an event never moves the page backwards. `{"type": "ping"}` answ
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from typing import Any
-from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
@@ -28,6 +29,8 @@ logger = logging.getLogger(__name__)
 CLOSE_BAD_TOKEN = 4403
 CLOSE_GONE = 4410
 CLOSE_AUTH_TIMEOUT = 4408
+CLOSE_BAD_FRAME = 4400
+MAX_FRAME_CHARS = 4096  # auth and ping are tiny; anything larger is not our client
 
 
 @database_sync_to_async
@@ -49,12 +52,21 @@ class JobProgressConsumer(AsyncJsonWebsocketConsumer):
         self.job_id = str(self.scope["url_route"]["kwargs"]["job_id"])
         await self.accept()
         websocket_opened()
-        query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
-        token = (query.get("token") or [""])[0]
-        if token:
-            await self._authenticate(token)
-        else:
-            self.auth_timer = asyncio.create_task(self._auth_deadline())
+        self.auth_timer = asyncio.create_task(self._auth_deadline())
+
+    async def receive(
+        self, text_data: str | None = None, bytes_data: bytes | None = None, **kwargs: Any
+    ) -> None:
+        """Only small JSON text frames; anything else closes the socket with 4400 (bad frame)."""
+        if text_data is None or len(text_data) > MAX_FRAME_CHARS:
+            await self.close(code=CLOSE_BAD_FRAME)
+            return
+        try:
+            content = json.loads(text_data)
+        except ValueError:
+            await self.close(code=CLOSE_BAD_FRAME)
+            return
+        await self.receive_json(content, **kwargs)
 
     async def _auth_deadline(self) -> None:
         await asyncio.sleep(settings.WEBSOCKET_AUTH_TIMEOUT_S)
@@ -94,8 +106,8 @@ class JobProgressConsumer(AsyncJsonWebsocketConsumer):
         kind = content.get("type") if isinstance(content, dict) else None
         if self.group is None:
             # Until the token is shown, the only message that makes sense is the token itself.
-            if kind == "auth":
-                await self._authenticate(str(content.get("token", "")))
+            if kind == "auth" and isinstance(content.get("token"), str):
+                await self._authenticate(content["token"])
             else:
                 await self.close(code=CLOSE_BAD_TOKEN)
         elif kind == "ping":
