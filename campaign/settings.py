@@ -286,6 +286,11 @@ SPECTACULAR_SETTINGS = {
 from campaign.observability.logging import logging_config  # noqa: E402
 
 LOGGING = logging_config(fmt=env("LOG_FORMAT", default="plain"), level=env("LOG_LEVEL", default="INFO"))
+# uvicorn's own loggers through the same redacting handler: its websocket lines ("WebSocket
+# /ws/jobs/<id>/?token=...") and access lines print query strings. Django configures logging when
+# uvicorn imports the app, after uvicorn's own setup, so these replace uvicorn's handlers.
+for _uvicorn_logger in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+    LOGGING["loggers"][_uvicorn_logger] = {"handlers": ["console"], "level": "INFO", "propagate": False}
 
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
