@@ -30,6 +30,7 @@ import numpy.typing as npt
 from PIL import Image
 
 from swap.face import FaceAnalysis, HeadPose
+from swap.folds import remove_folds
 from swap.landmarks import N_LANDMARKS
 from swap.mesh import vertex_normals
 from swap.render import (
@@ -54,7 +55,8 @@ from swap.topology import frontalise
 FloatArray = npt.NDArray[np.float32]
 
 ASSET_MAGIC = b"PTGFACE\x00"
-ASSET_VERSION = 1
+ASSET_VERSION = 2  # 2: the eye openings hold the visitor's eyes (eye fans); 1 is still read
+READABLE_VERSIONS = (1, 2)
 RIM_TRIM = 0.02  # fraction of the texture width trimmed at the outer rim (~10 texels at 512)
 JPEG_QUALITY = 92
 LOW_SIZE = 32  # the stored low-pass (sigma ~46 texels at 512 = ~3 samples at 32: smooth enough)
@@ -85,6 +87,9 @@ class FaceAsset:
     shape: FloatArray
     pose: HeadPose = field(default_factory=lambda: HeadPose(0.0, 0.0, 0.0))
     warnings: tuple[str, ...] = field(default=())
+    eyes: bool = (
+        True  # the texture holds the visitor's eyes (False: a version-1 asset, eyes filled with skin)
+    )
 
     def to_bytes(self) -> bytes:
         """Serialise: magic, version, JSON header, JPEG texture (4:4:4), float16 landmarks."""
@@ -116,9 +121,9 @@ class FaceAsset:
         try:
             pos = len(ASSET_MAGIC)
             version, hlen = struct.unpack_from("<HI", data, pos)
-            if version != ASSET_VERSION:
+            if version not in READABLE_VERSIONS:
                 raise AssetFormatError(
-                    f"face asset version {version} is not supported (this code reads {ASSET_VERSION})"
+                    f"face asset version {version} is not supported (this code reads {READABLE_VERSIONS})"
                 )
             pos += 6
             header = json.loads(data[pos : pos + hlen])
@@ -143,6 +148,7 @@ class FaceAsset:
             shape=shape,
             pose=HeadPose(*(float(x) for x in header["pose"])),
             warnings=tuple(str(w) for w in header["warnings"]),
+            eyes=version >= 2,
         )
 
 
@@ -206,6 +212,8 @@ def build_face_asset(analysis: FaceAnalysis, size: int = UV_SIZE) -> FaceAsset:
     interior = np.clip((rim_distance(size) - RIM_BAND * size) / (0.03 * size), 0, 1)
     albedo, weight = mirror_fill(albedo, weight, source=interior)
     albedo = push_pull_fill(albedo, weight)
+    # a smiling photo's folds would print as smudges on a neutral actor (swap.folds)
+    albedo = remove_folds(albedo, pts)
     # the visitor's own low-pass, over the same texels (same rule) as a target's light map
     # (computed at 128 texels: a Gaussian of sigma 9 % of the width needs no more, and at 512 it
     # would be a 277-tap kernel)

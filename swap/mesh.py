@@ -52,10 +52,56 @@ class RenderMesh:
 
     def positions(self, points: npt.NDArray[np.floating[Any]]) -> FloatArray:
         """Vertex positions (..., V, 3) from Face Mesh points (..., >=468, 3) (extra iris points ignored)."""
-        pts = np.asarray(points, dtype=np.float32)[..., :N_MESH_VERTICES, :]
+        full = np.asarray(points, dtype=np.float32)
+        pts = full[..., :N_MESH_VERTICES, :]
         if self.level == 0:
-            return np.ascontiguousarray(pts)
+            return np.ascontiguousarray(np.concatenate([pts, iris_centres(full)], axis=-2))
         return _pn_positions(pts, self.sample_tri, self.sample_bary)
+
+
+# Face Mesh's iris centres (right eye = the subject's right, near corners 33/133; left near 362/263)
+IRIS_CENTRES = (468, 473)
+
+
+def iris_centres(points: npt.NDArray[np.floating[Any]]) -> FloatArray:
+    """The two iris centres (..., 2, 3); without iris landmarks, the mean of each eye's rim."""
+    p = np.asarray(points, dtype=np.float32)
+    if p.shape[-2] > max(IRIS_CENTRES):
+        return np.ascontiguousarray(p[..., list(IRIS_CENTRES), :])
+    topo = face_topology()
+    return np.stack(
+        [p[..., topo.right_eye_loop, :].mean(axis=-2), p[..., topo.left_eye_loop, :].mean(axis=-2)], axis=-2
+    )
+
+
+def _with_eye_fans(
+    triangles: IntArray, uv: FloatArray, loops: tuple[IntArray, IntArray]
+) -> tuple[IntArray, FloatArray]:
+    """Close each eye hole with a fan of its rim around the iris centre (vertices 468, 469 of the mesh).
+
+    The visitor's iris and lids are then part of the texture and land on the target's eye opening,
+    with the visitor's iris centre on the target's (the gaze follows the film). In UV the centre sits
+    at the rim's centroid. Fans are oriented like the rest of the layout (front faces CCW).
+    """
+    n = len(uv)
+    ref_area = _signed_area(uv, triangles[:1])[0]
+    new_uv = [uv]
+    fans = []
+    for k, loop in enumerate(loops):
+        centre = n + k
+        new_uv.append(uv[loop].mean(axis=0, keepdims=True))
+        fan = np.stack([loop, np.roll(loop, -1), np.full(len(loop), centre)], axis=1)
+        fans.append(fan)
+    all_uv = np.concatenate(new_uv).astype(np.float32)
+    fan_tris = np.concatenate(fans)
+    flip = np.sign(_signed_area(all_uv, fan_tris)) != np.sign(ref_area)
+    fan_tris[flip] = fan_tris[flip][:, [0, 2, 1]]
+    return np.concatenate([triangles, fan_tris]).astype(np.int64), all_uv
+
+
+def _signed_area(uv: npt.NDArray[Any], tris: IntArray) -> npt.NDArray[Any]:
+    a, b, c = uv[tris[:, 0]], uv[tris[:, 1]], uv[tris[:, 2]]
+    return (b[:, 0] - a[:, 0]) * (c[:, 1] - a[:, 1]) - (b[:, 1] - a[:, 1]) * (c[:, 0] - a[:, 0])
 
 
 def vertex_normals(points: npt.NDArray[np.floating[Any]], triangles: IntArray) -> FloatArray:
@@ -118,14 +164,9 @@ def render_mesh(level: int = 0) -> RenderMesh:
     """The sparse Face Mesh (level 0) or its n-way PN subdivision (level n >= 2), built once per process."""
     topo = face_topology()
     if level == 0:
-        n = len(topo.uv)
-        return RenderMesh(
-            0,
-            topo.triangles,
-            topo.uv,
-            np.zeros(n, np.int64),
-            np.zeros((n, 3), np.float32),
-        )
+        triangles, uv = _with_eye_fans(topo.triangles, topo.uv, (topo.right_eye_loop, topo.left_eye_loop))
+        n = len(uv)
+        return RenderMesh(0, triangles, uv, np.zeros(n, np.int64), np.zeros((n, 3), np.float32))
     if level < 2:
         raise ValueError(f"subdivision level must be 0 (sparse) or >= 2, got {level}")
     return _subdivide(level)

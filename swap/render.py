@@ -22,8 +22,8 @@ eyes, blinks, teeth and tongue are kept.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
@@ -37,6 +37,7 @@ from swap.blend import blend_crops
 from swap.landmarks import N_LANDMARKS, FaceLandmarks, ImageArray
 from swap.mesh import RenderMesh, render_mesh, vertex_normals
 from swap.raster import interpolate, rasterize
+from swap.shape import identity_offsets, warp_box, warp_image
 from swap.topology import face_topology
 
 if TYPE_CHECKING:
@@ -52,7 +53,11 @@ RIM_BAND = 0.10  # rim band (fraction of the width) where texels must look like 
 HAIR_RIM = 0.12  # rim band (fraction of the width) where hair may cover the target face
 BROW_TOP = [105, 334, 66, 296]  # upper-brow landmarks: the forehead zone starts above them
 RIM_FEATHER = 0.07  # mask feather at the outer rim (fraction of the face width)
-EYE_FEATHER = 0.10  # feather around the eye holes: keeps the target's eyelids and blinks
+EYE_FEATHER = 0.04  # feather of the eye regions that fade to the target's own eye as it closes
+EYE_OPEN = (
+    0.12,
+    0.20,
+)  # lid opening / eye width: the target's own eye below the first, the visitor's above the second
 MOUTH_FEATHER = 0.05  # feather around the inner-mouth hole: keeps the target's lips moving
 CROP_MARGIN = 0.06  # crop around the face bbox, fraction of its size (room for the blend)
 TRUSTED = 0.25  # a texel with at least this weight is used as it is by the fills
@@ -61,6 +66,7 @@ FULL_FACING = 0.35  # ... and from this cosine on fully trusted
 DETAIL_CHROMA = 0.4  # share of the visitor's local colour ratios kept (1 = all, 0 = brightness only)
 RASTER_FACE_PX = 320  # the UV field is rasterised with the face at most this wide, then upsampled
 HIGHLIGHT_MAX = 0.5  # visitor highlights brighten the target by at most +50 % (soft limit)
+EYE_HIGHLIGHT_MAX = 1.5  # ... inside the eyes (the sclera is much brighter than skin)
 MESH_LEVEL = 0  # render mesh: 0 = sparse Face Mesh; see swap.mesh (dense measured, not better)
 
 
@@ -157,22 +163,112 @@ def _loop_mask(loop: npt.NDArray[np.int64], size: int) -> npt.NDArray[np.uint8]:
 
 @lru_cache(maxsize=8)
 def uv_alpha(size: int) -> FloatArray:
-    """The swap's alpha in UV space: 1 inside, smoothly 0 toward the outer rim and around eyes and mouth.
+    """The swap's alpha in UV space: 1 inside, smoothly 0 toward the outer rim and around the mouth.
 
     Distances are measured in texels, and the UV face is about `size` texels wide, so the feather
-    widths are fractions of the face width.
+    widths are fractions of the face width. The eyes are covered by the mesh's eye fans (the
+    visitor's eyes); how far each shows is decided per target by `eye_alpha`.
     """
     topo = face_topology()
     outer = _loop_mask(topo.outer_loop, size)
     alpha = _smoothstep(cv2.distanceTransform(outer, cv2.DIST_L2, 5) / (RIM_FEATHER * size))
-    for loop, feather in (
-        (topo.left_eye_loop, EYE_FEATHER),
-        (topo.right_eye_loop, EYE_FEATHER),
-        (topo.mouth_loop, MOUTH_FEATHER),
-    ):
-        outside_hole = 255 - _loop_mask(loop, size)
-        alpha *= _smoothstep(cv2.distanceTransform(outside_hole, cv2.DIST_L2, 5) / (feather * size))
+    outside_mouth = 255 - _loop_mask(topo.mouth_loop, size)
+    alpha *= _smoothstep(cv2.distanceTransform(outside_mouth, cv2.DIST_L2, 5) / (MOUTH_FEATHER * size))
     return alpha * uv_raster(size).covered
+
+
+@lru_cache(maxsize=8)
+def eye_regions(size: int) -> FloatArray:
+    """(2, S, S): per eye (right, left), 1 inside its opening, smoothly 0 over `EYE_FEATHER` outside."""
+    topo = face_topology()
+    out = []
+    for loop in (topo.right_eye_loop, topo.left_eye_loop):
+        outside = 255 - _loop_mask(loop, size)
+        out.append(1.0 - _smoothstep(cv2.distanceTransform(outside, cv2.DIST_L2, 5) / (EYE_FEATHER * size)))
+    return np.stack(out).astype(np.float32)
+
+
+@lru_cache(maxsize=8)
+def eye_holes(size: int) -> FloatArray:
+    """(S, S): 1 inside either eye opening (slightly grown): eyes are not skin for light or film detail."""
+    topo = face_topology()
+    mask = np.maximum(_loop_mask(topo.right_eye_loop, size), _loop_mask(topo.left_eye_loop, size))
+    grow = max(1, round(0.01 * size))
+    mask = cv2.dilate(mask, np.ones((2 * grow + 1, 2 * grow + 1), np.uint8))
+    return (mask > 0).astype(np.float32)
+
+
+def eye_openness(landmarks: npt.NDArray[np.floating[Any]]) -> tuple[float, float]:
+    """How far the visitor's eye should show in each target eye (right, left), from the lid opening.
+
+    1 for an open eye, 0 when the target's lids are (nearly) closed: then the target's own eye, lids
+    and lashes come back, so blinks and winks follow the film.
+    """
+    p = np.asarray(landmarks, np.float32)
+    out = []
+    for top, bottom, a, b in ((159, 145, 33, 133), (386, 374, 362, 263)):
+        ratio = float(np.linalg.norm(p[top, :2] - p[bottom, :2])) / max(
+            float(np.linalg.norm(p[a, :2] - p[b, :2])), 1e-6
+        )
+        x = (ratio - EYE_OPEN[0]) / (EYE_OPEN[1] - EYE_OPEN[0])
+        out.append(float(_smoothstep(np.array([x], np.float32))[0]))
+    return out[0], out[1]
+
+
+def neutral_in_eyes(uv_map: FloatArray, neutral: float) -> FloatArray:
+    """A film's expression detail with the eye openings set to `neutral`: the actor's eye moving
+    against its median is not expression detail, and must not ghost over the visitor's eye."""
+    holes = eye_holes(uv_map.shape[0])
+    return (uv_map * (1 - holes) + neutral * holes).astype(np.float32)
+
+
+def occlusion_in_eyes(occlusion: FloatArray) -> FloatArray:
+    """Occlusion inside the eye openings taken from around them (the strongest value within an eye's
+    width): a hand or a glasses frame over an eye covers its lids too, whereas the actor's own eye
+    moving (which the film's occlusion test flags) is no occluder."""
+    size = occlusion.shape[0]
+    holes = eye_holes(size)
+    reach = max(3, round(0.09 * size)) | 1
+    around = cv2.dilate(occlusion * (1 - holes), np.ones((reach, reach), np.uint8))
+    return (occlusion * (1 - holes) + around * holes).astype(np.float32)
+
+
+def swap_light_alpha(
+    sample: Callable[[torch.Tensor, str], torch.Tensor],
+    targets: Sequence[TargetFace],
+    alpha_map: torch.Tensor,
+    eye_map: torch.Tensor,
+    stack: Callable[[list[FloatArray | None], float], torch.Tensor],
+    *,
+    visitor_eyes: bool = True,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The film- or poster-only half of a swap, per pixel of a crop: light (B, 3, h, w) and alpha (B, 1, h, w).
+
+    One function for the still renderer and the cached film fields (`swap.film.fields`), so the two
+    can never shade differently. `sample(tex, padding)` looks a UV texture up at the crop's pixels;
+    `alpha_map` (1, 1, S, S) is `uv_alpha`, `eye_map` (1, 2, S, S) `eye_regions`; `stack` stacks
+    per-target UV maps (None = neutral). Light = the target's light map x its expression detail;
+    alpha = the UV alpha, faded toward the target's own eye as its lids close, x (1 - occlusion) x strength.
+    """
+    bsz = len(targets)
+    dev = alpha_map.device
+    light = torch.from_numpy(np.stack([t.light_map for t in targets]).transpose(0, 3, 1, 2).copy()).to(dev)
+    light = sample(light, "border")
+    details = [None if t.detail is None else neutral_in_eyes(t.detail, 1.0) for t in targets]
+    if any(d is not None for d in details):
+        light = light * sample(stack(details, 1.0), "border")
+    alpha = sample(alpha_map.expand(bsz, -1, -1, -1), "zeros")
+    eyes = sample(eye_map.expand(bsz, -1, -1, -1), "zeros")
+    if visitor_eyes:
+        shown = torch.tensor([eye_openness(t.landmarks) for t in targets], device=dev, dtype=torch.float32)
+    else:  # an asset without eyes (made before the eye fans): the target keeps its eyes
+        shown = torch.zeros((bsz, 2), device=dev, dtype=torch.float32)
+    alpha = alpha * (1 - eyes * (1 - shown.view(bsz, 2, 1, 1))).prod(dim=1, keepdim=True)
+    occ = [None if t.occlusion is None else occlusion_in_eyes(t.occlusion) for t in targets]
+    if any(o is not None for o in occ):
+        alpha = alpha * (1 - sample(stack(occ, 0.0), "border")).clamp(0, 1)
+    strength = torch.tensor([t.strength for t in targets], device=dev, dtype=torch.float32)
+    return light, alpha * strength.view(bsz, 1, 1, 1)
 
 
 @lru_cache(maxsize=8)
@@ -186,7 +282,8 @@ def lowpass_weight(size: int) -> FloatArray:
     """
     outer = _loop_mask(face_topology().outer_loop, size)
     d = cv2.distanceTransform(outer, cv2.DIST_L2, 5)
-    return (_smoothstep(d / (RIM_FEATHER * size)) * uv_raster(size).covered).astype(np.float32)
+    weight = _smoothstep(d / (RIM_FEATHER * size)) * uv_raster(size).covered * (1 - eye_holes(size))
+    return weight.astype(np.float32)
 
 
 @lru_cache(maxsize=8)
@@ -444,14 +541,19 @@ class FaceRenderer:
         *,
         max_batch: int = 16,
         mesh_level: int | None = None,
+        shape_transfer: bool = True,
     ) -> None:
         self.device = torch.device(device or _default_device())
+        # the visitor's proportions (swap.shape); None renders the target's own face shape
+        self._shape = np.asarray(asset.shape, np.float32) if shape_transfer else None
         self.max_batch = max_batch
         self.mesh = render_mesh(MESH_LEVEL if mesh_level is None else mesh_level)
         size = asset.albedo.shape[0]
         detail = visitor_detail(asset.albedo, asset.low)
         self._detail = torch.from_numpy(detail.transpose(2, 0, 1).copy()).unsqueeze(0).to(self.device)
         self._alpha = torch.from_numpy(uv_alpha(size)).view(1, 1, size, size).to(self.device)
+        self._eyes = torch.from_numpy(eye_regions(size)).view(1, 2, size, size).to(self.device)
+        self._visitor_eyes = bool(getattr(asset, "eyes", True))
         self._tris = torch.from_numpy(self.mesh.triangles).to(self.device)
         self._uv = torch.from_numpy(self.mesh.uv).unsqueeze(0).to(self.device)
 
@@ -481,23 +583,34 @@ class FaceRenderer:
         targets: list[TargetFace],
     ) -> None:
         h, w = frames.shape[1:3]
-        pts = np.stack([self.mesh.positions(t.landmarks) for t in targets])  # (B, V, 3)
-        boxes = [_crop_box(p, w, h) for p in pts]
+        boxes = [_render_box(t.landmarks, w, h, self.mesh) for t in targets]
         keep = [k for k, b in enumerate(boxes) if b is not None]
         if not keep:
             return
         idx = [idx[k] for k in keep]
         targets = [targets[k] for k in keep]
-        pts = pts[keep]
         boxes_ = [b for b in boxes if b is not None]
         ch = max(b[3] - b[1] for b in boxes_)
         cw = max(b[2] - b[0] for b in boxes_)
         bsz = len(idx)
         origin = np.array([[b[0], b[1]] for b in boxes_], np.float32)
-        colour, alpha, covered = self._shade(pts, origin, ch, cw, targets)
         crops = np.zeros((bsz, ch, cw, 3), np.uint8)
+        # Everything from here on is in crop coordinates, so that a poster's face region and the same
+        # region of a full frame give the same pixels to the last bit.
+        local_targets = []
         for k, (x0, y0, x1, y1) in enumerate(boxes_):
-            crops[k, : y1 - y0, : x1 - x0] = frames[idx[k], y0:y1, x0:x1]
+            crop = frames[idx[k], y0:y1, x0:x1]
+            local = np.array(targets[k].landmarks, np.float32) - np.array([x0, y0, 0], np.float32)
+            if self._shape is not None:
+                # the visitor's proportions: move the target's face (and its surroundings) first,
+                # then render the texture on the moved landmarks; a cross-fade fades the shape too
+                offsets = identity_offsets(self._shape, local) * np.float32(min(1.0, targets[k].strength))
+                crop = warp_image(crop, local, offsets)
+                local = local + offsets
+            crops[k, : y1 - y0, : x1 - x0] = crop
+            local_targets.append(replace(targets[k], landmarks=local))
+        pts = np.stack([self.mesh.positions(t.landmarks) for t in local_targets])  # (B, V, 3)
+        colour, alpha, covered = self._shade(pts, np.zeros_like(origin), ch, cw, local_targets)
         crop_t = torch.from_numpy(crops).to(self.device).permute(0, 3, 1, 2).float() / 255.0
         rendered = torch.where(covered, colour, crop_t)  # outside the mesh: the target itself
         blended = blend_crops(crop_t, rendered, alpha)
@@ -536,17 +649,11 @@ class FaceRenderer:
         def sample(tex: torch.Tensor, padding: str = "border") -> torch.Tensor:
             return F.grid_sample(tex, grid, mode="bilinear", padding_mode=padding, align_corners=False)
 
-        light = torch.from_numpy(np.stack([t.light_map for t in targets]).transpose(0, 3, 1, 2).copy())
-        smooth = [uv.permute(0, 3, 1, 2), sample(light.to(self.device))]
-        extra = [t.detail for t in targets]
-        if any(d is not None for d in extra):
-            smooth[1] = smooth[1] * sample(self._stack_maps(extra, 1.0))
-        alpha = sample(self._alpha.expand(bsz, -1, -1, -1), "zeros")
-        occ = [t.occlusion for t in targets]
-        if any(o is not None for o in occ):
-            alpha = alpha * (1 - sample(self._stack_maps(occ, 0.0))).clamp(0, 1)
-        strength = torch.tensor([t.strength for t in targets], device=self.device, dtype=torch.float32)
-        alpha = alpha * strength.view(bsz, 1, 1, 1) * cov
+        light, alpha = swap_light_alpha(
+            sample, targets, self._alpha, self._eyes, self._stack_maps, visitor_eyes=self._visitor_eyes
+        )
+        smooth = [uv.permute(0, 3, 1, 2), light]
+        alpha = alpha * cov
         if (lh, lw) != (height, width):
             packed = torch.cat([smooth[0] * cov, smooth[1] * cov, alpha, cov], dim=1)
             packed = F.interpolate(packed, size=(height, width), mode="bilinear", align_corners=True)
@@ -594,9 +701,14 @@ def visitor_detail(albedo: FloatArray, low: FloatArray) -> FloatArray:
     chroma = ratio / np.maximum(lum_ratio, 1e-3)[..., None]
     # highlights (specular spots, JPEG ringing on dark skin) compress softly toward 1 + HIGHLIGHT_MAX:
     # on a paler target the same ratio would otherwise print as white blotches
+    # Inside the eye openings the visitor's iris colour and white sclera are identity, not skin: full
+    # colour ratios there, and highlights compressed only mildly.
+    eyes = np.asarray(cv2.GaussianBlur(eye_holes(size), (0, 0), 0.006 * size), np.float32)
     over = np.maximum(lum_ratio - 1.0, 0.0)
-    lum_ratio = np.where(lum_ratio > 1.0, 1.0 + over / (1.0 + over / HIGHLIGHT_MAX), lum_ratio)
-    detail = lum_ratio[..., None] * np.power(np.clip(chroma, 0.05, 20.0), DETAIL_CHROMA)
+    limit = HIGHLIGHT_MAX + eyes * (EYE_HIGHLIGHT_MAX - HIGHLIGHT_MAX)
+    lum_ratio = np.where(lum_ratio > 1.0, 1.0 + over / (1.0 + over / limit), lum_ratio)
+    exponent = (DETAIL_CHROMA + eyes * (1.0 - DETAIL_CHROMA))[..., None]
+    detail = lum_ratio[..., None] * np.power(np.clip(chroma, 0.05, 20.0), exponent)
     return np.clip(detail, 0.0, 4.0).astype(np.float32)
 
 
@@ -640,8 +752,21 @@ def face_box(
     Rendering only this crop, with the landmarks shifted by (x0, y0), gives exactly the same pixels
     there (posters render just the face region of a cached template).
     """
-    mesh = render_mesh(MESH_LEVEL if mesh_level is None else mesh_level)
-    return _crop_box(mesh.positions(_points(landmarks)), width, height)
+    return _render_box(
+        landmarks, width, height, render_mesh(MESH_LEVEL if mesh_level is None else mesh_level)
+    )
+
+
+def _render_box(
+    landmarks: FaceLandmarks | npt.NDArray[np.floating[Any]], width: int, height: int, mesh: RenderMesh
+) -> tuple[int, int, int, int] | None:
+    """The face crop grown to the reach of the shape warp (`swap.shape.warp_box`): what a render changes."""
+    pts = _points(landmarks)
+    box = _crop_box(mesh.positions(pts), width, height)
+    if box is None:
+        return None
+    wx0, wy0, wx1, wy1 = warp_box(pts, width, height)
+    return min(box[0], wx0), min(box[1], wy0), max(box[2], wx1), max(box[3], wy1)
 
 
 def _crop_box(points: FloatArray, width: int, height: int) -> tuple[int, int, int, int] | None:

@@ -45,7 +45,7 @@ if TYPE_CHECKING:
 FloatArray = npt.NDArray[np.float32]
 
 FIELD_FACE_PX = 128  # fields are stored with the face at most this wide (2 px per 64-texel film map)
-FORMAT_VERSION = 1  # bump when `compute_fields` changes what it stores: old caches are then rebuilt
+FORMAT_VERSION = 2  # 2: eye fans (visitor's eyes, blink fade). Bump when `compute_fields` changes what it stores: old caches are then rebuilt
 SUFFIX = ".fields"
 MAGIC = b"PGFF"
 _HEAD = struct.Struct("<4sI20s")
@@ -65,7 +65,7 @@ def fields_key(track: FilmTrack) -> bytes:
 
     h = hashlib.sha1()
     consts = (
-        FORMAT_VERSION, FIELD_FACE_PX, sr.UV_SIZE, sr.RIM_FEATHER, sr.EYE_FEATHER, sr.MOUTH_FEATHER,
+        FORMAT_VERSION, FIELD_FACE_PX, sr.UV_SIZE, sr.RIM_FEATHER, sr.EYE_FEATHER, sr.EYE_OPEN, sr.MOUTH_FEATHER,
         sr.CROP_MARGIN, sr.MESH_LEVEL, track.width, track.height, track.frames,
     )  # fmt: skip
     h.update(repr(consts).encode())
@@ -172,7 +172,6 @@ def compute_fields(
     uv = interpolate(raster, torch.from_numpy(mesh.uv).unsqueeze(0).to(dev), tris)  # (B, h, w, 2)
     grid = uv * 2 - 1
     cov = raster.covered.unsqueeze(1).float()
-    bsz = len(todo)
     targets = [r[1] for r in todo]
 
     def sample(tex: torch.Tensor, padding: str = "border") -> torch.Tensor:
@@ -188,18 +187,10 @@ def compute_fields(
                 )
         return torch.from_numpy(arr).to(dev)
 
-    light = torch.from_numpy(np.stack([t.light_map for t in targets]).transpose(0, 3, 1, 2).copy()).to(dev)
-    light = sample(light)
-    details = [t.detail for t in targets]
-    if any(d is not None for d in details):
-        light = light * sample(stack(details, 1.0))
     ua = torch.from_numpy(sr.uv_alpha(sr.UV_SIZE)).view(1, 1, sr.UV_SIZE, sr.UV_SIZE).to(dev)
-    alpha = sample(ua.expand(bsz, -1, -1, -1), "zeros")
-    occ = [t.occlusion for t in targets]
-    if any(o is not None for o in occ):
-        alpha = alpha * (1 - sample(stack(occ, 0.0))).clamp(0, 1)
-    strength = torch.tensor([t.strength for t in targets], device=dev, dtype=torch.float32)
-    alpha = alpha * strength.view(bsz, 1, 1, 1) * cov
+    eyes = torch.from_numpy(sr.eye_regions(sr.UV_SIZE)).view(1, 2, sr.UV_SIZE, sr.UV_SIZE).to(dev)
+    light, alpha = sr.swap_light_alpha(sample, targets, ua, eyes, stack)
+    alpha = alpha * cov
     uv_np = (uv * cov.permute(0, 2, 3, 1)).cpu().numpy()
     light_np = (light * cov).permute(0, 2, 3, 1).cpu().numpy()
     alpha_np = alpha[:, 0].cpu().numpy()

@@ -32,6 +32,7 @@ import numpy.typing as npt
 from swap.errors import SwapError, TemplateError
 from swap.film import fields, io
 from swap.film.track import FilmTrack
+from swap.shape import FilmShape, warp_i420
 
 if TYPE_CHECKING:
     from swap.asset import FaceAsset
@@ -202,6 +203,12 @@ def _fields_beside_encoder(
         torch.set_num_threads(before)
 
 
+def _film_shape(asset: FaceAsset, track: FilmTrack) -> FilmShape | None:
+    """The visitor's shape against the actor's mean shape over the film (None: no covered frame)."""
+    frames = [track.landmarks(int(i)) for i in np.flatnonzero(track.covered)]
+    return FilmShape(asset.shape, frames) if frames else None
+
+
 def _check_track(track: FilmTrack, info: io.FilmInfo) -> None:
     if (track.width, track.height) != (info.width & ~1, info.height & ~1) or abs(
         track.frames - info.frames
@@ -227,6 +234,7 @@ def render_film(
     label: str | None = None,
     label_position: str = "bottom-right",
     metadata: dict[str, str] | None = None,
+    shape_transfer: bool = True,
 ) -> FilmResult:
     """Render `face_asset` into every covered frame of `film_path` and encode to `out_path` (required).
 
@@ -252,6 +260,7 @@ def render_film(
             raise TemplateError("not_ingested", str(exc)) from exc
     _check_track(track, info)
     texture = visitor_detail(asset.albedo, asset.low)
+    film_shape = _film_shape(asset, track) if shape_transfer else None
     fields_device = _field_device(device)
     key = fields.fields_key(track)
     cache = fields.fields_path(film_path)
@@ -281,6 +290,11 @@ def render_film(
             for f, ff in zip(batch, per_frame, strict=True):
                 if ff is not None:
                     fields.composite_fields(f.data, ff, texture)
+                    if film_shape is not None:
+                        # render first, then move the face to the visitor's proportions (swap.shape)
+                        points = track.landmarks(f.index)
+                        offsets = film_shape.offsets(points, float(track.strength[f.index]))
+                        warp_i420(f.data, points, offsets)
                 if stamp is not None:
                     stamp.apply(f.data)
                 if f.index == cover_index:

@@ -1,0 +1,371 @@
+"""Shape transfer: the visitor's face proportions on the target's pose and expression.
+
+A texture swap alone keeps the target's outline, jaw, nose, eye spacing and mouth width, and an
+independent face recogniser then sees the actor wearing a mask. Face Mesh gives 3-D landmarks, so the
+visitor's *identity shape* can be separated from pose and expression:
+
+1. `align`: a 3-D similarity fit (Umeyama) of the visitor's landmarks onto the reference on `STABLE`
+   points (forehead and nose midline, eye corners, temples, upper outline, cheekbones, nose wings);
+   lips, lids, brows and chin stay out of the fit, so expression does not tilt it.
+2. `identity_offsets`: aligned visitor minus reference, per landmark, with the parts that an
+   expression moves *damped* so that they stay the target's (engine notes, "Prototype 2"):
+   the mouth follows the visitor only by position and (soft-clamped) width, never by its opening or
+   by smile-lifted corners; each eye only by its centre and size, never by its lid opening; the chin
+   does not follow a visitor's open mouth. Without the damping a grin becomes a stretched dark mouth
+   and a wink vanishes.
+3. `displacement_field` / `warp_image`: the offsets move the target image. Inside the face the mesh
+   (re-rendered with the displaced landmarks) decides; outside it a displacement that decays over
+   three rings (1/3, 2/3, 1 x `RING_REACH` of the face width beyond the outline, carrying 0.74, 0.26
+   and 0 of the outline's offset) bends hair, ears and neck smoothly, with no holes or tears.
+
+For stills the reference is the target's own landmarks. For films it is the actor's mean shape
+over the film (`film_reference`): the offset is computed once in that canonical frame and carried
+into every frame by the frame's similarity, so the actor's expression stays per frame.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from swap.topology import face_topology
+
+FloatArray = npt.NDArray[np.float32]
+
+SHAPE_STRENGTH = 1.0  # share of the visitor's identity shape applied (1 = all; chosen by the judge)
+RING_REACH = 0.25  # the warp fades to zero this far beyond the face outline (fraction of face width)
+RING_WEIGHTS = (0.74, 0.26, 0.0)  # share of the outline's offset carried by the rings at 1/3, 2/3, 1
+MOUTH_WIDTH_CLAMP = 0.10  # mouth-width ratio change soft-clamped to +-10 % (a smile widens the mouth)
+MAX_OFFSET = 0.12  # no landmark moves further than this share of the face width (safety against bad fits)
+FIELD_PX = 96  # the displacement field is computed on a grid at most this wide, then upsampled
+
+# fit points: midline, eye corners, temples, upper outline, cheekbones, nose wings
+STABLE = np.array(
+    [10, 151, 9, 8, 168, 6, 197, 195, 5, 4, 1, 33, 133, 362, 263, 127, 356, 162, 389, 21, 251, 54, 284,
+     103, 332, 67, 297, 109, 338, 116, 345, 117, 346, 123, 352, 129, 358, 98, 327, 64, 294, 234, 454],
+    dtype=np.int64,
+)  # fmt: skip
+LIPS = np.array(
+    [0, 13, 14, 17, 37, 39, 40, 61, 78, 80, 81, 82, 84, 87, 88, 91, 95, 146, 178, 181, 185, 191, 267,
+     269, 270, 291, 308, 310, 311, 312, 314, 317, 318, 321, 324, 375, 402, 405, 409, 415],
+    dtype=np.int64,
+)  # fmt: skip
+RIGHT_EYE = np.array(
+    [7, 33, 133, 144, 145, 153, 154, 155, 157, 158, 159, 160, 161, 163, 173, 246, 468, 469, 470, 471, 472],
+    dtype=np.int64,
+)
+LEFT_EYE = np.array(
+    [249, 263, 362, 373, 374, 380, 381, 382, 384, 385, 386, 387, 388, 390, 398, 466, 473, 474, 475, 476, 477],
+    dtype=np.int64,
+)
+MOUTH_CORNERS = (61, 291)
+UPPER_LIP_TOP = 0
+INNER_LIPS = (13, 14)
+
+
+@dataclass(frozen=True)
+class Similarity:
+    """x -> scale * R @ x + t (3-D)."""
+
+    scale: float
+    rotation: FloatArray
+    translation: FloatArray
+
+    def apply(self, points: npt.NDArray[np.floating[Any]]) -> FloatArray:
+        p = np.asarray(points, np.float64)
+        return (self.scale * p @ self.rotation.T + self.translation).astype(np.float32)
+
+    def apply_vectors(self, vectors: npt.NDArray[np.floating[Any]]) -> FloatArray:
+        return (self.scale * np.asarray(vectors, np.float64) @ self.rotation.T).astype(np.float32)
+
+
+def align(source: npt.NDArray[np.floating[Any]], target: npt.NDArray[np.floating[Any]]) -> Similarity:
+    """Umeyama's least-squares similarity that maps `source` points onto `target` on `STABLE` points."""
+    src = np.asarray(source, np.float64)[STABLE, :3]
+    dst = np.asarray(target, np.float64)[STABLE, :3]
+    mu_s, mu_d = src.mean(axis=0), dst.mean(axis=0)
+    a, b = src - mu_s, dst - mu_d
+    cov = b.T @ a / len(src)
+    u, sig, vt = np.linalg.svd(cov)
+    d = np.eye(3)
+    if np.linalg.det(u) * np.linalg.det(vt) < 0:
+        d[2, 2] = -1
+    rot = u @ d @ vt
+    var = (a**2).sum() / len(src)
+    scale = float(np.trace(np.diag(sig) @ d) / max(var, 1e-12))
+    t = mu_d - scale * rot @ mu_s
+    return Similarity(scale, rot.astype(np.float32), t.astype(np.float32))
+
+
+def _face_axes(ref: FloatArray) -> tuple[FloatArray, FloatArray, float]:
+    """Unit x (subject's right -> left eye corner) and y (forehead -> chin) axes and the eye-corner distance."""
+    x = ref[263] - ref[33]
+    width = float(np.linalg.norm(x))
+    x = x / max(width, 1e-6)
+    y = ref[152] - ref[10]
+    y = y - x * float(y @ x)
+    y = y / max(float(np.linalg.norm(y)), 1e-6)
+    return x.astype(np.float32), y.astype(np.float32), width
+
+
+def _region_weight(ref: FloatArray, members: npt.NDArray[np.int64], reach: float) -> FloatArray:
+    """1 on `members`, falling smoothly to 0 at `reach` (same units as `ref`) from the nearest member."""
+    d = np.linalg.norm(ref[:, None, :2] - ref[None, members, :2], axis=-1).min(axis=1)
+    x = np.clip(1.0 - d / max(reach, 1e-6), 0.0, 1.0)
+    w = x * x * (3 - 2 * x)
+    w[members] = 1.0
+    return w.astype(np.float32)
+
+
+def _feature_similarity(
+    aligned: FloatArray, ref: FloatArray, members: npt.NDArray[np.int64], anchor: FloatArray,
+    anchor_ref: FloatArray, scale: float,
+) -> FloatArray:  # fmt: skip
+    """Offsets that move a feature only by its anchor's shift and a uniform scale about it."""
+    return ((anchor - anchor_ref)[None, :] + (scale - 1.0) * (ref - anchor_ref[None, :])).astype(np.float32)
+
+
+def identity_offsets(
+    visitor: npt.NDArray[np.floating[Any]], reference: npt.NDArray[np.floating[Any]]
+) -> FloatArray:
+    """Per-landmark 3-D offsets (N, 3) in the reference's frame that give it the visitor's proportions.
+
+    `visitor` and `reference` are (>= 478, 3) Face Mesh landmarks in any frames (the visitor's is
+    aligned onto the reference first). Expression-driven parts are damped (module docstring).
+    """
+    vis = np.asarray(visitor, np.float32)[:478]
+    ref = np.asarray(reference, np.float32)[:478]
+    aligned = align(vis, ref).apply(vis)
+    raw = aligned - ref
+    x_axis, y_axis, eye_dist = _face_axes(ref)
+    out = raw.copy()
+    # mouth: position (corner midpoint across, upper-lip top down) and a soft-clamped width only
+    c0, c1 = MOUTH_CORNERS
+    w_ref = float((ref[c1] - ref[c0]) @ x_axis)
+    w_vis = float((aligned[c1] - aligned[c0]) @ x_axis)
+    ratio = w_vis / max(w_ref, 1e-6) - 1.0
+    mouth_scale = 1.0 + MOUTH_WIDTH_CLAMP * float(np.tanh(ratio / MOUTH_WIDTH_CLAMP))
+    mid_ref = (ref[c0] + ref[c1]) / 2
+    mid_vis = (aligned[c0] + aligned[c1]) / 2
+    anchor_ref = mid_ref + y_axis * float((ref[UPPER_LIP_TOP] - mid_ref) @ y_axis)
+    anchor_vis = mid_vis + y_axis * float((aligned[UPPER_LIP_TOP] - mid_vis) @ y_axis)
+    mouth = _feature_similarity(aligned, ref, LIPS, anchor_vis, anchor_ref, mouth_scale)
+    wm = _region_weight(ref, LIPS, 0.35 * max(w_ref, 1e-6))[:, None]
+    out = out * (1 - wm) + mouth * wm
+    # chin and jaw below the mouth: not lowered by the visitor's open mouth
+    gap_ref = float((ref[INNER_LIPS[1]] - ref[INNER_LIPS[0]]) @ y_axis)
+    gap_vis = float((aligned[INNER_LIPS[1]] - aligned[INNER_LIPS[0]]) @ y_axis)
+    below = ((ref - mid_ref) @ y_axis) / max(0.25 * eye_dist, 1e-6)
+    ramp = np.clip(below, 0.0, 1.0)[:, None] * (1 - wm)
+    out = out - ramp * (gap_vis - gap_ref) * y_axis[None, :]
+    # eyes: centre and size follow the visitor, the lid opening stays the target's
+    for members, (a, b) in ((RIGHT_EYE, (33, 133)), (LEFT_EYE, (362, 263))):
+        e_ref = float(np.linalg.norm(ref[b] - ref[a]))
+        e_vis = float(np.linalg.norm(aligned[b] - aligned[a]))
+        sim = _feature_similarity(
+            aligned,
+            ref,
+            members,
+            (aligned[a] + aligned[b]) / 2,
+            (ref[a] + ref[b]) / 2,
+            e_vis / max(e_ref, 1e-6),
+        )
+        we = _region_weight(ref, members, 0.45 * max(e_ref, 1e-6))[:, None]
+        out = out * (1 - we) + sim * we
+    # safety: a bad fit never drags a landmark across the face
+    face_w = float(np.ptp(ref[:468, 0])) + 1e-6
+    norm = np.linalg.norm(out[:, :2], axis=1, keepdims=True)
+    limit = MAX_OFFSET * face_w
+    out = out * np.minimum(1.0, limit / np.maximum(norm, 1e-6))
+    return (SHAPE_STRENGTH * out).astype(np.float32)
+
+
+# ---- the image warp --------------------------------------------------------------------------------
+
+
+def _ring_points(points: FloatArray) -> tuple[FloatArray, npt.NDArray[np.int64], FloatArray]:
+    """Ring control points outside the outline: (R, 2) positions, the outline vertex each follows, weight."""
+    outer = face_topology().outer_loop
+    oval = points[outer, :2]
+    centre = points[:468, :2].mean(axis=0)
+    face_w = float(np.ptp(points[:468, 0]))
+    direction = oval - centre
+    direction /= np.maximum(np.linalg.norm(direction, axis=1, keepdims=True), 1e-6)
+    pos, follow, weight = [], [], []
+    for k, w in enumerate(RING_WEIGHTS, start=1):
+        pos.append(oval + direction * (k / len(RING_WEIGHTS)) * RING_REACH * face_w)
+        follow.append(outer)
+        weight.append(np.full(len(outer), w, np.float32))
+    return np.concatenate(pos).astype(np.float32), np.concatenate(follow), np.concatenate(weight)
+
+
+def warp_box(points: npt.NDArray[np.floating[Any]], width: int, height: int) -> tuple[int, int, int, int]:
+    """The region (x0, y0, x1, y1) a shape warp of a face with these landmarks can change."""
+    p = np.asarray(points, np.float32)
+    rings, _, _ = _ring_points(p)
+    xy = np.concatenate([p[:, :2], rings])
+    lo, hi = xy.min(axis=0) - 2, xy.max(axis=0) + 3
+    return (
+        int(max(0, np.floor(lo[0]))),
+        int(max(0, np.floor(lo[1]))),
+        int(min(width, np.ceil(hi[0]))),
+        int(min(height, np.ceil(hi[1]))),
+    )
+
+
+@dataclass(frozen=True)
+class WarpBasis:
+    """A displacement field's linear basis over a crop: per grid point 3 control-point ids and weights.
+
+    The field is linear in the control points' offsets, so a film can store the basis (film-only)
+    and each visitor's warp is a gather: `field = (weights[..., None] * offsets[ids]).sum(-2)`.
+    Control points: the landmarks, then the rings (`ring_follow`, `ring_weight`), then 4 crop corners
+    (offset 0).
+    """
+
+    box: tuple[int, int, int, int]
+    grid_shape: tuple[int, int]
+    ids: npt.NDArray[np.int32]  # (gh, gw, 3)
+    weights: FloatArray  # (gh, gw, 3)
+    n_landmarks: int
+    ring_follow: npt.NDArray[np.int64]
+    ring_weight: FloatArray
+
+    def control_offsets(self, offsets: FloatArray) -> FloatArray:
+        """Offsets (C, 2) of every control point from the landmarks' offsets (N, 2)."""
+        rings = offsets[self.ring_follow, :2] * self.ring_weight[:, None]
+        return np.concatenate([offsets[: self.n_landmarks, :2], rings, np.zeros((4, 2), np.float32)])
+
+    def field(self, offsets: FloatArray) -> FloatArray:
+        """The displacement (gh, gw, 2) on the grid for landmark offsets (N, >=2)."""
+        ctrl = self.control_offsets(np.asarray(offsets, np.float32))
+        return np.einsum("hwk,hwkc->hwc", self.weights, ctrl[self.ids]).astype(np.float32)
+
+
+def warp_basis(points: npt.NDArray[np.floating[Any]], box: tuple[int, int, int, int]) -> WarpBasis:
+    """Triangulate the landmarks, rings and crop corners once and express a grid over `box` in it."""
+    from scipy.spatial import Delaunay
+
+    p = np.asarray(points, np.float32)
+    n = len(p)
+    rings, follow, weight = _ring_points(p)
+    x0, y0, x1, y1 = box
+    corners = np.array([[x0 - 1, y0 - 1], [x1, y0 - 1], [x0 - 1, y1], [x1, y1]], np.float32)
+    ctrl = np.concatenate([p[:, :2], rings, corners]).astype(np.float64)
+    tri = Delaunay(ctrl)
+    w, h = x1 - x0, y1 - y0
+    scale = min(1.0, FIELD_PX / max(w, h, 1))
+    gw, gh = max(2, round((w - 1) * scale) + 1), max(2, round((h - 1) * scale) + 1)
+    gx = x0 + np.linspace(0, w - 1, gw)
+    gy = y0 + np.linspace(0, h - 1, gh)
+    grid = np.stack(np.meshgrid(gx, gy), axis=-1).reshape(-1, 2)
+    simplex = tri.find_simplex(grid)
+    simplex = np.where(simplex < 0, 0, simplex)
+    trans = tri.transform[simplex]
+    b2 = np.einsum("nij,nj->ni", trans[:, :2], grid - trans[:, 2])
+    bary = np.concatenate([b2, 1 - b2.sum(axis=1, keepdims=True)], axis=1)
+    ids = tri.simplices[simplex]
+    return WarpBasis(
+        box=box,
+        grid_shape=(gh, gw),
+        ids=ids.reshape(gh, gw, 3).astype(np.int32),
+        weights=np.clip(bary, 0, 1).reshape(gh, gw, 3).astype(np.float32),
+        n_landmarks=n,
+        ring_follow=follow,
+        ring_weight=weight,
+    )
+
+
+def inverse_maps(field: FloatArray, size: tuple[int, int]) -> tuple[FloatArray, FloatArray]:
+    """Backward remap maps (crop pixels) for a forward displacement on the grid: out(p) = in(p - d(p')).
+
+    The field is defined at the undisplaced positions; one fixed-point step evaluates it where the
+    output pixel came from (p' = p - d(p)), which inverts the smooth warp to second order.
+    """
+    w, h = size
+    full = np.asarray(cv2.resize(field, (w, h), interpolation=cv2.INTER_LINEAR), np.float32)
+    xs, ys = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    first_x, first_y = xs - full[..., 0], ys - full[..., 1]
+    again = cv2.remap(full, first_x, first_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    return xs - again[..., 0], ys - again[..., 1]
+
+
+def warp_image(
+    image: npt.NDArray[Any], points: npt.NDArray[np.floating[Any]], offsets: FloatArray
+) -> npt.NDArray[Any]:
+    """`image` (H, W, C) with the face at `points` moved by `offsets` (N, >=2), outside decaying to 0."""
+    h, w = image.shape[:2]
+    box = warp_box(points, w, h)
+    x0, y0, x1, y1 = box
+    if x1 - x0 < 4 or y1 - y0 < 4:
+        return image
+    local = np.array(points, np.float32)
+    local[:, 0] -= x0
+    local[:, 1] -= y0
+    field = warp_basis(local, (0, 0, x1 - x0, y1 - y0)).field(offsets)
+    map_x, map_y = inverse_maps(field, (x1 - x0, y1 - y0))
+    out = image.copy()
+    # sampling from the whole image (not just the crop) keeps the crop's border continuous
+    warped = cv2.remap(image, map_x + x0, map_y + y0, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    out[y0:y1, x0:x1] = warped.reshape(out[y0:y1, x0:x1].shape)
+    return out
+
+
+# ---- films ---------------------------------------------------------------------------------------
+
+
+class FilmShape:
+    """A visitor's identity offsets for every frame of a film, from the actor's mean shape.
+
+    The offset is computed once against the actor's mean shape in a canonical head frame (so the
+    actor's per-frame expression is not compared with the visitor's photo) and carried into each
+    frame by the similarity that maps the mean shape onto that frame's landmarks.
+    """
+
+    def __init__(self, visitor_shape: npt.NDArray[np.floating[Any]], frames: list[FloatArray]) -> None:
+        from swap.topology import frontalise
+
+        if not frames:
+            raise ValueError("a film shape needs at least one frame with landmarks")
+        step = max(1, len(frames) // 60)  # ~60 frames are plenty for a mean shape
+        canon = [frontalise(np.asarray(f, np.float32))[:478] for f in frames[::step]]
+        self.mean = np.mean(canon, axis=0).astype(np.float32)
+        self.canonical = identity_offsets(visitor_shape, self.mean)
+
+    def offsets(self, landmarks: npt.NDArray[np.floating[Any]], strength: float = 1.0) -> FloatArray:
+        """Offsets (N, 3) in this frame's pixels (scaled by the frame's cross-fade `strength`)."""
+        frame_sim = align(self.mean, np.asarray(landmarks, np.float32))
+        return frame_sim.apply_vectors(self.canonical) * np.float32(min(1.0, max(0.0, strength)))
+
+
+def warp_i420(yuv: npt.NDArray[np.uint8], points: npt.NDArray[np.floating[Any]], offsets: FloatArray) -> None:
+    """Move the face at `points` by `offsets` in one I420 frame (H*3/2, W) in place: luma at full
+    resolution, chroma at half, the same smooth field (`warp_image` for RGB)."""
+    height = yuv.shape[0] * 2 // 3
+    width = yuv.shape[1]
+    x0, y0, x1, y1 = warp_box(points, width, height)
+    x0, y0, x1, y1 = x0 & ~1, y0 & ~1, min(width, (x1 + 1) & ~1), min(height, (y1 + 1) & ~1)
+    bw, bh = x1 - x0, y1 - y0
+    if bw < 8 or bh < 8:
+        return
+    local = np.array(points, np.float32)
+    local[:, 0] -= x0
+    local[:, 1] -= y0
+    field = warp_basis(local, (0, 0, bw, bh)).field(offsets)
+    luma = yuv[:height]
+    map_x, map_y = inverse_maps(field, (bw, bh))
+    luma[y0:y1, x0:x1] = cv2.remap(
+        luma, map_x + x0, map_y + y0, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+    )
+    n = height * width
+    flat = yuv.reshape(-1)
+    cx_map, cy_map = inverse_maps(field * 0.5, (bw // 2, bh // 2))
+    for start in (n, n + n // 4):
+        plane = flat[start : start + n // 4].reshape(height // 2, width // 2)
+        plane[y0 // 2 : y1 // 2, x0 // 2 : x1 // 2] = cv2.remap(
+            plane, cx_map + x0 // 2, cy_map + y0 // 2, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+        )
