@@ -118,7 +118,7 @@ def test_messages_before_authentication_close_the_connection(queued_job: Any) ->
 
 
 def test_foreign_origin_is_refused(queued_job: Any) -> None:
-    job, token = queued_job
+    job, _token = queued_job
 
     async def scenario() -> None:
         ws = WebsocketCommunicator(
