@@ -1,7 +1,8 @@
 """Is the visitor recognisable? The engine's swaps judged by an independent face recogniser.
 
     python bench/identity.py [--set tune|held|all] [--pairs SUBSTR] [--limit N] [--out DIR]
-                             [--compare-ref REF]
+                             [--compare-ref REF] [--engine-ref REF]
+    python bench/identity.py --films [--pairs SUBSTR] [--frames 40] [--quality-frames 150]
 
 Stills mode (the default): gender-matched (visitor photo, film frame) pairs from the shared media
 (`PROTAGONIST_SHARED_MEDIA`, else ../shared/media): each photo meets `--per-photo` films of the
@@ -364,7 +365,12 @@ def run_stills(args: argparse.Namespace) -> dict[str, Any]:
         for r in rows
     ]
     methods = ["ours", "classic"]
-    results = {"ours": _render_here(jobs)}
+    if args.engine_ref:
+        sha, ours = render_ours_ref(args.engine_ref, jobs)
+        print(f"ours = the engine of {args.engine_ref} ({sha}), not the working tree")
+    else:
+        ours = _render_here(jobs)
+    results = {"ours": ours}
     if args.compare_ref:
         ref_jobs = [{**j, "out": j["out"].replace(".png", ".before.png")} for j in jobs]
         sha, results["before"] = render_ours_ref(args.compare_ref, ref_jobs)
@@ -595,6 +601,214 @@ def contact_sheet(
     draw_sheet(sheet_rows, columns, path)
 
 
+# --- films -------------------------------------------------------------------------------------
+
+# A few (photo, film) pairs run by default in films mode (each ingests once, then minutes per run);
+# `--pairs SUBSTR` picks from all gender-matched pairs instead.
+DEFAULT_FILM_PAIRS = (
+    ("woman_neutral_frown.png", "woman_talking_big_expressions.mp4"),
+    ("obama_official_portrait.jpg", "man_suit_speech.mp4"),
+    ("older_man_black_glasses.jpg", "man_glasses_smiling_grey_bg.mp4"),  # held
+)
+
+
+def film_pairs(substr: str) -> list[Pair]:
+    """Gender-matched (photo, film) pairs; the default few unless `substr` filters all of them."""
+    if not substr:
+        return [Pair(p, f, 0, p in HELD) for p, f in DEFAULT_FILM_PAIRS]
+    return [
+        Pair(p, f, 0, p in HELD)
+        for p, (g, _) in PHOTOS.items()
+        for f, fg in FILMS.items()
+        if g == fg and (p, f) not in SAME_IDENTITY and substr in f"{Path(p).stem}->{Path(f).stem}"
+    ]
+
+
+def engine_formats() -> dict[str, int]:
+    """The engine's on-disk format versions of film tracks and cached fields: a change means re-ingest."""
+    from swap.film import fields, track
+
+    return {"track": int(track.FORMAT_VERSION), "fields": int(fields.FORMAT_VERSION)}
+
+
+def cached_film(film: Path, cache: Path) -> tuple[Path, Any]:
+    """A copy of `film` under the cache (../shared is read-only; ingest writes beside the film) and its
+    track, ingested once and reused while the film and the engine's track/fields formats are unchanged."""
+    from swap.film import FilmTrack, ingest_film
+
+    st = film.stat()
+    folder = cache / f"{film.stem}-{st.st_size}-{st.st_mtime_ns}"
+    copy = folder / film.name
+    stamp = folder / "formats.json"
+    formats = engine_formats()
+    if copy.is_file() and stamp.is_file() and json.loads(stamp.read_text()) == formats:
+        try:
+            return copy, FilmTrack.for_film(copy)
+        except (OSError, ValueError) as exc:
+            print(f"{film.name}: cached track unreadable ({exc}): ingesting again")
+    if folder.exists():
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True)
+    shutil.copyfile(film, copy)
+    t0 = time.perf_counter()
+    track = ingest_film(copy)
+    stamp.write_text(json.dumps(formats))
+    print(f"ingested {film.name} in {time.perf_counter() - t0:.1f} s (cached in {folder})")
+    return copy, track
+
+
+@dataclass
+class FilmRow:
+    pair: Pair
+    frames: list[int]
+    scores: dict[str, list[Score]]
+    quality: dict[str, float]
+    render_s: float
+    sheet_cells: list[tuple[str, list[tuple[ImageArray, str]]]]
+
+
+def _share(scores: Sequence[Score], what: str) -> float:
+    return sum(getattr(s, what) for s in scores) / len(scores) if scores else float("nan")
+
+
+def run_films(args: argparse.Namespace) -> dict[str, Any]:
+    """Films mode: whole swaps, N frames judged, the classic swap on the same frames, motion fidelity."""
+    from swap.analysis import analyze_photo
+    from swap.asset import build_face_asset
+    from swap.errors import PhotoRejected
+    from swap.film import render_film
+    from swap.film.quality import film_quality
+
+    media = media_root()
+    if not (media / "films").is_dir():
+        raise SystemExit(f"no shared media at {media} (set PROTAGONIST_SHARED_MEDIA)")
+    out: Path = args.out
+    pairs = [p for p in film_pairs(args.pairs) if args.set == "all" or p.held == (args.set == "held")]
+    if args.limit:
+        pairs = pairs[: args.limit]
+    if not pairs:
+        raise SystemExit("no film pair matches the filters")
+    judge = FaceJudge()
+    t_start = time.perf_counter()
+    rows: list[FilmRow] = []
+    for pair in pairs:
+        photo_rgb = load_photo(media / "photos" / pair.photo)
+        photo_pts = face_mesh(photo_rgb)
+        visitor = judge.descriptor(photo_rgb, mesh_box(photo_pts)) if photo_pts is not None else None
+        if photo_pts is None or visitor is None or visitor.found_by != "hog":
+            print(f"skip {pair.name}: the judge finds no face in {pair.photo}")
+            continue
+        try:
+            asset = build_face_asset(analyze_photo((media / "photos" / pair.photo).read_bytes()))
+        except PhotoRejected as exc:
+            print(f"skip {pair.name}: the engine refuses {pair.photo} ({exc.code}): {exc.message}")
+            continue
+        film, track = cached_film(media / "films" / pair.film, out / "films")
+        rendered = out / "films" / f"{Path(pair.photo).stem}__{Path(pair.film).stem}.mp4"
+        t0 = time.perf_counter()
+        render_film(asset, film, track, rendered)
+        render_s = time.perf_counter() - t0
+        covered = np.flatnonzero(track.covered)
+        picks = sorted({int(covered[round(j)]) for j in np.linspace(0, len(covered) - 1, args.frames)})
+        wanted = set(picks)
+        film_frames = dict(decode_frames(film, keep=wanted.__contains__))
+        out_frames = dict(decode_frames(rendered, keep=wanted.__contains__))
+        scores: dict[str, list[Score]] = {"ours": [], "classic": []}
+        cells = []
+        show = {picks[len(picks) // 6], picks[len(picks) // 2], picks[5 * len(picks) // 6]}
+        for i in picks:
+            if i not in out_frames or i not in film_frames:
+                continue
+            pts = track.landmarks(i)
+            box = mesh_box(pts)
+            original = judge.descriptor(film_frames[i], box)
+            assert original is not None
+            classic = classic_swap(photo_rgb, photo_pts, film_frames[i], pts)
+            s_ours = score(judge, out_frames[i], box, visitor, original)
+            s_classic = score(judge, classic, box, visitor, original)
+            scores["ours"].append(s_ours)
+            scores["classic"].append(s_classic)
+            if i in show:
+                cells.append(
+                    (
+                        f"{pair.name.split('#')[0]} frame {i}",
+                        [
+                            (face_crop(photo_rgb, mesh_box(photo_pts)), ""),
+                            (face_crop(film_frames[i], box), ""),
+                            (
+                                face_crop(out_frames[i], box),
+                                f"d_vis {s_ours.d_vis:.3f}  d_orig {s_ours.d_orig:.3f}",
+                            ),
+                            (
+                                face_crop(classic, box),
+                                f"d_vis {s_classic.d_vis:.3f}  d_orig {s_classic.d_orig:.3f}",
+                            ),
+                        ],
+                    )
+                )
+        quality = film_quality(film, rendered, track, max_frames=args.quality_frames or None)
+        row = FilmRow(pair, picks, scores, quality, render_s, cells)
+        rows.append(row)
+        print_film_row(row)
+    if not rows:
+        raise SystemExit("no film pair could be scored")
+    print(f"judge: {judge.found_by['hog']} faces found by HOG, {judge.found_by['hint']} by the track's box")
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    sheet = out / f"films-{stamp}.png"
+    draw_sheet([c for r in rows for c in r.sheet_cells], ["photo", "film frame", "ours", "classic"], sheet)
+    figures = {
+        "rows": [
+            {
+                "pair": r.pair.name.split("#")[0],
+                "set": "held" if r.pair.held else "tune",
+                "frames": r.frames,
+                "render_s": r.render_s,
+                "quality": r.quality,
+                **{
+                    m: {
+                        "recognised": _share(s, "recognised"),
+                        "transferred": _share(s, "transferred"),
+                        "median_d_vis": statistics.median(x.d_vis for x in s),
+                        "median_d_orig": statistics.median(x.d_orig for x in s),
+                        "d_vis": [x.d_vis for x in s],
+                        "d_orig": [x.d_orig for x in s],
+                    }
+                    for m, s in r.scores.items()
+                    if s
+                },
+            }
+            for r in rows
+        ],
+        "judge_found_by": dict(judge.found_by),
+    }
+    (out / f"films-{stamp}.json").write_text(json.dumps(figures, indent=1))
+    print(f"wrote {sheet} and its .json ({time.perf_counter() - t_start:.0f} s in all)")
+    return figures
+
+
+def print_film_row(row: FilmRow) -> None:
+    q = row.quality
+    print(
+        f"\n{row.pair.name.split('#')[0]} [{'held' if row.pair.held else 'tune'}]: {len(row.scores['ours'])} frames"
+        f" judged, render {row.render_s:.1f} s"
+    )
+    print(f"  {'':<8} {'recognised':>10} {'transferred':>11} {'med d_vis':>9} {'med d_orig':>10}  pass")
+    for m, s in row.scores.items():
+        if not s:
+            continue
+        rec, tra = _share(s, "recognised"), _share(s, "transferred")
+        ok = "yes" if rec >= 0.95 and tra >= 0.95 else "no"
+        print(
+            f"  {m:<8} {rec:>10.0%} {tra:>11.0%} {statistics.median(x.d_vis for x in s):>9.3f}"
+            f" {statistics.median(x.d_orig for x in s):>10.3f}  {ok}"
+        )
+    print(
+        f"  motion (ours, first {int(q['frames_measured'])} covered frames): eye corr {q['eye_corr']:.3f}"
+        f" (range {q['eye_range']:.3f}), mouth corr {q['mouth_corr']:.3f} (range {q['mouth_range']:.3f}),"
+        f" flicker {q['flicker_ratio']:.2f}x the film, pose error {q['pose_error_mean']:.4f} IOD"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--set", choices=("tune", "held", "all"), default="all")
@@ -603,8 +817,21 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--per-photo", type=int, default=3, help="films per visitor photo (stills)")
     ap.add_argument("--out", type=Path, default=DEFAULT_OUT)
     ap.add_argument("--compare-ref", default="", help="also render ours with the engine of this git ref")
+    ap.add_argument(
+        "--engine-ref", default="", help="render ours with the engine of this git ref, not the working tree"
+    )
+    ap.add_argument("--films", action="store_true", help="whole films instead of stills")
+    ap.add_argument("--frames", type=int, default=40, help="frames judged per film (films mode)")
+    ap.add_argument(
+        "--quality-frames", type=int, default=150, help="motion fidelity over the first N frames (0 = all)"
+    )
     args = ap.parse_args(argv)
-    run_stills(args)
+    if args.films:
+        if args.compare_ref or args.engine_ref:
+            raise SystemExit("--compare-ref and --engine-ref work in stills mode only")
+        run_films(args)
+    else:
+        run_stills(args)
     return 0
 
 
