@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import math
+import sys
 from fractions import Fraction
 from pathlib import Path
 
@@ -200,3 +201,16 @@ def build_demo_overlay(index: int) -> bytes:
     out = io.BytesIO()
     overlay.save(out, format="PNG")
     return out.getvalue()
+
+
+def sample_photo_jpeg() -> bytes:
+    """A visitor's photo for trying the demo: the astronaut's portrait (public domain) as a JPEG."""
+    out = io.BytesIO()
+    Image.fromarray(astronaut()).save(out, format="JPEG", quality=92)
+    return out.getvalue()
+
+
+def write_sample_photo() -> None:
+    """Write the sample photo's JPEG bytes to stdout (the smoke run posts it as a visitor would)."""
+    sys.stdout.buffer.write(sample_photo_jpeg())
+    sys.stdout.buffer.flush()
