@@ -17,7 +17,6 @@ internal error on the job, so a visitor never waits for a job nobody works on.
 from __future__ import annotations
 
 import logging
-import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import lru_cache
@@ -25,7 +24,6 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 import dramatiq
-from django.conf import settings
 from dramatiq.middleware import CurrentMessage, TimeLimitExceeded
 
 from campaign.errors import TransitionConflict
@@ -43,6 +41,7 @@ from campaign.services.jobs import (
     job_progress_report,
     job_video_set,
 )
+from campaign.services.scratch import render_scratch
 from campaign.services.storage import (
     blob_exists,
     blob_get,
@@ -54,10 +53,12 @@ from campaign.services.storage import (
 from campaign.sharing import poster_template_for_campaign
 from swap.errors import PhotoRejected, TemplateError
 from workers.broker import broker  # configures the broker before actors declare
-from workers.watchdog import EngineWarmup, stage_lease
+from workers.middleware import EngineWarmup, RenderScratchSweep
+from workers.watchdog import stage_lease
 
 logger = logging.getLogger(__name__)
-broker.add_middleware(EngineWarmup())  # workers.watchdog: engine imported before messages
+broker.add_middleware(EngineWarmup())  # the engine imported before messages
+broker.add_middleware(RenderScratchSweep())  # dead workers' plaintext partial films removed
 
 MAX_RETRIES = 3
 RETRY_OPTIONS: dict[str, Any] = {"max_retries": MAX_RETRIES, "min_backoff": 2_000, "max_backoff": 60_000}
@@ -193,10 +194,8 @@ def render_video(job_id: str) -> None:
                 raise TemplateError("not_ingested", f"variant {variant.pk} has no film track")
             film_path = blob_local_path(key=variant.template_video.name)
             track = FilmTrack.load(blob_local_path(key=variant.film_track.name))
-            scratch = Path(settings.LOCAL_CACHE_DIR) / "renders"
-            scratch.mkdir(parents=True, exist_ok=True)
-            with tempfile.TemporaryDirectory(dir=scratch) as tmp:
-                out_path = Path(tmp) / "film.mp4"
+            with render_scratch(job_id=job.pk) as scratch:  # removed however the render ends
+                out_path = scratch / "film.mp4"
 
                 def progress(done: int, total: int) -> None:
                     job_progress_report(job_id=job.pk, stage=JobState.VIDEO, done=done, total=total)

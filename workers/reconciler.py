@@ -146,11 +146,14 @@ def _send(job_id: str, state: str) -> None:
     getattr(actors, STAGE_ACTOR[STATE_STAGE[state]]).send(job_id)
 
 
-def _recover_expired(now: datetime, report: ReconcileReport, limit: int) -> None:
+def _recover_expired(
+    now: datetime, report: ReconcileReport, limit: int, job_ids: list[str] | None = None
+) -> None:
     max_recoveries = int(_setting("MAX_RECOVERIES", 3))
-    expired = Job.objects.filter(state__in=ACTIVE_STATES, lease_expires_at__lt=now).values(
-        "id", "state", "lease_owner", "lease_expires_at", "recoveries"
-    )[:limit]
+    expired = Job.objects.filter(state__in=ACTIVE_STATES, lease_expires_at__lt=now)
+    if job_ids is not None:
+        expired = expired.filter(pk__in=job_ids)
+    expired = expired.values("id", "state", "lease_owner", "lease_expires_at", "recoveries")[:limit]
     for row in expired:
         job_id = str(row["id"])
         claimed = Job.objects.filter(
@@ -190,6 +193,13 @@ def _recover_expired(now: datetime, report: ReconcileReport, limit: int) -> None
                 lease_expires_at=now - timedelta(seconds=1),
                 recoveries=F("recoveries") - 1,
             )
+
+
+def recover_expired_now(*, job_ids: list[str]) -> ReconcileReport:
+    """Recover these jobs' expired leases at once (the watchdog saw their worker die), as a pass would."""
+    report = ReconcileReport()
+    _recover_expired(timezone.now(), report, len(job_ids), job_ids=job_ids)
+    return report
 
 
 def _requeue_waiting(now: datetime, report: ReconcileReport, limit: int, everything: bool) -> None:

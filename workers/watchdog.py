@@ -9,16 +9,18 @@ its job in a stage nobody works on. So every stage runs under a **lease** on its
   it is released when the stage returns or raises. A redelivered message that finds a live lease of
   the same stage held by someone else does nothing: a long CPU stage is not run twice at once.
 * If the worker dies, nobody renews: the lease expires and the reconciler (`workers.reconciler`)
-  re-enqueues the job within `LEASE_TTL_S + RECONCILE_INTERVAL_S`. If a heartbeat is starved (a
-  native call holding the GIL) and a second worker takes the job over, the second run is harmless:
-  results go to fixed storage keys and state changes are compare-and-set, so the first run's late
-  writes are either identical or refused.
+  re-enqueues the job within `LEASE_TTL_S + RECONCILE_INTERVAL_S` (under the watchdog, below, within
+  a poll). If a heartbeat is starved (a native call holding the GIL) and a second worker takes the job
+  over, the second run is harmless: results go to fixed storage keys and state changes are
+  compare-and-set, so the first run's late writes are either identical or refused.
 * `python -m workers.watchdog -- dramatiq workers.actors ...` supervises the worker command from a
   separate process that no GIL can starve: it renews the leases of stages whose worker process is alive
   and inside its deadline, and when a stage overruns its actor's time limit by `WATCHDOG_GRACE_S` it
   kills the worker process group, expires that job's lease (so the reconciler retries it, or fails it
-  with `stage_timeout` after `MAX_RECOVERIES`), and starts the worker command again. It also restarts a
-  worker command that exited on its own (Dramatiq stops all its processes when one dies).
+  with `stage_timeout` after `MAX_RECOVERIES`), and starts the worker command again. When a stage's
+  worker process dies (SIGKILL, OOM) it does not wait for the lease to expire: it releases the lease
+  and re-enqueues the job at once. It also restarts a worker command that exited on its own (Dramatiq
+  stops all its processes when one dies).
 """
 
 from __future__ import annotations
@@ -39,8 +41,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-
-from dramatiq.middleware import Middleware
 
 logger = logging.getLogger(__name__)
 
@@ -228,27 +228,6 @@ def _watch_register(lease: StageLease, time_limit_s: float) -> Path | None:
     return path
 
 
-class EngineWarmup(Middleware):  # type: ignore[misc]
-    """Dramatiq middleware: import the engine (torch, MediaPipe) before a worker takes messages.
-
-    Why: imported lazily inside a stage, the first job after every (re)start pays seconds of imports,
-    and a time-limit exception that lands inside `import torch` leaves a half-initialised module that
-    fails every later job of that process ("partially initialized module 'torch'"), as the fault tests
-    showed. Imported at boot, neither can happen.
-    """
-
-    MODULES = ("swap.analysis", "swap.asset", "swap.poster", "swap.film")
-
-    def before_worker_boot(self, broker: object, worker: object) -> None:
-        import importlib
-
-        for module in self.MODULES:
-            try:
-                importlib.import_module(module)
-            except ImportError:  # an engine part missing here: the stage that needs it reports it
-                logger.warning("engine warm-up: %s not importable", module, exc_info=True)
-
-
 # ------------------------------------------------------------------------------------- supervisor
 
 
@@ -272,6 +251,14 @@ def _die_with_parent() -> None:
         pass
 
 
+def _watch_record(path: Path) -> dict[str, object] | None:
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, ValueError):  # unlinked meanwhile, or half-written by a killed process
+        return None
+    return record if isinstance(record, dict) else None
+
+
 class Supervisor:
     """Run a worker command, keep its stages' leases alive, kill it when a stage overruns.
 
@@ -289,7 +276,10 @@ class Supervisor:
         self.kills = 0
 
     def start_child(self) -> None:
-        for stale in self.watch_dir.glob("*.json"):
+        for stale in self.watch_dir.glob("*.json"):  # stages of a worker that is gone
+            record = _watch_record(stale)
+            if record is not None and not _alive(int(record["pid"])):
+                self.release_dead(record)
             stale.unlink(missing_ok=True)
         env = {**os.environ, "PROTAGONIST_WATCHDOG_DIR": str(self.watch_dir)}
         self.child = subprocess.Popen(
@@ -311,16 +301,35 @@ class Supervisor:
             os.killpg(child.pid, signal.SIGKILL)
             child.wait()
 
+    def release_dead(self, record: dict[str, object]) -> None:
+        """A stage's worker process died mid-stage: hand its job on now, not when the lease expires.
+
+        The lease is expired and the job recovered in this process (the reconciler's compare-and-set
+        recovery, so `MAX_RECOVERIES` counts it and a reconciler pass racing us does nothing twice).
+        """
+        job_id, owner = str(record["job_id"]), str(record["owner"])
+        if not lease_expire(job_id=job_id, owner=owner):
+            return  # the stage released it after all, or someone recovered it already
+        logger.warning(
+            "watchdog: worker pid %s died in job %s stage %s; releasing its lease now",
+            record["pid"],
+            job_id,
+            record["stage"],
+        )
+        from workers.reconciler import recover_expired_now
+
+        recover_expired_now(job_ids=[job_id])
+
     def check(self) -> None:
         """One pass over the registered stages: renew, forget the dead, cut off the overdue."""
         ttl = lease_ttl_s()
         now = time.time()
         for path in self.watch_dir.glob("*.json"):
-            try:
-                record = json.loads(path.read_text())
-            except (OSError, ValueError):
+            record = _watch_record(path)
+            if record is None:
                 continue
             if not _alive(int(record["pid"])):
+                self.release_dead(record)
                 path.unlink(missing_ok=True)
                 continue
             if now > float(record["deadline"]) + self.grace_s:

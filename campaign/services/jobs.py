@@ -26,6 +26,7 @@ from campaign.security.uploads import sanitize_upload
 from campaign.selectors import POSTER_COUNT, variants_ready
 from campaign.services.dispatch import QueueUnavailable, enqueue_on_commit
 from campaign.services.events import job_event_publish, queue_moved_publish
+from campaign.services.scratch import render_scratch_sweep
 from campaign.services.storage import blob_delete
 from campaign.services.tokens import token_new
 
@@ -292,6 +293,8 @@ def job_delete(*, job_id: object) -> bool:
         *(f"poster-{i}.jpg" for i in range(1, 6)),
     ):
         blob_delete(key=job_key(job_id, name))  # results written after our read of the row
+    # A render killed on this machine left its partial film in plaintext; a live one removes its own.
+    render_scratch_sweep(job_id=job_id)
     logger.info("job %s deleted by its owner", job_id)
     return changed
 

@@ -191,6 +191,10 @@ def test_gpu_worker_killed_mid_video_finishes_the_film_once_after_a_worker_comes
         ["face.asset", "film.mp4", "cover.jpg", *(f"poster-{i}.jpg" for i in range(1, 6))]
     )  # fixed keys: nothing duplicated by the second render
     assert (job_dir / "film.mp4").stat().st_size > 1000
+    # The killed render's plaintext partial film was swept when the replacement worker started.
+    from pathlib import Path
+
+    assert list((Path(procs.env["LOCAL_CACHE_DIR"]) / "renders").iterdir()) == []
     print(f"recovery after SIGKILL mid-video: {recovery_s:.1f} s")
     assert recovery_s < 90
 
@@ -220,3 +224,38 @@ def test_periodic_reconcile_actor_recovers_a_dead_workers_job_without_the_reconc
     assert done.posters_at is not None and done.recoveries == 1
     log = procs.root.joinpath("worker-periodic.log").read_text()
     assert "lease of analyzing (analyze/lost-node:1:1:dead) expired" in log
+
+
+def test_watchdog_hands_on_a_killed_workers_job_at_once_and_a_worker_start_sweeps_dead_renders(  # type: ignore[no-untyped-def]
+    procs: Stack, make_job
+) -> None:
+    import os
+    import subprocess
+    from pathlib import Path
+
+    # A render folder of a worker that was killed mid-film: its partial film is plaintext.
+    finished = subprocess.Popen(["true"])
+    finished.wait()
+    abandoned = Path(procs.env["LOCAL_CACHE_DIR"]) / "renders" / f"{make_job().pk}.{finished.pid}.x1y2z3"
+    abandoned.mkdir(parents=True)
+    (abandoned / "film.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42 partial")
+
+    job = make_job()
+    # A 60 s lease and no reconciler process: only the watchdog can bring the job back quickly.
+    procs.worker("worker-watched", supervised=True, FAULT_ANALYZE_DELAY_S="30", LEASE_TTL_S="60", GRACE="30")
+    assert not abandoned.exists()  # swept before the worker took its first message
+    procs.enqueue("analyze_job", str(job.pk))
+    wait_for(lambda: analysis_calls(procs, job.pk) == 1, timeout=30, what="analysis to start")
+    pid = int(Path(procs.env["FAULT_CALLS_FILE"]).read_text().split()[1])
+
+    os.kill(pid, signal.SIGKILL)  # the worker process running the stage, nothing else
+    killed_at = time.monotonic()
+    wait_for(lambda: analysis_calls(procs, job.pk) == 2, timeout=50, interval=0.2, what="the retry to start")
+    recovery_s = time.monotonic() - killed_at
+
+    running = _job(job.pk)
+    assert running.recoveries == 1
+    log = procs.root.joinpath("worker-watched.log").read_text()
+    assert f"worker pid {pid} died in job {job.pk} stage analyze; releasing its lease now" in log
+    print(f"retry after SIGKILL under the watchdog: {recovery_s:.1f} s (lease TTL 60 s)")
+    assert recovery_s < 45  # the lease would have held the job for 60 s
