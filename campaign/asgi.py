@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "campaign.settings")
 
@@ -19,6 +20,19 @@ from campaign.security.asgi import RequestBodyLimit  # noqa: E402
 from campaign.security.proxies import TrustedProxyHeaders  # noqa: E402
 from campaign.security.websocket import SameOriginValidator  # noqa: E402
 
+
+async def lifespan(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """Acknowledge the server's start-up and shutdown: nothing needs doing then (Django and Channels
+    connect lazily), but without an answer uvicorn logs "ASGI 'lifespan' protocol appears unsupported"."""
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+
+
 # TrustedProxyHeaders first: the client address and scheme everything after it sees come from the
 # socket peer, or from X-Forwarded-* only when the peer is one of TRUSTED_PROXIES.
 application = TrustedProxyHeaders(
@@ -31,6 +45,7 @@ application = TrustedProxyHeaders(
                 ApiRouter(django_asgi_app, OneHopASGIHandler(threads=settings.API_THREADS))
             ),
             "websocket": SameOriginValidator(URLRouter(websocket_urlpatterns)),
+            "lifespan": lifespan,
         }
     )
 )

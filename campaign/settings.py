@@ -7,6 +7,7 @@ One code path, two setups: with no environment at all the platform runs on SQLit
 
 from __future__ import annotations
 
+import logging
 import secrets
 from pathlib import Path
 
@@ -291,6 +292,12 @@ LOGGING = logging_config(fmt=env("LOG_FORMAT", default="plain"), level=env("LOG_
 # uvicorn imports the app, after uvicorn's own setup, so these replace uvicorn's handlers.
 for _uvicorn_logger in ("uvicorn", "uvicorn.error", "uvicorn.access"):
     LOGGING["loggers"][_uvicorn_logger] = {"handlers": ["console"], "level": "INFO", "propagate": False}
+# `uvicorn --no-access-log` (scripts/run, deploy/) empties the access logger before the app is imported;
+# configuring it (or only its parent: dictConfig resets children) would bring back a line per request,
+# and the page polls. Keep it off then.
+_uvicorn_access = logging.getLogger("uvicorn.access")
+if not _uvicorn_access.handlers and not _uvicorn_access.propagate:
+    LOGGING["loggers"]["uvicorn.access"] = {"handlers": [], "propagate": False}
 
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"

@@ -9,7 +9,6 @@ from pathlib import Path
 
 from django.core.files.storage import default_storage
 from django.http import (
-    FileResponse,
     Http404,
     HttpRequest,
     HttpResponse,
@@ -55,14 +54,15 @@ def share_image(request: HttpRequest) -> HttpResponse:
         key = ""
     if not key:
         raise Http404("no share image")
-    response = FileResponse(default_storage.open(key, "rb"), content_type=mimetypes.guess_type(key)[0])
+    response = _file_response(key, content_type=mimetypes.guess_type(key)[0] or "application/octet-stream")
     response["Cache-Control"] = "public, max-age=3600"
     return response
 
 
 async def _file_chunks(handle, start: int, length: int, block: int = 1 << 16):  # type: ignore[no-untyped-def]
-    """Async, so that under ASGI a Range answer streams chunk by chunk (Django reads a sync iterator
-    whole into memory first); the blocking reads run in a thread, off the event loop."""
+    """Async, so that under ASGI (the only way the platform is served) a file streams chunk by chunk:
+    Django reads a sync iterator, FileResponse's included, whole into memory first and warns that it
+    did. The blocking reads run in a thread, off the event loop."""
     try:
         await asyncio.to_thread(handle.seek, start)
         remaining = length
@@ -74,6 +74,18 @@ async def _file_chunks(handle, start: int, length: int, block: int = 1 << 16):  
             yield chunk
     finally:
         handle.close()
+
+
+def _file_response(key: str, *, content_type: str, start: int = 0, length: int | None = None) -> HttpResponse:
+    """Stream `length` bytes of a stored file from `start` (all of it by default)."""
+    size = default_storage.size(key)
+    length = size - start if length is None else length
+    response = StreamingHttpResponse(
+        _file_chunks(default_storage.open(key, "rb"), start, length),
+        content_type=content_type,
+    )
+    response["Content-Length"] = str(length)
+    return response
 
 
 @require_safe
@@ -126,17 +138,11 @@ def media(request: HttpRequest, key: str) -> HttpResponse:
             response = HttpResponse(status=416)
             response["Content-Range"] = f"bytes */{size}"
             return response
-        length = end - start + 1
-        response = StreamingHttpResponse(
-            _file_chunks(default_storage.open(key, "rb"), start, length),
-            status=206,
-            content_type=content_type,
-        )
+        response = _file_response(key, content_type=content_type, start=start, length=end - start + 1)
+        response.status_code = 206
         response["Content-Range"] = f"bytes {start}-{end}/{size}"
-        response["Content-Length"] = str(length)
     else:
-        response = FileResponse(default_storage.open(key, "rb"), content_type=content_type)
-        response["Content-Length"] = str(size)
+        response = _file_response(key, content_type=content_type)
     response["Accept-Ranges"] = "bytes"
     response["Cache-Control"] = "private, max-age=3600"
     return response

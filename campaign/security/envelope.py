@@ -44,6 +44,7 @@ _PREFIX = MAGIC + bytes([VERSION])
 _NONCE_BYTES = 12
 _HEADER = struct.Struct(">H")
 ENV_VAR = "PROTAGONIST_MASTER_KEYS"
+DEV_KEY_NOTICE_ENV = "PROTAGONIST_DEV_KEY_NOTICE"
 
 
 class KeyConfigurationError(Exception):
@@ -108,7 +109,10 @@ def load_master_keys(*, env_value: str | None, dev_key_path: Path | None) -> lis
         else:
             with os.fdopen(fd, "w") as handle:
                 handle.write(Fernet.generate_key().decode("ascii") + "\n")
-    logger.warning(
+    # scripts/run says this once in its summary and sets DEV_KEY_NOTICE_ENV for its processes, so that
+    # its five processes do not each print the same banner into the terminal.
+    logger.log(
+        logging.DEBUG if os.environ.get(DEV_KEY_NOTICE_ENV) == "shown" else logging.WARNING,
         "!!! %s is not set: using the DEVELOPMENT master key stored in %s. Anyone who can read that file "
         "can decrypt every stored photo. Never run production like this. !!!",
         ENV_VAR,

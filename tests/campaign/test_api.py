@@ -161,7 +161,7 @@ def test_status_lists_posters_as_signed_urls_as_they_arrive(client: APIClient, q
     assert url.startswith(f"/media/jobs/{job.id}/poster-2.jpg?e=")
     fetched = client.get(url)
     assert fetched.status_code == 200
-    assert b"".join(fetched.streaming_content) == b"\xff\xd8poster"
+    assert b"".join(fetched) == b"\xff\xd8poster"
 
 
 def test_media_answers_ranges_with_206_for_ios_video(client: APIClient, db: Any) -> None:

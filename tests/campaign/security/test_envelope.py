@@ -149,3 +149,16 @@ def test_development_key_is_generated_once_private_and_loudly(
     assert first == second and len(first) == 1
     assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
     assert "DEVELOPMENT master key" in caplog.text
+
+
+def test_development_key_banner_is_left_to_scripts_run_when_it_said_so(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from campaign.security.envelope import DEV_KEY_NOTICE_ENV
+
+    monkeypatch.setenv(DEV_KEY_NOTICE_ENV, "shown")  # scripts/run printed it once in its summary
+    with caplog.at_level(logging.WARNING, logger="campaign.security.envelope"):
+        keys = load_master_keys(env_value=None, dev_key_path=tmp_path / "var" / "dev-master-key")
+
+    assert len(keys) == 1
+    assert "DEVELOPMENT master key" not in caplog.text
