@@ -42,6 +42,7 @@ RING_WEIGHTS = (0.74, 0.26, 0.0)  # share of the outline's offset carried by the
 MOUTH_WIDTH_CLAMP = 0.10  # mouth-width ratio change soft-clamped to +-10 % (a smile widens the mouth)
 MAX_OFFSET = 0.12  # no landmark moves further than this share of the face width (safety against bad fits)
 FIELD_PX = 96  # the displacement field is computed on a grid at most this wide, then upsampled
+FILM_FIELD_PX = 64  # films: one fixed grid per frame box (a 720p face box is ~400 px: 6 px cells)
 
 # fit points: midline, eye corners, temples, upper outline, cheekbones, nose wings
 STABLE = np.array(
@@ -260,8 +261,8 @@ def warp_basis(points: npt.NDArray[np.floating[Any]], box: tuple[int, int, int, 
     w, h = x1 - x0, y1 - y0
     scale = min(1.0, FIELD_PX / max(w, h, 1))
     gw, gh = max(2, round((w - 1) * scale) + 1), max(2, round((h - 1) * scale) + 1)
-    gx = x0 + np.linspace(0, w - 1, gw)
-    gy = y0 + np.linspace(0, h - 1, gh)
+    gx = x0 + (np.arange(gw) + 0.5) * (w / gw) - 0.5  # node i: cv2.resize's sample position
+    gy = y0 + (np.arange(gh) + 0.5) * (h / gh) - 0.5
     grid = np.stack(np.meshgrid(gx, gy), axis=-1).reshape(-1, 2)
     simplex = tri.find_simplex(grid)
     simplex = np.where(simplex < 0, 0, simplex)
@@ -280,18 +281,48 @@ def warp_basis(points: npt.NDArray[np.floating[Any]], box: tuple[int, int, int, 
     )
 
 
-def inverse_maps(field: FloatArray, size: tuple[int, int]) -> tuple[FloatArray, FloatArray]:
-    """Backward remap maps (crop pixels) for a forward displacement on the grid: out(p) = in(p - d(p')).
+def _grid_inverse(field: FloatArray, size: tuple[int, int]) -> FloatArray:
+    """The backward displacement on the grid for a forward one: out(p) = in(p - back(p)).
 
-    The field is defined at the undisplaced positions; one fixed-point step evaluates it where the
-    output pixel came from (p' = p - d(p)), which inverts the smooth warp to second order.
+    The forward field is defined at the undisplaced positions; one fixed-point step evaluates it where
+    the output pixel came from (p' = p - d(p)), which inverts the smooth warp to second order. Done on
+    the coarse grid (the field is smooth), so a frame costs a few thousand samples, not a full image.
     """
+    gh, gw = field.shape[:2]
     w, h = size
-    full = np.asarray(cv2.resize(field, (w, h), interpolation=cv2.INTER_LINEAR), np.float32)
-    xs, ys = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
-    first_x, first_y = xs - full[..., 0], ys - full[..., 1]
-    again = cv2.remap(full, first_x, first_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    return xs - again[..., 0], ys - again[..., 1]
+    sx, sy = w / gw, h / gh  # grid node i sits at pixel (i + 0.5) * s - 0.5 (`_upsample`)
+    gx, gy = np.meshgrid(np.arange(gw, dtype=np.float32), np.arange(gh, dtype=np.float32))
+    return np.asarray(
+        cv2.remap(
+            field,
+            gx - field[..., 0] / sx,
+            gy - field[..., 1] / sy,
+            cv2.INTER_LINEAR,
+            borderMode=cv2.BORDER_REPLICATE,
+        ),
+        np.float32,
+    )
+
+
+def _upsample(grid: FloatArray, size: tuple[int, int], step: int = 1) -> FloatArray:
+    """A grid field (gh, gw, 2) over a `size` crop at that crop's pixels (`step` 1) or at the centres
+    of its 2x2 blocks (`step` 2: I420 chroma). Grid node i sits at pixel (i + 0.5) * w / gw - 0.5,
+    which is where `cv2.resize` samples, so the bilinear upsampling is one SIMD resize."""
+    w, h = size
+    return np.asarray(cv2.resize(grid, (w // step, h // step), interpolation=cv2.INTER_LINEAR), np.float32)
+
+
+def _remap_box(plane: npt.NDArray[Any], box: tuple[int, int, int, int], back: FloatArray) -> None:
+    """`plane[box]` resampled in place from `plane` by the backward displacement `back` (h, w, 2).
+
+    Sampling from the whole plane (not just the box) keeps the box's border continuous.
+    """
+    x0, y0, x1, y1 = box
+    w, h = x1 - x0, y1 - y0
+    map_x = (np.arange(x0, x1, dtype=np.float32)[None, :] - back[..., 0]).astype(np.float32)
+    map_y = (np.arange(y0, y1, dtype=np.float32)[:, None] - back[..., 1]).astype(np.float32)
+    warped = cv2.remap(plane, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    plane[y0:y1, x0:x1] = warped.reshape(plane[y0:y1, x0:x1].shape)[:h, :w]
 
 
 def warp_image(
@@ -307,12 +338,105 @@ def warp_image(
     local[:, 0] -= x0
     local[:, 1] -= y0
     field = warp_basis(local, (0, 0, x1 - x0, y1 - y0)).field(offsets)
-    map_x, map_y = inverse_maps(field, (x1 - x0, y1 - y0))
+    back = _upsample(_grid_inverse(field, (x1 - x0, y1 - y0)), (x1 - x0, y1 - y0))
     out = image.copy()
-    # sampling from the whole image (not just the crop) keeps the crop's border continuous
-    warped = cv2.remap(image, map_x + x0, map_y + y0, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    out[y0:y1, x0:x1] = warped.reshape(out[y0:y1, x0:x1].shape)
+    _remap_box(out, box, back)
     return out
+
+
+def warp_i420_field(yuv: npt.NDArray[np.uint8], box: tuple[int, int, int, int], field: FloatArray) -> None:
+    """Move one I420 frame (H*3/2, W) in place by a grid field over `box` (even-aligned): luma at full
+    resolution, chroma at half, the same smooth displacement (`warp_image` for RGB)."""
+    height = yuv.shape[0] * 2 // 3
+    width = yuv.shape[1]
+    x0, y0, x1, y1 = box
+    bw, bh = x1 - x0, y1 - y0
+    back = _grid_inverse(field, (bw, bh))
+    _remap_box(yuv[:height], box, _upsample(back, (bw, bh)))
+    half = _upsample(back * np.float32(0.5), (bw, bh), step=2)
+    n = height * width
+    flat = yuv.reshape(-1)
+    for start in (n, n + n // 4):
+        plane = flat[start : start + n // 4].reshape(height // 2, width // 2)
+        _remap_box(plane, (x0 // 2, y0 // 2, x1 // 2, y1 // 2), half)
+
+
+def even_warp_box(
+    points: npt.NDArray[np.floating[Any]], width: int, height: int
+) -> tuple[int, int, int, int]:
+    """`warp_box` with even corners, so that the I420 chroma box is exactly half the luma box."""
+    x0, y0, x1, y1 = warp_box(points, width, height)
+    return x0 & ~1, y0 & ~1, min(width, (x1 + 1) & ~1), min(height, (y1 + 1) & ~1)
+
+
+class FilmWarp:
+    """The warp's triangulation fixed once per film, so each frame's field is one batched raster.
+
+    A Delaunay triangulation per frame costs ~20 ms, more than the rest of a frame's swap. The film's
+    mean shape (in any frame's pose) gives one triangulation of the landmarks and rings;
+    in every frame the same triangles are rasterised (`swap.raster`, z-buffered on Face Mesh's depth,
+    the rings behind the face) onto a `FILM_FIELD_PX` grid over that frame's box, and the field is the
+    barycentric blend of the control points' offsets, as `warp_basis` computes it for a still.
+    """
+
+    def __init__(self, reference: npt.NDArray[np.floating[Any]]) -> None:
+        from scipy.spatial import Delaunay
+
+        p = np.asarray(reference, np.float32)
+        ctrl = self._controls(p)
+        self.triangles = np.asarray(Delaunay(ctrl[:, :2].astype(np.float64)).simplices, np.int64)
+        _, self.ring_follow, self.ring_weight = _ring_points(p)
+        self.n_landmarks = len(p)
+
+    @staticmethod
+    def _controls(points: FloatArray) -> FloatArray:
+        """Control points (C, 3): landmarks, then the rings behind the face. No box corners: beyond
+        the outer ring (weight 0) the field is 0, and the corners' large triangles would dominate the
+        raster's work."""
+        rings, _, _ = _ring_points(points)
+        depth = points[:, 2] if points.shape[1] > 2 else np.zeros(len(points), np.float32)
+        back = float(depth.max()) + 1e3
+        return np.concatenate(
+            [
+                np.column_stack([points[:, :2], depth]),
+                np.column_stack([rings, np.full(len(rings), back, np.float32)]),
+            ]
+        ).astype(np.float32)
+
+    def fields(
+        self,
+        points: list[FloatArray],
+        offsets: list[FloatArray],
+        boxes: list[tuple[int, int, int, int]],
+    ) -> FloatArray:
+        """Grid fields (B, FILM_FIELD_PX, FILM_FIELD_PX, 2), in pixels, for each frame's landmarks and offsets."""
+        import torch
+
+        from swap.raster import rasterize
+
+        g = FILM_FIELD_PX
+        ctrl, moves = [], []
+        for pts, off, box in zip(points, offsets, boxes, strict=True):
+            c = self._controls(np.asarray(pts, np.float32))
+            x0, y0, x1, y1 = box
+            scale = np.array([g / max(x1 - x0, 1), g / max(y1 - y0, 1)], np.float32)
+            c[:, :2] = (c[:, :2] - np.array([x0, y0], np.float32) + 0.5) * scale - 0.5  # `_upsample`
+            ctrl.append(c)
+            o = np.asarray(off, np.float32)[:, :2]
+            rings = o[self.ring_follow] * self.ring_weight[:, None]
+            moves.append(np.concatenate([o[: self.n_landmarks], rings]))
+        xyz = torch.from_numpy(np.stack(ctrl))
+        raster = rasterize(
+            xyz[..., :2], xyz[..., 2], torch.from_numpy(self.triangles), g, g, cull_backfaces=False
+        )
+        tri = raster.triangle.numpy()
+        bary = raster.bary.numpy()
+        verts = self.triangles[np.maximum(tri, 0)]  # (B, g, g, 3)
+        move = np.stack(moves)  # (B, C, 2)
+        b = np.arange(len(points))[:, None, None, None]
+        field = np.einsum("bhwk,bhwkc->bhwc", bary, move[b, verts]).astype(np.float32)
+        field[tri < 0] = 0.0
+        return field
 
 
 # ---- films ---------------------------------------------------------------------------------------
@@ -343,29 +467,14 @@ class FilmShape:
 
 
 def warp_i420(yuv: npt.NDArray[np.uint8], points: npt.NDArray[np.floating[Any]], offsets: FloatArray) -> None:
-    """Move the face at `points` by `offsets` in one I420 frame (H*3/2, W) in place: luma at full
-    resolution, chroma at half, the same smooth field (`warp_image` for RGB)."""
+    """Move the face at `points` by `offsets` in one I420 frame (H*3/2, W) in place (one frame; films
+    use `FilmWarp` for a batch)."""
     height = yuv.shape[0] * 2 // 3
-    width = yuv.shape[1]
-    x0, y0, x1, y1 = warp_box(points, width, height)
-    x0, y0, x1, y1 = x0 & ~1, y0 & ~1, min(width, (x1 + 1) & ~1), min(height, (y1 + 1) & ~1)
-    bw, bh = x1 - x0, y1 - y0
-    if bw < 8 or bh < 8:
+    box = even_warp_box(points, yuv.shape[1], height)
+    x0, y0, x1, y1 = box
+    if x1 - x0 < 8 or y1 - y0 < 8:
         return
     local = np.array(points, np.float32)
     local[:, 0] -= x0
     local[:, 1] -= y0
-    field = warp_basis(local, (0, 0, bw, bh)).field(offsets)
-    luma = yuv[:height]
-    map_x, map_y = inverse_maps(field, (bw, bh))
-    luma[y0:y1, x0:x1] = cv2.remap(
-        luma, map_x + x0, map_y + y0, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
-    )
-    n = height * width
-    flat = yuv.reshape(-1)
-    cx_map, cy_map = inverse_maps(field * 0.5, (bw // 2, bh // 2))
-    for start in (n, n + n // 4):
-        plane = flat[start : start + n // 4].reshape(height // 2, width // 2)
-        plane[y0 // 2 : y1 // 2, x0 // 2 : x1 // 2] = cv2.remap(
-            plane, cx_map + x0 // 2, cy_map + y0 // 2, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
-        )
+    warp_i420_field(yuv, box, warp_basis(local, (0, 0, x1 - x0, y1 - y0)).field(offsets))

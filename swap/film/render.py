@@ -32,7 +32,7 @@ import numpy.typing as npt
 from swap.errors import SwapError, TemplateError
 from swap.film import fields, io
 from swap.film.track import FilmTrack
-from swap.shape import FilmShape, warp_i420
+from swap.shape import FilmShape, FilmWarp, even_warp_box, warp_i420_field
 
 if TYPE_CHECKING:
     from swap.asset import FaceAsset
@@ -209,6 +209,24 @@ def _film_shape(asset: FaceAsset, track: FilmTrack) -> FilmShape | None:
     return FilmShape(asset.shape, frames) if frames else None
 
 
+def _warp_batch(shape: FilmShape, warp: FilmWarp, track: FilmTrack, frames: list[io.Frame]) -> None:
+    """The shape warp of the composited frames, their fields rasterised as one batch (`FilmWarp`)."""
+    moved = []
+    for f in frames:
+        strength = float(track.strength[f.index])
+        if strength <= 0.0:
+            continue
+        points = track.landmarks(f.index)
+        box = even_warp_box(points, f.data.shape[1], f.data.shape[0] * 2 // 3)
+        if box[2] - box[0] >= 8 and box[3] - box[1] >= 8:
+            moved.append((f, points, shape.offsets(points, strength), box))
+    if not moved:
+        return
+    grids = warp.fields([m[1] for m in moved], [m[2] for m in moved], [m[3] for m in moved])
+    for (f, _, _, box), grid in zip(moved, grids, strict=True):
+        warp_i420_field(f.data, box, grid)
+
+
 def _check_track(track: FilmTrack, info: io.FilmInfo) -> None:
     if (track.width, track.height) != (info.width & ~1, info.height & ~1) or abs(
         track.frames - info.frames
@@ -261,6 +279,7 @@ def render_film(
     _check_track(track, info)
     texture = visitor_detail(asset.albedo, asset.low)
     film_shape = _film_shape(asset, track) if shape_transfer else None
+    film_warp = FilmWarp(film_shape.mean) if film_shape is not None else None
     fields_device = _field_device(device)
     key = fields.fields_key(track)
     cache = fields.fields_path(film_path)
@@ -290,11 +309,15 @@ def render_film(
             for f, ff in zip(batch, per_frame, strict=True):
                 if ff is not None:
                     fields.composite_fields(f.data, ff, texture)
-                    if film_shape is not None:
-                        # render first, then move the face to the visitor's proportions (swap.shape)
-                        points = track.landmarks(f.index)
-                        offsets = film_shape.offsets(points, float(track.strength[f.index]))
-                        warp_i420(f.data, points, offsets)
+            if film_shape is not None and film_warp is not None:
+                # render first, then move the face to the visitor's proportions (swap.shape)
+                _warp_batch(
+                    film_shape,
+                    film_warp,
+                    track,
+                    [f for f, ff in zip(batch, per_frame, strict=True) if ff is not None],
+                )
+            for f in batch:
                 if stamp is not None:
                     stamp.apply(f.data)
                 if f.index == cover_index:

@@ -5,7 +5,15 @@ from __future__ import annotations
 import numpy as np
 
 from swap.render import eye_openness
-from swap.shape import FilmShape, identity_offsets, warp_image
+from swap.shape import (
+    FilmShape,
+    FilmWarp,
+    _upsample,
+    even_warp_box,
+    identity_offsets,
+    warp_i420_field,
+    warp_image,
+)
 
 from .render_fixtures import analysis_of
 
@@ -71,3 +79,28 @@ def test_film_offsets_follow_the_frame_pose_and_fade_with_the_cross_fade() -> No
     assert np.abs(shape.offsets(pts, 0.0)).max() == 0.0
     doubled = (pts - pts[:468].mean(axis=0)) * 2 + pts[:468].mean(axis=0)
     assert np.allclose(np.abs(shape.offsets(doubled, 1.0)).max(), 2 * np.abs(full).max(), rtol=0.05)
+
+
+def test_a_film_warp_fixed_once_moves_every_frame_like_a_still_warp() -> None:
+    """FilmWarp triangulates the film's mean shape once; in a turned, scaled frame it must still move
+    the face by the offsets (as the per-image warp does), and leave the frame alone far from the face."""
+    pts = _astronaut()
+    angle = np.deg2rad(10)
+    rot = np.array([[np.cos(angle), -np.sin(angle), 0], [np.sin(angle), np.cos(angle), 0], [0, 0, 1]])
+    frame_pts = ((pts - pts.mean(axis=0)) @ rot.T * 0.8 + pts.mean(axis=0) + [12, 6, 0]).astype(np.float32)
+    offsets = np.zeros_like(pts)
+    offsets[:, 0] = 3.0 + 0.06 * (frame_pts[:, 0] - frame_pts[:468, 0].mean())  # shifted and widened
+    offsets[:, 1] = 0.04 * (frame_pts[:, 1] - frame_pts[:468, 1].mean())  # and longer
+    height, width = 512, 512
+    box = even_warp_box(frame_pts, width, height)
+    grid = FilmWarp(pts).fields([frame_pts], [offsets], [box])[0]
+    x0, y0, x1, y1 = box
+    full = _upsample(grid, (x1 - x0, y1 - y0))
+    for i in (1, 4, 33, 152, 263, 61, 291):
+        x, y = frame_pts[i, :2] - (x0, y0)
+        assert np.allclose(full[round(y), round(x)], offsets[i, :2], atol=0.5), i
+    yuv = np.random.default_rng(0).integers(0, 255, (height * 3 // 2, width), dtype=np.uint8)
+    before = yuv.copy()
+    warp_i420_field(yuv, box, grid)
+    assert np.array_equal(yuv[:y0], before[:y0]) and np.array_equal(yuv[:height, :x0], before[:height, :x0])
+    assert not np.array_equal(yuv[y0:y1, x0:x1], before[y0:y1, x0:x1])
