@@ -39,6 +39,7 @@ from campaign.services.jobs import (
     job_key,
     job_poster_add,
     job_progress_report,
+    job_refuse,
     job_video_set,
 )
 from campaign.services.scratch import render_scratch
@@ -87,7 +88,7 @@ def _run_stage(job_id: str, stage: str, body: Callable[[Job], None]) -> None:
     except (JobCancelled, TransitionConflict) as exc:
         logger.info("job %s: %s stopped: %s", job_id, stage, exc)
     except PhotoRejected as exc:
-        job_fail(job_id=job_id, code=exc.code, message=exc.message)
+        job_refuse(job_id=job_id, code=exc.code, message=exc.message)  # the photo is deleted at once
     except TemplateError as exc:
         # The campaign's template is broken, not the visitor's photo: say so, and tell operators.
         logger.error("job %s: template error in %s: %s %s", job_id, stage, exc.code, exc.message)

@@ -243,6 +243,21 @@ def job_fail(*, job_id: object, code: str, message: str) -> bool:
         return False
 
 
+def job_refuse(*, job_id: object, code: str, message: str) -> bool:
+    """Fail a job whose photo the analysis refused, and delete the encrypted original at once.
+
+    A refusal is final (a retry would refuse the same photo again), so nothing needs the photo any
+    more: the page promises it is deleted when refused, not at the retention sweep minutes later.
+    """
+    failed = job_fail(job_id=job_id, code=code, message=message)
+    photo_key = Job.objects.filter(pk=job_id).values_list("photo_key", flat=True).first()
+    if photo_key:
+        Job.objects.filter(pk=job_id, photo_key=photo_key).update(photo_key="")
+        blob_delete(key=photo_key)
+    blob_delete(key=job_key(job_id, "photo.jpg"))
+    return failed
+
+
 def job_retry(*, job_id: object) -> bool:
     """Operator action: run a failed job again; each stage skips the results it already has."""
     return _transition(

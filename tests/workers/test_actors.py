@@ -54,6 +54,22 @@ def test_photo_without_a_face_fails_the_job_with_the_engine_code_and_no_retry(
     assert not broker.queues["cpu"].qsize()  # no posters stage was enqueued
 
 
+def test_refused_photo_is_deleted_when_it_is_refused(ready_campaign: Any, worker: dramatiq.Worker) -> None:
+    from skimage import data
+
+    ticket = job_create(
+        campaign=ready_campaign, gender="female", photo=jpeg_bytes(data.coffee()), consent=True
+    )
+    photo_key = ticket.job.photo_key
+    assert default_storage.exists(photo_key)  # encrypted original stored at intake
+    _drain()
+    job = Job.objects.get(pk=ticket.job.id)
+    assert job.state == JobState.FAILED
+    assert job.failure_code == "no_face"
+    assert job.photo_key == ""
+    assert not default_storage.exists(photo_key)  # at once, not at the retention sweep
+
+
 def test_transient_fault_is_retried_then_recorded_on_the_job(
     queued_job: Any, worker: dramatiq.Worker
 ) -> None:
