@@ -48,12 +48,14 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "channels",
+    "axes",  # admin login lockout (campaign.security.settings)
     "campaign",
 ]
 
 MIDDLEWARE = [
     "campaign.observability.logging.RequestContextMiddleware",  # request/job ids on every log line
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",  # Content-Security-Policy (campaign.security.settings)
     # Static files, path-safe (no request can name a file outside the collected/found static tree);
     # hashed names cached for a year, the rest no-cache.
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -66,6 +68,8 @@ MIDDLEWARE = [
     "campaign.security.device.DeviceCookieMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes requires: refuses a locked-out client's login with 429.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "campaign.urls"
@@ -127,6 +131,11 @@ else:
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# django-axes first: it counts failed logins and refuses a locked-out client before the password check.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
 ]
@@ -263,7 +272,8 @@ RECONCILE_INGEST_AFTER_S = env.float("RECONCILE_INGEST_AFTER_S", default=2400.0)
 # and more threads mostly add GIL hand-offs (measured with bench/intake.py).
 API_THREADS = env.int("API_THREADS", default=4)
 API_CONN_MAX_AGE = env.int("API_CONN_MAX_AGE", default=60)
-# Bearer token for /metrics (empty: open, for a scraper inside the cluster network).
+# Bearer token for /metrics. Empty: /metrics answers loopback clients only (a scraper on the same
+# machine); anyone else gets 401.
 METRICS_TOKEN = env("METRICS_TOKEN", default="")
 
 REST_FRAMEWORK = {

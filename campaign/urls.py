@@ -26,3 +26,9 @@ urlpatterns = [
     path("api/", include("campaign.api.urls")),
     path("", include(app_urls)),
 ]
+
+# JSON under /api/, Django's pages elsewhere (campaign.api.errors).
+handler400 = "campaign.api.errors.bad_request"
+handler403 = "campaign.api.errors.permission_denied"
+handler404 = "campaign.api.errors.page_not_found"
+handler500 = "campaign.api.errors.server_error"

@@ -14,6 +14,15 @@ class AsgiAnswer:
     status: int
     headers: dict[str, str]
     body: bytes
+    header_list: tuple[tuple[str, str], ...] = ()  # every header, repeated ones (Set-Cookie) included
+
+    def cookies(self) -> dict[str, str]:
+        found = {}
+        for name, value in self.header_list:
+            if name == "set-cookie":
+                pair = value.split(";", 1)[0]
+                found[pair.split("=", 1)[0]] = pair.split("=", 1)[1]
+        return found
 
 
 def asgi_request(
@@ -59,6 +68,6 @@ def asgi_request(
 
     asyncio.run(run())
     start = next(m for m in sent if m["type"] == "http.response.start")
-    answer_headers = {name.decode().lower(): value.decode() for name, value in start["headers"]}
+    header_list = tuple((name.decode().lower(), value.decode()) for name, value in start["headers"])
     content = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
-    return AsgiAnswer(start["status"], answer_headers, content)
+    return AsgiAnswer(start["status"], dict(header_list), content, header_list)

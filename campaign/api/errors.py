@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views import defaults
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -47,3 +49,45 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         code = getattr(detail, "code", None) or getattr(exc, "default_code", "error")
         response.data = {"code": str(code), "detail": str(detail)}
     return response
+
+
+# ----------------------------------------------------------- Django's error views (campaign.urls)
+# Errors raised outside a DRF view (no route, a malformed multipart body Django refuses, an unexpected
+# exception) answer JSON under /api/, as the API promises, and Django's own pages elsewhere.
+
+API_PREFIX = "/api/"
+_PLAIN = {
+    400: ("bad_request", "The request could not be read."),
+    403: ("forbidden", "You may not do this."),
+    404: ("not_found", "There is nothing here."),
+    500: ("internal_error", "Something went wrong on our side. Please try again in a few minutes."),
+}
+
+
+def _api_error(status_code: int) -> JsonResponse:
+    code, detail = _PLAIN[status_code]
+    return JsonResponse({"code": code, "detail": detail}, status=status_code)
+
+
+def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
+    if request.path.startswith(API_PREFIX):
+        return _api_error(400)
+    return defaults.bad_request(request, exception)
+
+
+def permission_denied(request: HttpRequest, exception: Exception) -> HttpResponse:
+    if request.path.startswith(API_PREFIX):
+        return _api_error(403)
+    return defaults.permission_denied(request, exception)
+
+
+def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
+    if request.path.startswith(API_PREFIX):
+        return _api_error(404)
+    return defaults.page_not_found(request, exception)
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    if request.path.startswith(API_PREFIX):
+        return _api_error(500)
+    return defaults.server_error(request)

@@ -9,6 +9,7 @@ per web process (each pod is scraped on its own). Nothing here names a visitor.
 from __future__ import annotations
 
 import hmac
+import ipaddress
 import logging
 import threading
 import time
@@ -191,11 +192,22 @@ class CampaignCollector(Collector):
 registry.register(CampaignCollector())
 
 
+def _loopback(address: str) -> bool:
+    try:
+        return ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        return False
+
+
 def metrics(request: HttpRequest) -> HttpResponse:
-    """Prometheus text format; with METRICS_TOKEN set, only for `Authorization: Bearer <token>`."""
+    """Prometheus text format, for `Authorization: Bearer <METRICS_TOKEN>` only; without a token set,
+    for loopback clients only (queue depths and failure counts are no one else's business)."""
     token = getattr(settings, "METRICS_TOKEN", "")
     if token:
         supplied = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
-        if not hmac.compare_digest(supplied.encode(), token.encode()):
-            return HttpResponse("metrics token required", status=401, content_type="text/plain")
+        allowed = hmac.compare_digest(supplied.encode(), token.encode())
+    else:
+        allowed = _loopback(request.META.get("REMOTE_ADDR", ""))
+    if not allowed:
+        return HttpResponse("metrics token required", status=401, content_type="text/plain")
     return HttpResponse(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)

@@ -105,3 +105,9 @@ class TrustedProxyHeaders:
                     else:
                         scope["scheme"] = proto
         await self.app(scope, receive, send)
+
+
+def request_client_address(request: Any) -> str:
+    """A Django request's client address (django-axes' AXES_CLIENT_IP_CALLABLE): ``REMOTE_ADDR``, set
+    from TRUSTED_PROXIES by `TrustedProxyHeaders`, never read from a header a client can write."""
+    return str(request.META.get("REMOTE_ADDR") or "")

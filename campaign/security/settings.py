@@ -105,6 +105,61 @@ DEFAULT_VIDEO_SECONDS = _env.float("DEFAULT_VIDEO_SECONDS", default=60.0)
 RETENTION_SWEEP_INTERVAL_S = _env.float("RETENTION_SWEEP_INTERVAL_S", default=600.0)
 ORIGINAL_PHOTO_GRACE_HOURS = _env.float("ORIGINAL_PHOTO_GRACE_HOURS", default=24.0)
 
+# --- admin logins (django-axes) ---------------------------------------------------------------------
+# After AXES_FAILURE_LIMIT wrong passwords for one username from one address, that pair is refused with
+# 429 for AXES_COOLOFF_MINUTES (a success resets the count). Keyed on the pair, not the username alone,
+# so a stranger cannot lock an editor out; addresses come from REMOTE_ADDR, which
+# campaign.security.proxies sets from TRUSTED_PROXIES only (never a client's X-Forwarded-For).
+AXES_FAILURE_LIMIT = _env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = _env.float("AXES_COOLOFF_MINUTES", default=15.0) / 60.0  # hours
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "campaign.security.proxies.request_client_address"
+AXES_ENABLED = _env.bool("AXES_ENABLED", default=True)
+
+# --- Content-Security-Policy (django-csp) ---------------------------------------------------------
+# Scripts only from this site (the H5 page and the admin load files, no inline script); inline styles
+# allowed (the admin's and the dashboard's); images, films and fetches also from the object store or
+# CDN that the media view redirects to (CSP_MEDIA_ORIGINS, default from CDN_DOMAIN / S3_ENDPOINT_URL).
+from csp.constants import NONE, SELF, UNSAFE_INLINE  # noqa: E402
+
+
+def _media_origins() -> list[str]:
+    explicit = _env.list("CSP_MEDIA_ORIGINS", default=[])
+    if explicit or _env("STORAGE_BACKEND", default="local") != "s3":
+        return explicit
+    origins = []
+    if _env("CDN_DOMAIN", default=""):
+        origins.append(f"https://{_env('CDN_DOMAIN')}")
+    endpoint = _env("S3_ENDPOINT_URL", default="")
+    if endpoint:
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(endpoint)
+        origins.append(f"{parts.scheme}://{parts.netloc}")
+    elif _env("S3_BUCKET", default=""):  # AWS: virtual-hosted style presigned URLs
+        origins.append(f"https://{_env('S3_BUCKET')}.s3.amazonaws.com")
+        if _env("S3_REGION", default=""):
+            origins.append(f"https://{_env('S3_BUCKET')}.s3.{_env('S3_REGION')}.amazonaws.com")
+    return origins
+
+
+CSP_MEDIA_ORIGINS = _media_origins()
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF, UNSAFE_INLINE],
+        "img-src": [SELF, "data:", "blob:", *CSP_MEDIA_ORIGINS],
+        "media-src": [SELF, "blob:", *CSP_MEDIA_ORIGINS],
+        "connect-src": [SELF, *CSP_MEDIA_ORIGINS],  # 'self' covers this host's ws:/wss: (CSP level 3)
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    }
+}
+
 # --- HTTPS-only in production (manage.py check --deploy) ---------------------------------------------
 if _production:
     SECURE_SSL_REDIRECT = _env.bool("SECURE_SSL_REDIRECT", default=True)
