@@ -133,3 +133,40 @@ def _form_errors(response: Any) -> Any:
         errors.append(inline.formset.errors)
         errors.append(inline.formset.non_form_errors())
     return errors
+
+
+def test_dashboard_broker_figures_keep_scheduled_maintenance_apart_from_waiting_jobs(
+    editor_client: Client, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An idle platform (only the reconciler's delayed self-scheduling messages on cpu) shows 0 waiting."""
+    from tests.faults.conftest import Valkey, free_port
+    from workers import broker as broker_module
+
+    valkey = Valkey(tmp_path / "valkey", free_port())
+    valkey.start(appendonly=False)
+    try:
+        redis_broker = broker_module.broker_from_url(valkey.url)
+        for actor_name in ("reconcile_tick", "retention_tick"):
+            redis_broker.enqueue(dramatiq.Message("cpu", actor_name, (), {}, {}), delay=60_000)
+        monkeypatch.setattr(broker_module, "broker", redis_broker)
+        idle = editor_client.get("/admin/dashboard/")
+        redis_broker.enqueue(dramatiq.Message("cpu", "analyze_job", ("j",), {}, {}))
+        busy = editor_client.get("/admin/dashboard/")
+        redis_broker.close()
+    finally:
+        valkey.stop()
+
+    assert idle.context["queue_rows"][0][2] == {
+        "waiting": 0,
+        "taken": 0,
+        "scheduled": 2,
+        "scheduled_actors": "reconcile_tick, retention_tick",
+    }
+    assert "reconcile_tick, retention_tick" in idle.content.decode()
+    assert busy.context["queue_rows"][0][2]["waiting"] == 1
+    assert busy.context["queue_rows"][1][2] == {
+        "waiting": 0,
+        "taken": 0,
+        "scheduled": 0,
+        "scheduled_actors": "",
+    }
