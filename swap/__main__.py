@@ -62,7 +62,9 @@ def main(argv: list[str] | None = None) -> int:
     from swap.errors import PhotoRejected, SwapError
     from swap.imageio import decode_image
     from swap.landmarks import find_faces
-    from swap.render import FaceRenderer, prepare_target, render_uv_map, uv_alpha
+    from swap.render import FaceRenderer, render_uv_map
+    from swap.target import prepare_target
+    from swap.uv import uv_alpha
 
     try:
         analysis = analyze_photo(args.photo.read_bytes())

@@ -2,7 +2,7 @@
 
 `build_face_asset` turns an accepted photo (`FaceAnalysis`) into a `FaceAsset`:
 
-1. **Unwrap** the photo into UV space at `UV_SIZE` with one bilinear resampling (`swap.render.unwrap`),
+1. **Unwrap** the photo into UV space at `UV_SIZE` with one bilinear resampling (`swap.target.unwrap`),
    with a per-texel trust weight (front-facing, not hidden by the nose, inside the image).
 2. **Trim the rim**: the outer `RIM_TRIM` of the texture is not trusted, because Face Mesh's outline
    often lies a little outside the face and the wall/hair colour there would leak onto the cheeks.
@@ -33,24 +33,18 @@ from swap.face import FaceAnalysis, HeadPose
 from swap.folds import remove_folds
 from swap.landmarks import N_LANDMARKS
 from swap.mesh import vertex_normals
-from swap.render import (
-    LIGHT_MAP_SIZE,
-    LIGHT_SIGMA,
-    RIM_BAND,
+from swap.target import LIGHT_MAP_SIZE, LIGHT_SIGMA, RIM_BAND, hair_occlusion, rim_skin_likeness, unwrap
+from swap.topology import frontalise
+from swap.uv import (
     UV_SIZE,
-    face_width_texels,
-    hair_occlusion,
     lowpass_weight,
     mirror_fill,
     normalized_blur,
     push_pull_fill,
     rim_distance,
-    rim_skin_likeness,
     skin_region,
-    unwrap,
     uv_raster,
 )
-from swap.topology import frontalise
 
 FloatArray = npt.NDArray[np.float32]
 
@@ -222,9 +216,7 @@ def build_face_asset(analysis: FaceAnalysis, size: int = UV_SIZE) -> FaceAsset:
         cv2.resize(albedo * trust[..., None], (small, small), interpolation=cv2.INTER_AREA), np.float32
     )
     t_s = np.asarray(cv2.resize(trust, (small, small), interpolation=cv2.INTER_AREA), np.float32)
-    low, _ = normalized_blur(
-        a_s / np.maximum(t_s, 1e-6)[..., None], t_s, LIGHT_SIGMA * face_width_texels(small)
-    )
+    low, _ = normalized_blur(a_s / np.maximum(t_s, 1e-6)[..., None], t_s, LIGHT_SIGMA * small)
     low_small = np.asarray(cv2.resize(low, (LOW_SIZE, LOW_SIZE), interpolation=cv2.INTER_AREA), np.float32)
     return FaceAsset(
         albedo=np.clip(albedo, 0, 4).astype(np.float32),

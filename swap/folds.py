@@ -54,7 +54,7 @@ def smile_strength(points: npt.NDArray[np.floating[Any]]) -> float:
 @lru_cache(maxsize=4)
 def fold_zones(size: int) -> tuple[FloatArray, FloatArray]:
     """UV masks (S, S): smile folds (nasolabial, crow's feet) and brow lines (glabella, forehead)."""
-    from swap.render import BROW_TOP, rim_distance, uv_raster
+    from swap.uv import BROW_TOP, rim_distance, uv_raster
 
     uv = face_topology().uv * size - 0.5
     smile = np.zeros((size, size), np.float32)

@@ -60,6 +60,17 @@ class FaceLandmarks:
         return float(np.linalg.norm(self.points[468, :2] - self.points[473, :2]))
 
 
+def landmark_points(landmarks: FaceLandmarks | npt.NDArray[np.floating[Any]]) -> FloatArray:
+    """The (478, 3) float32 points of `landmarks` (a `FaceLandmarks` or an array), contiguous.
+
+    Raises ValueError for anything not shaped like Face Mesh points (at least the 468 mesh vertices).
+    """
+    pts = landmarks.points if isinstance(landmarks, FaceLandmarks) else np.asarray(landmarks)
+    if pts.ndim != 2 or pts.shape[0] < 468 or pts.shape[1] != 3:
+        raise ValueError(f"landmarks must be (478, 3) Face Mesh points, got shape {pts.shape}")
+    return np.ascontiguousarray(pts, dtype=np.float32)
+
+
 class _Graphs(threading.local):
     def __init__(self) -> None:
         self.static_mesh: Any = None

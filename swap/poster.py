@@ -27,7 +27,8 @@ from swap.errors import TemplateError
 from swap.fonts import DEFAULT_LABEL, label_font
 from swap.fonts import LabelFontError as LabelFontError  # re-exported: what draw_label raises
 from swap.landmarks import find_faces
-from swap.render import FaceRenderer, TargetFace, face_box, prepare_target
+from swap.render import FaceRenderer, face_box
+from swap.target import TargetFace, prepare_target
 
 MAX_LONG_SIDE = 1920
 MAX_SHORT_SIDE = 1080

@@ -35,8 +35,11 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from swap.landmarks import N_MESH_VERTICES, FaceLandmarks, ImageArray, find_faces
-from swap.render import _points, hair_occlusion, render_uv_map, unwrap, uv_raster
+from swap.landmarks import N_MESH_VERTICES, FaceLandmarks, ImageArray, find_faces, landmark_points
+from swap.render import render_uv_map
+from swap.target import hair_occlusion, unwrap
+from swap.topology import face_topology
+from swap.uv import RIM_FEATHER, loop_mask, smoothstep, uv_alpha, uv_raster
 
 FloatArray = npt.NDArray[np.float32]
 
@@ -50,7 +53,7 @@ def pose_error(
 ) -> float:
     """Mean landmark distance (468 surface points) between Face Mesh on the output and the target's
     landmarks, in units of the target's inter-ocular distance; inf if no face is found in the output."""
-    target = _points(target_landmarks)
+    target = landmark_points(target_landmarks)
     faces = find_faces(output_rgb)
     if not faces:
         return float("inf")
@@ -98,8 +101,6 @@ def _corr(a: FloatArray, b: FloatArray, where: npt.NDArray[np.bool_]) -> float:
 
 def identity_region(size: int = IDENTITY_UV_SIZE) -> npt.NDArray[np.bool_]:
     """Texels where the swap is at full strength (the UV alpha above 0.9)."""
-    from swap.render import uv_alpha
-
     return (uv_alpha(size) > 0.9) & uv_raster(size).covered
 
 
@@ -131,11 +132,8 @@ class SeamScore:
 
 def _rim_alpha(size: int) -> FloatArray:
     """The outer-rim part of the UV alpha (eye and mouth holes are kept inside the face on purpose)."""
-    from swap.render import RIM_FEATHER, _loop_mask, _smoothstep
-    from swap.topology import face_topology
-
-    outer = _loop_mask(face_topology().outer_loop, size)
-    return _smoothstep(cv2.distanceTransform(outer, cv2.DIST_L2, 5) / (RIM_FEATHER * size))
+    outer = loop_mask(face_topology().outer_loop, size)
+    return smoothstep(cv2.distanceTransform(outer, cv2.DIST_L2, 5) / (RIM_FEATHER * size))
 
 
 def seam_visibility(

@@ -40,7 +40,7 @@ import torch.nn.functional as F
 from swap.film.track import FilmTrack
 
 if TYPE_CHECKING:
-    from swap.render import TargetFace
+    from swap.target import TargetFace
 
 FloatArray = npt.NDArray[np.float32]
 
@@ -61,12 +61,14 @@ def fields_path(film_path: Path | str) -> Path:
 
 def fields_key(track: FilmTrack) -> bytes:
     """sha1 of the track's content and of every renderer constant the fields depend on."""
-    from swap import render as sr
+    from swap.render import CROP_MARGIN
+    from swap.shading import EYE_OPEN
+    from swap.uv import EYE_FEATHER, MESH_LEVEL, MOUTH_FEATHER, RIM_FEATHER, UV_SIZE
 
     h = hashlib.sha1()
     consts = (
-        FORMAT_VERSION, FIELD_FACE_PX, sr.UV_SIZE, sr.RIM_FEATHER, sr.EYE_FEATHER, sr.EYE_OPEN, sr.MOUTH_FEATHER,
-        sr.CROP_MARGIN, sr.MESH_LEVEL, track.width, track.height, track.frames,
+        FORMAT_VERSION, FIELD_FACE_PX, UV_SIZE, RIM_FEATHER, EYE_FEATHER, EYE_OPEN, MOUTH_FEATHER,
+        CROP_MARGIN, MESH_LEVEL, track.width, track.height, track.frames,
     )  # fmt: skip
     h.update(repr(consts).encode())
     for arr in (
@@ -133,11 +135,13 @@ def compute_fields(
     The same quantities as `FaceRenderer._shade` before the visitor's texture is sampled, computed at
     `FIELD_FACE_PX` instead of `RASTER_FACE_PX`.
     """
-    from swap import render as sr
     from swap.mesh import render_mesh
     from swap.raster import interpolate, rasterize
+    from swap.render import crop_box
+    from swap.shading import swap_light_alpha
+    from swap.uv import MESH_LEVEL, UV_SIZE, eye_regions, uv_alpha
 
-    mesh = render_mesh(sr.MESH_LEVEL)
+    mesh = render_mesh(MESH_LEVEL)
     dev = torch.device(device)
     out: list[FaceFields | None] = [None] * len(indices)
     todo: list[tuple[int, TargetFace, npt.NDArray[np.float32], tuple[int, int, int, int], int, int]] = []
@@ -146,7 +150,7 @@ def compute_fields(
         if t is None:
             continue
         pts = mesh.positions(t.landmarks)
-        box = sr._crop_box(pts, track.width, track.height)
+        box = crop_box(pts, track.width, track.height)
         if box is None:
             continue
         box = _even_box(box, track.width, track.height)
@@ -187,9 +191,9 @@ def compute_fields(
                 )
         return torch.from_numpy(arr).to(dev)
 
-    ua = torch.from_numpy(sr.uv_alpha(sr.UV_SIZE)).view(1, 1, sr.UV_SIZE, sr.UV_SIZE).to(dev)
-    eyes = torch.from_numpy(sr.eye_regions(sr.UV_SIZE)).view(1, 2, sr.UV_SIZE, sr.UV_SIZE).to(dev)
-    light, alpha = sr.swap_light_alpha(sample, targets, ua, eyes, stack)
+    ua = torch.from_numpy(uv_alpha(UV_SIZE)).view(1, 1, UV_SIZE, UV_SIZE).to(dev)
+    eyes = torch.from_numpy(eye_regions(UV_SIZE)).view(1, 2, UV_SIZE, UV_SIZE).to(dev)
+    light, alpha = swap_light_alpha(sample, targets, ua, eyes, stack)
     alpha = alpha * cov
     uv_np = (uv * cov.permute(0, 2, 3, 1)).cpu().numpy()
     light_np = (light * cov).permute(0, 2, 3, 1).cpu().numpy()
@@ -337,7 +341,7 @@ def composite_fields(
 ) -> bool:
     """Swap a visitor's face into one I420 frame (H*3/2, W) in place, from the film's fields.
 
-    `texture` is the visitor's detail texture (S, S, 3) float32 (`swap.render.visitor_detail`). The
+    `texture` is the visitor's detail texture (S, S, 3) float32 (`swap.shading.visitor_detail`). The
     rendered face (visitor texture x film light) is converted to I420 and blended plane by plane in
     the crop (luma at full resolution, chroma at half, `swap.blend`'s mode and pyramid): the blend is
     linear, so blending in YUV equals blending in RGB, at half the pixels and without converting the

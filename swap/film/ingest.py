@@ -11,7 +11,7 @@ Two streaming passes over the film (never the whole film in memory):
    presence x size; in other shots the dominant tracklet is taken only if it is present most of the shot
    and of comparable size, so a bystander (e.g. a blurred face in the background) is never chosen.
 2. **Per-frame maps**, with the smoothed landmarks (`swap.film.smoothing`): the light map
-   (`swap.render.prepare_target`), smoothed over time; the expression detail (the face's UV luminance
+   (`swap.target.prepare_target`), smoothed over time; the expression detail (the face's UV luminance
    relative to its median over the stretch, band-passed) and an occlusion map (texels whose colour
    departs strongly both from the median texture and from the face's own colour model: hands, hair).
 
@@ -520,7 +520,7 @@ def light_map(rgb: npt.NDArray[np.uint8], points: FloatArray) -> FloatArray:
     """`prepare_target(...).light_map` at `LIGHT_STORE` texels, computed on a crop downscaled so the face is
     at most `LIGHT_FACE_PX` wide: the map is a low-pass at ~9 % of the face width, so this changes it by
     less than one 8-bit step (measured 0.002 mean) and costs a third of the time of the full frame."""
-    from swap.render import prepare_target
+    from swap.target import prepare_target
 
     xy = points[:N_MESH_VERTICES, :2]
     (x0, y0), (x1, y1) = xy.min(axis=0), xy.max(axis=0)
@@ -543,13 +543,14 @@ def light_map(rgb: npt.NDArray[np.uint8], points: FloatArray) -> FloatArray:
 
 
 def fast_unwrap(rgb: npt.NDArray[np.uint8], points: FloatArray, size: int) -> tuple[FloatArray, FloatArray]:
-    """`swap.render.unwrap` without its z-buffer: texels trusted by how squarely they face the camera only.
+    """`swap.target.unwrap` without its z-buffer: texels trusted by how squarely they face the camera only.
 
     For the low-resolution detail/occlusion maps of frames within `MAX_YAW_DEG`, the facing ramp already
     distrusts the cheek behind the nose; skipping the CPU z-buffer makes this ~25x faster (3 vs 78 ms).
     """
     from swap.mesh import vertex_normals
-    from swap.render import MIN_FACING, uv_raster
+    from swap.target import MIN_FACING
+    from swap.uv import uv_raster
 
     ur = uv_raster(size)
     pts = ur.mesh.positions(points)

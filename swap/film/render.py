@@ -262,7 +262,7 @@ def render_film(
     (`AI_METADATA`, merged with `metadata`), as the deep-synthesis labelling rules require.
     """
     from swap.asset import FaceAsset
-    from swap.render import visitor_detail
+    from swap.shading import visitor_detail
 
     started = time.perf_counter()
     if out_path is None:

@@ -25,7 +25,7 @@ import numpy as np
 import numpy.typing as npt
 
 if TYPE_CHECKING:
-    from swap.render import TargetFace
+    from swap.target import TargetFace
 
 FORMAT_VERSION = 1
 SUFFIX = ".track.npz"
@@ -109,7 +109,7 @@ class FilmTrack:
 
     def target(self, i: int) -> TargetFace | None:
         """The renderer's target for frame `i`, or None where the frame stays untouched."""
-        from swap.render import TargetFace
+        from swap.target import TargetFace
 
         if i >= self.frames or not self.covered[i] or float(self.strength[i]) <= 0:
             return None

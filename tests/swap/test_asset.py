@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from swap.asset import AssetFormatError, FaceAsset, build_face_asset
-from swap.render import mirror_fill, push_pull_fill, unwrap, uv_raster
+from swap.target import unwrap
+from swap.uv import mirror_fill, push_pull_fill, uv_raster
 
 from .render_fixtures import analysis_of, asset_of
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 from swap.quality import identity_transfer, pose_error, seam_visibility
-from swap.render import FaceRenderer, prepare_target, render_uv_map, uv_alpha
+from swap.render import FaceRenderer, render_uv_map
+from swap.target import prepare_target
+from swap.uv import uv_alpha
 
 from .render_fixtures import analysis_of, asset_of
 

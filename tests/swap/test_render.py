@@ -8,8 +8,10 @@ import torch
 
 from swap.quality import identity_transfer, pose_error, seam_visibility
 from swap.raster import rasterize
-from swap.render import FaceRenderer, face_box, prepare_target, render_uv_map, uv_alpha
+from swap.render import FaceRenderer, face_box, render_uv_map
 from swap.shape import identity_offsets, warp_image
+from swap.target import prepare_target
+from swap.uv import uv_alpha
 
 from .render_fixtures import analysis_of, asset_of
 

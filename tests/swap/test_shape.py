@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from swap.render import eye_openness
+from swap.shading import eye_openness
 from swap.shape import (
     FilmShape,
     FilmWarp,

@@ -24,7 +24,8 @@ def _copy(clip: Path, tmp_path: Path) -> Path:
 def test_fields_swap_matches_the_face_renderer(
     visitor_asset, speech_clip: Path, speech_track: FilmTrack
 ) -> None:
-    from swap.render import FaceRenderer, visitor_detail
+    from swap.render import FaceRenderer
+    from swap.shading import visitor_detail
 
     frames = [f.data for f in io.iter_frames(speech_clip, "yuv420p") if f.index in (10, 50)]
     rgb = np.stack([io.yuv_to_rgb(f) for f in frames])

@@ -99,7 +99,7 @@ def test_composite_leaves_untargeted_frames_alone_and_pastes_only_near_the_face(
     visitor_asset, speech_clip: Path, speech_track: FilmTrack
 ) -> None:
     from swap.film import fields
-    from swap.render import visitor_detail
+    from swap.shading import visitor_detail
 
     flags = speech_track.flags.copy()
     flags[0] |= ABSENT

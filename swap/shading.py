@@ -1,0 +1,131 @@
+"""The swap's shading: the one light/alpha function shared by the still renderer and the film fields.
+
+The rendered colour is ``visitor_detail * light``: `visitor_detail` is the visitor's de-lit texture
+divided by its own low-pass at the light-map scale, and `swap_light_alpha` gives, per pixel of a
+crop, the target's light (its light map x the film's expression detail) and the swap's alpha (the
+UV alpha, the visitor's eyes faded to the target's own as its lids close (`eye_openness`), x
+(1 - occlusion) x strength). `swap.render.FaceRenderer` calls it per frame; `swap.film.fields` calls
+it once per film and caches the result, so stills and films can never shade differently.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+import torch
+
+from swap.target import TargetFace
+from swap.uv import eye_holes, smoothstep
+
+FloatArray = npt.NDArray[np.float32]
+
+# ---- tuning (each one was measured; see swap/README.md "Measured choices") -------------------------
+# lid opening / eye width: the target's own eye below the first, the visitor's above the second
+EYE_OPEN = (0.12, 0.20)
+DETAIL_CHROMA = 0.4  # share of the visitor's local colour ratios kept (1 = all, 0 = brightness only)
+HIGHLIGHT_MAX = 0.5  # visitor highlights brighten the target by at most +50 % (soft limit)
+EYE_HIGHLIGHT_MAX = 1.5  # ... inside the eyes (the sclera is much brighter than skin)
+
+
+def eye_openness(landmarks: npt.NDArray[np.floating[Any]]) -> tuple[float, float]:
+    """How far the visitor's eye should show in each target eye (right, left), from the lid opening.
+
+    1 for an open eye, 0 when the target's lids are (nearly) closed: then the target's own eye, lids
+    and lashes come back, so blinks and winks follow the film.
+    """
+    p = np.asarray(landmarks, np.float32)
+    out = []
+    for top, bottom, a, b in ((159, 145, 33, 133), (386, 374, 362, 263)):
+        ratio = float(np.linalg.norm(p[top, :2] - p[bottom, :2])) / max(
+            float(np.linalg.norm(p[a, :2] - p[b, :2])), 1e-6
+        )
+        x = (ratio - EYE_OPEN[0]) / (EYE_OPEN[1] - EYE_OPEN[0])
+        out.append(float(smoothstep(np.array([x], np.float32))[0]))
+    return out[0], out[1]
+
+
+def neutral_in_eyes(uv_map: FloatArray, neutral: float) -> FloatArray:
+    """A film's expression detail with the eye openings set to `neutral`: the actor's eye moving
+    against its median is not expression detail, and must not ghost over the visitor's eye."""
+    holes = eye_holes(uv_map.shape[0])
+    return (uv_map * (1 - holes) + neutral * holes).astype(np.float32)
+
+
+def occlusion_in_eyes(occlusion: FloatArray) -> FloatArray:
+    """Occlusion inside the eye openings taken from around them (the strongest value within an eye's
+    width): a hand or a glasses frame over an eye covers its lids too, whereas the actor's own eye
+    moving (which the film's occlusion test flags) is no occluder."""
+    size = occlusion.shape[0]
+    holes = eye_holes(size)
+    reach = max(3, round(0.09 * size)) | 1
+    around = cv2.dilate(occlusion * (1 - holes), np.ones((reach, reach), np.uint8))
+    return (occlusion * (1 - holes) + around * holes).astype(np.float32)
+
+
+def swap_light_alpha(
+    sample: Callable[[torch.Tensor, str], torch.Tensor],
+    targets: Sequence[TargetFace],
+    alpha_map: torch.Tensor,
+    eye_map: torch.Tensor,
+    stack: Callable[[list[FloatArray | None], float], torch.Tensor],
+    *,
+    visitor_eyes: bool = True,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The film- or poster-only half of a swap, per pixel of a crop: light (B, 3, h, w) and alpha (B, 1, h, w).
+
+    One function for the still renderer and the cached film fields (`swap.film.fields`), so the two
+    can never shade differently. `sample(tex, padding)` looks a UV texture up at the crop's pixels;
+    `alpha_map` (1, 1, S, S) is `uv_alpha`, `eye_map` (1, 2, S, S) `eye_regions`; `stack` stacks
+    per-target UV maps (None = neutral). Light = the target's light map x its expression detail;
+    alpha = the UV alpha, faded toward the target's own eye as its lids close, x (1 - occlusion) x strength.
+    """
+    bsz = len(targets)
+    dev = alpha_map.device
+    light = torch.from_numpy(np.stack([t.light_map for t in targets]).transpose(0, 3, 1, 2).copy()).to(dev)
+    light = sample(light, "border")
+    details = [None if t.detail is None else neutral_in_eyes(t.detail, 1.0) for t in targets]
+    if any(d is not None for d in details):
+        light = light * sample(stack(details, 1.0), "border")
+    alpha = sample(alpha_map.expand(bsz, -1, -1, -1), "zeros")
+    eyes = sample(eye_map.expand(bsz, -1, -1, -1), "zeros")
+    if visitor_eyes:
+        shown = torch.tensor([eye_openness(t.landmarks) for t in targets], device=dev, dtype=torch.float32)
+    else:  # an asset without eyes (made before the eye fans): the target keeps its eyes
+        shown = torch.zeros((bsz, 2), device=dev, dtype=torch.float32)
+    alpha = alpha * (1 - eyes * (1 - shown.view(bsz, 2, 1, 1))).prod(dim=1, keepdim=True)
+    occ = [None if t.occlusion is None else occlusion_in_eyes(t.occlusion) for t in targets]
+    if any(o is not None for o in occ):
+        alpha = alpha * (1 - sample(stack(occ, 0.0), "border")).clamp(0, 1)
+    strength = torch.tensor([t.strength for t in targets], device=dev, dtype=torch.float32)
+    return light, alpha * strength.view(bsz, 1, 1, 1)
+
+
+def visitor_detail(albedo: FloatArray, low: FloatArray) -> FloatArray:
+    """The visitor texture relative to its own low-pass at the light-map scale (1.0 = average).
+
+    `low` is the asset's stored low-pass (small, smooth; upsampled here). Multiplying the result by a
+    target's light map gives the target's light and skin tone with the visitor's features.
+    Brightness ratios are kept fully; colour ratios only partly (`DETAIL_CHROMA`): a dark eyebrow on
+    brown skin is less orange than that skin, and its full colour ratio would turn it blue on pale skin.
+    """
+    size = albedo.shape[0]
+    low_full = np.asarray(cv2.resize(low, (size, size), interpolation=cv2.INTER_LINEAR), np.float32)
+    ratio = albedo / np.maximum(low_full, 1e-3)
+    lum_w = np.array([0.299, 0.587, 0.114], np.float32)
+    lum_ratio = (albedo @ lum_w) / np.maximum(low_full @ lum_w, 1e-3)
+    chroma = ratio / np.maximum(lum_ratio, 1e-3)[..., None]
+    # highlights (specular spots, JPEG ringing on dark skin) compress softly toward 1 + HIGHLIGHT_MAX:
+    # on a paler target the same ratio would otherwise print as white blotches
+    # Inside the eye openings the visitor's iris colour and white sclera are identity, not skin: full
+    # colour ratios there, and highlights compressed only mildly.
+    eyes = np.asarray(cv2.GaussianBlur(eye_holes(size), (0, 0), 0.006 * size), np.float32)
+    over = np.maximum(lum_ratio - 1.0, 0.0)
+    limit = HIGHLIGHT_MAX + eyes * (EYE_HIGHLIGHT_MAX - HIGHLIGHT_MAX)
+    lum_ratio = np.where(lum_ratio > 1.0, 1.0 + over / (1.0 + over / limit), lum_ratio)
+    exponent = (DETAIL_CHROMA + eyes * (1.0 - DETAIL_CHROMA))[..., None]
+    detail = lum_ratio[..., None] * np.power(np.clip(chroma, 0.05, 20.0), exponent)
+    return np.clip(detail, 0.0, 4.0).astype(np.float32)
