@@ -40,6 +40,8 @@ SHAPE_STRENGTH = 1.0  # share of the visitor's identity shape applied (1 = all; 
 RING_REACH = 0.25  # the warp fades to zero this far beyond the face outline (fraction of face width)
 RING_WEIGHTS = (0.74, 0.26, 0.0)  # share of the outline's offset carried by the rings at 1/3, 2/3, 1
 MOUTH_WIDTH_CLAMP = 0.10  # mouth-width ratio change soft-clamped to +-10 % (a smile widens the mouth)
+LIP_THICKNESS_CLAMP = 0.25  # each lip's thickness ratio follows the visitor within +-25 % (0 = off)
+EYE_TILT_MAX = 0.12  # radians: each eye's corner line may turn by the visitor's tilt up to ~7 degrees
 MAX_OFFSET = 0.12  # no landmark moves further than this share of the face width (safety against bad fits)
 FIELD_PX = 96  # the displacement field is computed on a grid at most this wide, then upsampled
 FILM_FIELD_PX = 64  # films: one fixed grid per frame box (a 720p face box is ~400 px: 6 px cells)
@@ -63,6 +65,11 @@ LEFT_EYE = np.array(
     [249, 263, 362, 373, 374, 380, 381, 382, 384, 385, 386, 387, 388, 390, 398, 466, 473, 474, 475, 476, 477],
     dtype=np.int64,
 )
+# lip contours, outer and inner, upper and lower, each from the right corner to the left one
+UPPER_OUTER = np.array([185, 40, 39, 37, 0, 267, 269, 270, 409], dtype=np.int64)
+UPPER_INNER = np.array([191, 80, 81, 82, 13, 312, 311, 310, 415], dtype=np.int64)
+LOWER_OUTER = np.array([146, 91, 181, 84, 17, 314, 405, 321, 375], dtype=np.int64)
+LOWER_INNER = np.array([95, 88, 178, 87, 14, 317, 402, 318, 324], dtype=np.int64)
 MOUTH_CORNERS = (61, 291)
 UPPER_LIP_TOP = 0
 INNER_LIPS = (13, 14)
@@ -123,11 +130,41 @@ def _region_weight(ref: FloatArray, members: npt.NDArray[np.int64], reach: float
 
 
 def _feature_similarity(
-    aligned: FloatArray, ref: FloatArray, members: npt.NDArray[np.int64], anchor: FloatArray,
-    anchor_ref: FloatArray, scale: float,
+    ref: FloatArray, anchor: FloatArray, anchor_ref: FloatArray, scale: float,
+    turn: float = 0.0, axes: tuple[FloatArray, FloatArray] | None = None,
 ) -> FloatArray:  # fmt: skip
-    """Offsets that move a feature only by its anchor's shift and a uniform scale about it."""
-    return ((anchor - anchor_ref)[None, :] + (scale - 1.0) * (ref - anchor_ref[None, :])).astype(np.float32)
+    """Offsets that move a feature only by its anchor's shift, a uniform scale about it and (with the
+    face's `axes`) a turn by `turn` radians in the face plane."""
+    rel = ref - anchor_ref[None, :]
+    moved = scale * rel
+    if turn and axes is not None:
+        x_axis, y_axis = axes
+        u, v = rel @ x_axis, rel @ y_axis
+        c, s = np.cos(turn), np.sin(turn)
+        moved = moved + scale * (
+            ((c - 1) * u - s * v)[:, None] * x_axis[None, :]
+            + (s * u + (c - 1) * v)[:, None] * y_axis[None, :]
+        )
+    return ((anchor - anchor_ref)[None, :] + moved - rel).astype(np.float32)
+
+
+def _lip_thickness(aligned: FloatArray, ref: FloatArray, y_axis: FloatArray) -> FloatArray:
+    """Offsets that give each of the target's lips the visitor's thickness (outer contour moved along
+    the face's vertical, the inner contour, hence the opening, kept), soft-clamped."""
+    out = np.zeros_like(ref)
+    if LIP_THICKNESS_CLAMP <= 0:
+        return out
+    for outer, inner, sign in ((UPPER_OUTER, UPPER_INNER, -1.0), (LOWER_OUTER, LOWER_INNER, 1.0)):
+        t_ref = np.abs((ref[outer] - ref[inner]) @ y_axis)
+        t_vis = np.abs((aligned[outer] - aligned[inner]) @ y_axis)
+        ratio = float(t_vis.sum() / max(float(t_ref.sum()), 1e-6)) - 1.0
+        ratio = LIP_THICKNESS_CLAMP * float(np.tanh(ratio / LIP_THICKNESS_CLAMP))
+        out[outer] += (sign * ratio * t_ref)[:, None] * y_axis[None, :]
+    return out
+
+
+def _tilt(vec: FloatArray, axes: tuple[FloatArray, FloatArray]) -> float:
+    return float(np.arctan2(vec @ axes[1], vec @ axes[0]))
 
 
 def identity_offsets(
@@ -154,7 +191,8 @@ def identity_offsets(
     mid_vis = (aligned[c0] + aligned[c1]) / 2
     anchor_ref = mid_ref + y_axis * float((ref[UPPER_LIP_TOP] - mid_ref) @ y_axis)
     anchor_vis = mid_vis + y_axis * float((aligned[UPPER_LIP_TOP] - mid_vis) @ y_axis)
-    mouth = _feature_similarity(aligned, ref, LIPS, anchor_vis, anchor_ref, mouth_scale)
+    mouth = _feature_similarity(ref, anchor_vis, anchor_ref, mouth_scale)
+    mouth += mouth_scale * _lip_thickness(aligned, ref, y_axis)
     wm = _region_weight(ref, LIPS, 0.35 * max(w_ref, 1e-6))[:, None]
     out = out * (1 - wm) + mouth * wm
     # chin and jaw below the mouth: not lowered by the visitor's open mouth
@@ -167,13 +205,16 @@ def identity_offsets(
     for members, (a, b) in ((RIGHT_EYE, (33, 133)), (LEFT_EYE, (362, 263))):
         e_ref = float(np.linalg.norm(ref[b] - ref[a]))
         e_vis = float(np.linalg.norm(aligned[b] - aligned[a]))
+        axes = (x_axis, y_axis)
+        turn = float(
+            np.clip(
+                _tilt(aligned[b] - aligned[a], axes) - _tilt(ref[b] - ref[a], axes),
+                -EYE_TILT_MAX,
+                EYE_TILT_MAX,
+            )
+        )
         sim = _feature_similarity(
-            aligned,
-            ref,
-            members,
-            (aligned[a] + aligned[b]) / 2,
-            (ref[a] + ref[b]) / 2,
-            e_vis / max(e_ref, 1e-6),
+            ref, (aligned[a] + aligned[b]) / 2, (ref[a] + ref[b]) / 2, e_vis / max(e_ref, 1e-6), turn, axes
         )
         we = _region_weight(ref, members, 0.45 * max(e_ref, 1e-6))[:, None]
         out = out * (1 - we) + sim * we
