@@ -10,6 +10,12 @@ everything trades jitter against blinks; so each frame's landmarks are split int
   sigma `EXPRESSION_SIGMA` frames,
 
 then recomposed. Stretches never cross a shot cut or a gap (the caller splits them).
+
+The pose smoothing adapts to motion: a Gaussian has no lag on a steady turn, but on a fast, accelerating
+one it cuts the corner, and the visitor's brows and mouth then land beside the actor's motion-blurred
+ones (two faces at once). Where the raw landmarks move faster than `FAST_MOTION` (inter-ocular distances
+per frame) the raw pose takes over, fully from the upper bound: detector jitter is small against such
+motion, and the frame's own blur hides it.
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from scipy.ndimage import gaussian_filter1d
+from scipy.ndimage import gaussian_filter1d, maximum_filter1d
 from scipy.spatial.transform import Rotation
 
 from swap.landmarks import N_MESH_VERTICES
@@ -32,6 +38,9 @@ EXPRESSION_SIGMA = 1.5
 # raw 0.975, sigma 0.75 -> 0.962, 1.0 -> 0.945, 1.5 -> 0.898.
 FAST_SIGMA = 0.6
 FAST_RINGS = 2  # the eye and mouth hole rims plus this many rings of neighbours (and the irises)
+FAST_MOTION = (0.05, 0.12)  # landmark speed (IOD per frame): raw pose share 0 below, 1 above
+MOTION_REACH = 3  # frames: the share is widened this far each side (the whole fast stretch is raw) ...
+MOTION_SIGMA = 1.5  # ... then smoothed, so it never switches abruptly
 
 FloatArray = npt.NDArray[np.float32]
 
@@ -82,12 +91,26 @@ def fast_vertices() -> npt.NDArray[np.int64]:
     return np.array(sorted(fast), dtype=np.int64)
 
 
+def motion_share(points: npt.NDArray[np.floating[Any]]) -> FloatArray:
+    """Per frame, the share (0..1) of the raw pose kept: 0 while the face moves slowly, 1 when fast."""
+    p = np.asarray(points, np.float64)
+    xy = p[:, :N_MESH_VERTICES, :2]
+    speed = np.linalg.norm(np.gradient(xy, axis=0), axis=2).mean(axis=1)
+    iod = max(float(np.linalg.norm(p[:, 468, :2] - p[:, 473, :2], axis=1).mean()), 1e-6)
+    lo, hi = FAST_MOTION
+    share = np.clip((speed / iod - lo) / (hi - lo), 0.0, 1.0)
+    share = maximum_filter1d(share, 2 * MOTION_REACH + 1, mode="nearest")
+    return np.clip(gaussian_filter1d(share, MOTION_SIGMA, mode="nearest"), 0.0, 1.0).astype(np.float32)
+
+
 def smooth_stretch(
     points: npt.NDArray[np.floating[Any]],
     pose_sigma: float = POSE_SIGMA,
     expression_sigma: float = EXPRESSION_SIGMA,
+    adaptive: bool = True,
 ) -> FloatArray:
-    """Smooth (T, 478, 3) landmarks of one continuous stretch; returns the same shape."""
+    """Smooth (T, 478, 3) landmarks of one continuous stretch; returns the same shape. `adaptive`
+    hands the pose to the raw landmarks where the face moves fast (module docstring)."""
     p = np.asarray(points, np.float64)
     n = p.shape[0]
     if n < 3:
@@ -104,11 +127,17 @@ def smooth_stretch(
     for k in range(1, n):
         if np.dot(q[k], q[k - 1]) < 0:
             q[k] = -q[k]
-    q = gaussian_filter1d(q, pose_sigma, axis=0, mode="nearest")
-    q /= np.linalg.norm(q, axis=1, keepdims=True)
-    r_s = Rotation.from_quat(q).as_matrix()
-    s_s = np.exp(gaussian_filter1d(np.log(s), pose_sigma, mode="nearest"))
+    q_s = gaussian_filter1d(q, pose_sigma, axis=0, mode="nearest")
+    log_s = gaussian_filter1d(np.log(s), pose_sigma, mode="nearest")
     t_s = gaussian_filter1d(t, pose_sigma, axis=0, mode="nearest")
+    if adaptive:
+        raw = motion_share(p).astype(np.float64)
+        q_s = q_s * (1 - raw[:, None]) + q * raw[:, None]  # q is sign-continuous: lerp then normalise
+        log_s = log_s * (1 - raw) + np.log(s) * raw
+        t_s = t_s * (1 - raw[:, None]) + t * raw[:, None]
+    q_s /= np.linalg.norm(q_s, axis=1, keepdims=True)
+    r_s = Rotation.from_quat(q_s).as_matrix()
+    s_s = np.exp(log_s)
     resid_s = (
         gaussian_filter1d(resid, expression_sigma, axis=0, mode="nearest") if expression_sigma > 0 else resid
     )

@@ -70,3 +70,23 @@ def test_smoothing_has_no_lag_on_a_steady_turn() -> None:
 def test_short_stretches_pass_through() -> None:
     noisy, _, _ = _synthetic(n=2)
     assert np.allclose(smooth_stretch(noisy), noisy, atol=1e-3)
+
+
+def test_a_fast_head_turn_is_followed_not_cut_short() -> None:
+    """A 40-degree turn in 8 frames: the fixed Gaussian cuts the corner by pixels; the motion-adaptive
+    pose follows the raw landmarks there, and still smooths the slow frames around it."""
+    rng = np.random.default_rng(5)
+    base = rng.normal(0, 60, (478, 3))
+    base[468], base[473] = (-30, 0, 0), (30, 0, 0)
+    n = 60
+    yaw = 40 / (1 + np.exp(-(np.arange(n) - 30) / 1.5))  # a quick sigmoid turn around frame 30
+    clean = np.stack(
+        [base @ Rotation.from_euler("y", a, degrees=True).as_matrix().T + (640, 360, 0) for a in yaw]
+    )
+    noisy = clean + rng.normal(0, 0.4, clean.shape)
+    turn = slice(24, 37)
+    err = lambda p: float(np.abs(p[turn] - clean[turn])[:, :468, :2].mean())  # noqa: E731
+    adaptive, fixed = smooth_stretch(noisy), smooth_stretch(noisy, adaptive=False)
+    assert err(adaptive) < 0.6 * err(fixed)
+    slow = slice(3, 15)
+    assert jitter(adaptive[slow]) < 0.5 * jitter(noisy[slow])
