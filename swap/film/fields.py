@@ -47,6 +47,9 @@ FloatArray = npt.NDArray[np.float32]
 FIELD_FACE_PX = 128  # fields are stored with the face at most this wide (2 px per 64-texel film map)
 FORMAT_VERSION = 2  # 2: eye fans (visitor's eyes, blink fade). Bump when `compute_fields` changes what it stores: old caches are then rebuilt
 SUFFIX = ".fields"
+SHUTTER = 0.5  # share of the frame interval a film camera exposes (a 180-degree shutter)
+MIN_BLUR_PX = 1.5  # motion blur shorter than this is not drawn (invisible, and costs a filter)
+MAX_BLUR_PX = 24.0  # longer blur is capped (a whip pan: the face is a smear either way)
 MAGIC = b"PGFF"
 _HEAD = struct.Struct("<4sI20s")
 _TAIL = struct.Struct("<QI4s")
@@ -336,8 +339,33 @@ def build_fields(
     return path
 
 
+def motion_kernel(motion: tuple[float, float] | None) -> FloatArray | None:
+    """A normalised line kernel for the blur a camera gives a face moving `motion` px per frame
+    (`SHUTTER` of the frame interval exposed), or None where it would be under `MIN_BLUR_PX`."""
+    if motion is None:
+        return None
+    vx, vy = motion
+    length = SHUTTER * float(np.hypot(vx, vy))
+    if length < MIN_BLUR_PX:
+        return None
+    length = min(length, MAX_BLUR_PX)
+    size = int(np.ceil(length)) | 1
+    kernel = np.zeros((size, size), np.float32)
+    c = size // 2
+    ux, uy = vx / np.hypot(vx, vy), vy / np.hypot(vx, vy)
+    t = np.linspace(-length / 2, length / 2, 4 * size)
+    rows = np.clip(np.rint(c + t * uy).astype(np.int64), 0, size - 1)
+    cols = np.clip(np.rint(c + t * ux).astype(np.int64), 0, size - 1)
+    np.add.at(kernel, (rows, cols), 1.0)
+    return kernel / kernel.sum()
+
+
 def composite_fields(
-    yuv: npt.NDArray[np.uint8], fields: FaceFields, texture: FloatArray, blend: str | None = None
+    yuv: npt.NDArray[np.uint8],
+    fields: FaceFields,
+    texture: FloatArray,
+    blend: str | None = None,
+    motion: tuple[float, float] | None = None,
 ) -> bool:
     """Swap a visitor's face into one I420 frame (H*3/2, W) in place, from the film's fields.
 
@@ -347,6 +375,9 @@ def composite_fields(
     linear, so blending in YUV equals blending in RGB, at half the pixels and without converting the
     film's own pixels at all (pixels the blend leaves alone keep their decoded bytes). Returns whether
     the frame has a face crop.
+
+    `motion` (px per frame, the face's) blurs the rendered face as the camera blurred the actor's: a
+    sharp face on a motion-blurred frame reads as two faces at once.
     """
     height = yuv.shape[0] * 2 // 3
     width = yuv.shape[1]
@@ -369,7 +400,11 @@ def composite_fields(
         )
     tex = cv2.remap(texture, maps, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)  # type: ignore[call-overload]
     # colour >= 0, so convertScaleAbs is a saturating round to uint8 (one SIMD pass)
-    rendered = cv2.cvtColor(cv2.convertScaleAbs(cv2.multiply(tex, light)), cv2.COLOR_RGB2YUV_I420)
+    shaded = cv2.multiply(tex, light)
+    kernel = motion_kernel(motion)
+    if kernel is not None:
+        shaded = cv2.filter2D(shaded, -1, kernel, borderType=cv2.BORDER_REPLICATE)
+    rendered = cv2.cvtColor(cv2.convertScaleAbs(shaded), cv2.COLOR_RGB2YUV_I420)
     covered = (cov_alpha[..., 0] > 0.5).astype(np.float32)
     alpha = np.ascontiguousarray(cov_alpha[..., 1])
     half = (cw // 2, ch // 2)

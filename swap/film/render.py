@@ -209,6 +209,16 @@ def _film_shape(asset: FaceAsset, track: FilmTrack) -> FilmShape | None:
     return FilmShape(asset.shape, frames) if frames else None
 
 
+def face_motion(track: FilmTrack, index: int) -> tuple[float, float] | None:
+    """The face's motion (px per frame) at frame `index`: central difference of the tracked landmarks'
+    mean over the covered neighbours (None without one)."""
+    lo, hi = max(index - 1, 0), min(index + 1, track.frames - 1)
+    if hi - lo < 1 or not (track.covered[lo] and track.covered[hi]):
+        return None
+    d = track.landmarks(hi)[:468, :2].mean(axis=0) - track.landmarks(lo)[:468, :2].mean(axis=0)
+    return float(d[0]) / (hi - lo), float(d[1]) / (hi - lo)
+
+
 def _warp_batch(shape: FilmShape, warp: FilmWarp, track: FilmTrack, frames: list[io.Frame]) -> None:
     """The shape warp of the composited frames, their fields rasterised as one batch (`FilmWarp`)."""
     moved = []
@@ -308,7 +318,7 @@ def render_film(
                         building.put(f.index, ff)
             for f, ff in zip(batch, per_frame, strict=True):
                 if ff is not None:
-                    fields.composite_fields(f.data, ff, texture)
+                    fields.composite_fields(f.data, ff, texture, motion=face_motion(track, f.index))
             if film_shape is not None and film_warp is not None:
                 # render first, then move the face to the visitor's proportions (swap.shape)
                 _warp_batch(

@@ -51,6 +51,29 @@ def test_fields_swap_matches_the_face_renderer(
         assert np.array_equal(yuv[:700][outside], frames[k][:700][outside])  # luma bytes untouched
 
 
+def test_a_fast_moving_face_is_blurred_along_its_motion_like_the_frame(
+    visitor_asset, speech_clip: Path, speech_track: FilmTrack
+) -> None:
+    from swap.shading import visitor_detail
+
+    frame = next(f.data for f in io.iter_frames(speech_clip, "yuv420p") if f.index == 50)
+    ff = fields.compute_fields(speech_track, [50])[0]
+    assert ff is not None
+    texture = visitor_detail(visitor_asset.albedo, visitor_asset.low)
+    sharp, across, down, slow = (frame.copy() for _ in range(4))
+    fields.composite_fields(sharp, ff, texture)
+    fields.composite_fields(across, ff, texture, motion=(16.0, 0.0))  # 16 px per frame to the right
+    fields.composite_fields(down, ff, texture, motion=(0.0, 16.0))  # ... and downwards
+    fields.composite_fields(slow, ff, texture, motion=(1.0, 0.5))  # under the blur threshold
+    x0, y0, x1, y1 = ff.box
+    energy = lambda y, axis: float(np.abs(np.diff(y[y0:y1, x0:x1].astype(float), axis=axis)).mean())  # noqa: E731
+    assert energy(across, 1) < 0.8 * energy(sharp, 1)  # blurred (measured 0.71)
+    # each direction of motion smooths its own direction most
+    assert energy(across, 1) < 0.95 * energy(down, 1) and energy(down, 0) < 0.95 * energy(across, 0)
+    assert np.array_equal(slow, sharp)
+    assert fields.motion_kernel(None) is None and fields.motion_kernel((2.0, 0.0)) is None
+
+
 @pytest.mark.parametrize("mode", ["pyramid", "alpha"])
 @pytest.mark.parametrize("shape", [(272, 320), (450, 400), (37, 53)])
 def test_crop_blend_equals_the_engines_blend(mode: str, shape: tuple[int, int]) -> None:
