@@ -58,6 +58,33 @@ def variants_ready(*, campaign: Campaign) -> list[FilmVariant]:
     return [v for v in variants if v.ready_posters == POSTER_COUNT]
 
 
+def films_for_page(*, campaign: Campaign) -> list[dict[str, Any]]:
+    """The campaign's active films as the page offers them: title, real length, a cover, and for each
+    gender whether a visitor can be cast now (`ready`) or the role is still being prepared.
+
+    The length is the ingested film's own (ingest report), so the page never promises 15 s for a film
+    that is not; `seconds` is None until a variant is ingested.
+    """
+    ready = {v.pk for v in variants_ready(campaign=campaign)}
+    films = []
+    for film in campaign.films.filter(is_active=True).prefetch_related("variants__posters"):
+        variants = sorted(film.variants.all(), key=lambda v: v.gender != "female")
+        lengths = [(v.ingest_report or {}).get("duration_s") for v in variants if v.pk in ready]
+        covers = [p for v in variants for p in v.posters.all() if p.image]
+        covers.sort(key=lambda p: (p.variant_id not in ready, p.position))
+        films.append(
+            {
+                "slug": film.slug,
+                "title": film.title,
+                "title_en": film.title_en,
+                "seconds": round(float(lengths[0]), 1) if lengths and lengths[0] else None,
+                "cover_url": blob_signed_url(key=covers[0].image.name) if covers else "",
+                "variants": [{"gender": v.gender, "ready": v.pk in ready} for v in variants],
+            }
+        )
+    return films
+
+
 def job_get_for_token(*, job_id: uuid.UUID | str, token: str, allow_deleted: bool = False) -> Job:
     """The job if the token matches; JobNotFound for unknown ids and wrong tokens alike."""
     try:

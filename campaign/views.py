@@ -22,7 +22,7 @@ from django.views.decorators.http import require_safe
 
 from campaign.errors import NoCampaign
 from campaign.models import Job, JobState
-from campaign.selectors import campaign_active_get
+from campaign.selectors import campaign_active_get, films_for_page
 from campaign.services.storage import Signature, blob_object_url, blob_signature_check, storage_is_local
 from campaign.sharing import campaign_share_image_key, campaign_share_url
 
@@ -37,8 +37,11 @@ def home(request: HttpRequest) -> HttpResponse:
         campaign = campaign_active_get()
     except NoCampaign:
         campaign = None
-    context = {"campaign": campaign, "ws_ping_s": 20, "share_url": "", "share_image_url": ""}
+    context = {"campaign": campaign, "ws_ping_s": 20, "share_url": "", "share_image_url": "", "films": []}
     if campaign is not None:
+        # Films with their real length, cover and which roles can be cast now; the page refreshes this
+        # from /api/campaign while a role is still being prepared.
+        context["films"] = films_for_page(campaign=campaign)
         context["share_url"] = campaign_share_url(campaign=campaign, request=request)
         if campaign_share_image_key(campaign=campaign):
             context["share_image_url"] = request.build_absolute_uri(reverse("campaign:share-image"))

@@ -70,6 +70,8 @@ class FilmOutput(serializers.Serializer):
     slug = serializers.CharField()
     title = serializers.CharField()
     title_en = serializers.CharField()
+    seconds = serializers.FloatField(allow_null=True, help_text="The ingested film's real length.")
+    cover_url = serializers.CharField(help_text="Signed URL of the film's poster artwork; empty if none.")
     variants = VariantOutput(many=True)
 
 

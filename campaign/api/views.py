@@ -25,7 +25,7 @@ from campaign.models import Gender
 from campaign.security.admission import intake_memo
 from campaign.security.fairshare import queue_share_release, queue_share_take
 from campaign.security.intake import device_cookie_ensure, intake_guard
-from campaign.selectors import campaign_active_get, job_get_for_token, job_status, variants_ready
+from campaign.selectors import campaign_active_get, films_for_page, job_get_for_token, job_status
 from campaign.services.jobs import job_create, job_delete
 from campaign.sharing import campaign_share_url
 
@@ -51,21 +51,9 @@ class CampaignApi(APIView):
     @extend_schema(responses={200: CampaignOutput, 404: ErrorOutput}, summary="The running campaign")
     def get(self, request: Request) -> Response:
         campaign = campaign_active_get()
-        ready = {(v.film_id, v.gender) for v in variants_ready(campaign=campaign)}
-        films = []
-        for film in campaign.films.filter(is_active=True).prefetch_related("variants"):
-            films.append(
-                {
-                    "slug": film.slug,
-                    "title": film.title,
-                    "title_en": film.title_en,
-                    "variants": [
-                        {"gender": v.gender, "ready": (film.id, v.gender) in ready}
-                        for v in film.variants.all()
-                    ],
-                }
-            )
-        genders = [g for g in Gender.values if any(gender == g for _, gender in ready)]
+        films = films_for_page(campaign=campaign)
+        ready = {v["gender"] for film in films for v in film["variants"] if v["ready"]}
+        genders = [g for g in Gender.values if g in ready]
         data = {
             "slug": campaign.slug,
             "title": campaign.title,

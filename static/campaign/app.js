@@ -17,6 +17,13 @@
       genderLegend: "选择影片中的角色",
       female: "女主角",
       male: "男主角",
+      comingSoon: "即将上线",
+      rolesPreparing: "影片正在准备中，几分钟后就能参加；本页会自动更新。",
+      filmLegend: "选择影片",
+      filmSeconds: "{n} 秒",
+      filmPreparing: "准备中",
+      failedTitle: "没能完成",
+      goneTitle: "结果不可用",
       consent: "我单独同意主办方处理我上传的人脸照片（敏感个人信息）。目的：仅用于生成本次活动的海报和视频，这是生成所必需的；原图在分析后立即删除，成品保留 {days} 天后自动删除；我可以随时点击“删除我的数据”立即删除。",
       consentVersion: "同意书版本 {version}",
       ageLegend: "年龄确认",
@@ -67,7 +74,7 @@
       err_rate_limited: "操作太频繁了，请稍后再试。",
       err_not_found: "找不到这个结果，链接可能不完整。",
       err_deleted: "这个结果已被删除。",
-      err_variant_unavailable: "所选角色暂不可用，请换一个角色。",
+      err_variant_unavailable: "这个角色刚刚暂停了，请选择其他角色或稍后再试。",
       err_campaign_closed: "活动暂未开放，请稍后再来。",
       err_photo_too_large: "照片太大了，请换一张照片。",
       err_not_an_image: "这个文件不是我们能识别的照片，请上传 JPG、PNG 或 HEIC 照片。",
@@ -95,6 +102,13 @@
       genderLegend: "Choose your role in the film",
       female: "Female lead",
       male: "Male lead",
+      comingSoon: "coming soon",
+      rolesPreparing: "The film is still being prepared; you can take part in a few minutes. This page updates by itself.",
+      filmLegend: "Choose a film",
+      filmSeconds: "{n} s",
+      filmPreparing: "being prepared",
+      failedTitle: "We could not make it",
+      goneTitle: "Result not available",
       consent: "I separately agree that the organiser processes my face photo (sensitive personal information). Purpose: only to make this campaign's posters and film, which needs it. The original is deleted right after analysis; results are deleted automatically after {days} days, and I can delete them at any time with \u201cDelete my data\u201d.",
       consentVersion: "Consent text version {version}",
       ageLegend: "Age confirmation",
@@ -145,7 +159,7 @@
       err_rate_limited: "Too many attempts. Please wait a moment and try again.",
       err_not_found: "This result cannot be found; the link may be incomplete.",
       err_deleted: "This result was deleted.",
-      err_variant_unavailable: "This role is not available right now. Please choose another.",
+      err_variant_unavailable: "This role was just paused. Please choose another one or try again later.",
       err_campaign_closed: "The campaign is not open right now.",
       err_photo_too_large: "The photo is too large. Please choose another one.",
       err_not_an_image: "This file is not a photo we can read. Please upload a JPEG, PNG or HEIC photo.",
@@ -203,6 +217,10 @@
       var el = $(id);
       if (el) el.textContent = el.getAttribute(lang === "zh" ? "data-zh" : "data-en") || el.textContent;
     });
+    document.querySelectorAll(".film-title").forEach(function (el) {
+      el.textContent = el.getAttribute(lang === "zh" ? "data-zh" : "data-en") || el.textContent;
+    });
+    renderFilms();
     $("lang-toggle").textContent = lang === "zh" ? "EN" : "中文";
     if (lastStatus) render(lastStatus);
   }
@@ -288,6 +306,59 @@
   $("photo-input").addEventListener("change", onPhoto);
   $("selfie-input").addEventListener("change", onPhoto);
 
+  // ---------------------------------------------------------------- films and roles on offer
+  // A role (film x gender) is offered only once its film and five posters are ready; until then it says
+  // "coming soon", and the page asks /api/campaign again now and then, so it opens without a reload.
+  var films = [];
+  try { films = JSON.parse($("films-data").textContent) || []; } catch (err) { films = []; }
+  var filmsTimer = null;
+
+  function filmSlug() {
+    var checked = document.querySelector("input[name=film]:checked");
+    return checked ? checked.value : (films[0] ? films[0].slug : "");
+  }
+  function currentFilm() {
+    var slug = filmSlug();
+    return films.filter(function (f) { return f.slug === slug; })[0] || null;
+  }
+  function renderFilms() {
+    document.querySelectorAll(".film").forEach(function (label) {
+      var film = films.filter(function (f) { return f.slug === label.getAttribute("data-film"); })[0];
+      var length = label.querySelector(".film-length");
+      if (!film || !length) return;
+      length.textContent = film.seconds ? t("filmSeconds", { n: Math.round(film.seconds) }) : t("filmPreparing");
+    });
+    var film = currentFilm();
+    var ready = {};
+    ((film && film.variants) || []).forEach(function (v) { ready[v.gender] = v.ready; });
+    var anyReady = false;
+    document.querySelectorAll("input[name=gender]").forEach(function (input) {
+      var ok = !!ready[input.value];
+      anyReady = anyReady || ok;
+      input.disabled = !ok;
+      if (!ok) input.checked = false;
+      var label = input.closest(".choice");
+      label.hidden = !(input.value in ready) && Object.keys(ready).length > 0; // a role this film lacks
+      label.classList.toggle("unavailable", !ok);
+      label.querySelector(".soon").hidden = ok;
+    });
+    $("roles-note").hidden = anyReady;
+    var allReady = films.every(function (f) { return f.variants.every(function (v) { return v.ready; }); });
+    clearTimeout(filmsTimer);
+    if (!allReady) filmsTimer = setTimeout(refreshFilms, anyReady ? 30000 : 10000);
+    updateSubmit();
+  }
+  function refreshFilms() {
+    if (document.hidden || $("step-form").hidden) { filmsTimer = setTimeout(refreshFilms, 10000); return; }
+    fetch("/api/campaign", { cache: "no-store" })
+      .then(function (r) { return r.ok ? r.json() : null; })
+      .then(function (body) { if (body && body.films) films = body.films; renderFilms(); })
+      .catch(function () { filmsTimer = setTimeout(refreshFilms, 10000); });
+  }
+  document.querySelectorAll("input[name=film]").forEach(function (el) {
+    el.addEventListener("change", renderFilms);
+  });
+
   function gender() {
     var checked = document.querySelector("input[name=gender]:checked");
     return checked ? checked.value : "";
@@ -318,6 +389,7 @@
     var form = new FormData();
     form.append("photo", photoBlob, photoName);
     form.append("gender", gender());
+    if (filmSlug()) form.append("film", filmSlug());
     form.append("consent", $("consent").checked ? "true" : "false");
     form.append("age_confirmation", ageConfirmation());
     form.append("consent_version", consentVersion);
@@ -340,6 +412,7 @@
         return;
       }
       showError($("form-error"), body.code, body.detail);
+      if (body.code === "variant_unavailable") refreshFilms();
       updateSubmit();
     };
     xhr.onerror = function () {
@@ -403,6 +476,11 @@
       ? t("queue", { n: Math.max(0, status.queue_position - 1), eta: formatEta(status.eta_seconds) })
       : "";
     var failed = status.state === "failed";
+    // A failed job's card shows only the failure and what to do: no "in the making", no progress.
+    $("progress-title").textContent = t(failed ? "failedTitle" : "progressTitle");
+    $("stage-label").hidden = failed;
+    $("job-bar").hidden = failed;
+    $("may-leave").hidden = failed;
     if (failed && status.failure) {
       showError($("job-error"), status.failure.code, status.failure.message);
       $("retry-photo").hidden = false;
@@ -486,6 +564,8 @@
         if (res.status === 200) { if (!socket) $("conn-label").hidden = failures === 0; onStatus(res.body); return; }
         if (res.status === 404 || res.status === 410 || res.status === 401) {
           forgetJob();
+          $("progress-title").textContent = t("goneTitle");
+          ["stage-label", "job-bar", "queue-label", "may-leave"].forEach(function (id) { $(id).hidden = true; });
           showError($("job-error"), res.body.code, res.body.detail);
           $("step-progress").hidden = false;
           $("step-form").hidden = true;
@@ -589,7 +669,9 @@
     $("posters").innerHTML = "";
     $("step-form").hidden = false;
     $("upload-progress").hidden = true;
-    updateSubmit();
+    ["stage-label", "job-bar", "queue-label", "may-leave"].forEach(function (id) { $(id).hidden = false; });
+    $("progress-title").textContent = t("progressTitle");
+    refreshFilms();
   });
 
   $("delete").addEventListener("click", function () {

@@ -417,6 +417,10 @@ def test_a_photo_the_engine_refuses_gets_a_friendly_tip_and_a_way_back(
     page.click("#submit")
     page.wait_for_selector("#job-error", state="visible", timeout=120_000)
     assert page.inner_text("#job-error") == "没有找到人脸。请上传一张能看清正脸的照片。"
+    # The failed card shows only the failure and what to do: no "in the making", no bar, no "come back".
+    assert page.inner_text("#progress-title") == "没能完成"
+    for progress_only in ("#stage-label", "#job-bar", "#may-leave"):
+        assert page.is_hidden(progress_only), progress_only
     screenshot(page, "09-refused")
     page.click("#retry-photo")
     assert page.is_visible("#step-form") and page.evaluate("location.hash") == ""
@@ -524,6 +528,65 @@ def test_layout_fits_phone_to_tablet_with_big_targets_and_readable_text(
     assert page.evaluate("document.documentElement.lang") == "en"
     assert page.inner_text("#submit") == "Make my posters and film"
     screenshot(page, "07-english")
+
+
+def test_roles_open_only_when_ready_and_a_second_film_can_be_chosen(
+    h5_stack: H5Stack, new_page: Any, tmp_path: Path
+) -> None:
+    """A second film whose female cut is still being ingested: its role says "coming soon" (disabled),
+    the page opens it by itself once it is ready, and an upload names the film chosen."""
+    from campaign.models import Campaign, Film, FilmVariant, IngestStatus, PosterTemplate
+
+    campaign = Campaign.objects.get()
+    second = Film.objects.create(
+        campaign=campaign, slug="second", title="第二部", title_en="Sequel", sort_order=1
+    )
+    variant = FilmVariant.objects.create(film=second, gender="female", template_video="films/x.mp4")
+    for artwork in PosterTemplate.objects.filter(variant__film__slug="demo"):
+        PosterTemplate.objects.create(
+            variant=variant,
+            position=artwork.position,
+            image=artwork.image.name,
+            prepare_status=IngestStatus.READY,
+        )
+    try:
+        page = new_page()
+        page.goto(h5_stack.url)
+        assert page.locator(".film").count() == 2
+        assert page.inner_text(".film[data-film=demo] .film-length") == "2 秒"  # the film's real length
+        assert page.is_enabled("input[name=gender][value=female]")  # the first film's role is ready
+        assert page.is_hidden("label.choice[data-gender=male]")  # a role neither film has
+        page.click(".film[data-film=second]")
+        assert page.is_disabled("input[name=gender][value=female]")
+        assert page.is_visible("label.choice[data-gender=female] .soon")
+        assert page.is_visible("#roles-note")
+        assert page.inner_text(".film[data-film=second] .film-length") == "准备中"
+        screenshot(page, "10-coming-soon")
+
+        FilmVariant.objects.filter(pk=variant.pk).update(
+            ingest_status=IngestStatus.READY, ingest_report={"duration_s": 14.96}
+        )
+        page.wait_for_function(
+            "() => !document.querySelector('input[name=gender][value=female]').disabled", timeout=20_000
+        )  # no reload: the page asked /api/campaign again
+        assert page.is_hidden("#roles-note")
+        assert page.inner_text(".film[data-film=second] .film-length") == "15 秒"
+
+        sent: list[str] = []
+
+        def answer(route: Any) -> None:  # the role was paused meanwhile: nothing is queued
+            sent.append(route.request.post_data_buffer.decode(errors="replace"))
+            route.fulfill(status=409, json={"code": "variant_unavailable", "detail": "paused"})
+
+        page.route("**/api/jobs", answer)
+        _choose_photo_and_agree(page, astronaut_file(tmp_path))
+        page.wait_for_selector("#photo-preview", state="visible")
+        page.click("#submit")
+        page.wait_for_selector("#form-error", state="visible")
+        assert 'name="film"\r\n\r\nsecond\r\n' in sent[0]
+        assert page.inner_text("#form-error") == "这个角色刚刚暂停了，请选择其他角色或稍后再试。"
+    finally:
+        second.delete()
 
 
 def test_delete_my_data_makes_every_link_answer_410(journey: dict[str, Any], h5_stack: H5Stack) -> None:

@@ -34,14 +34,24 @@ def test_campaign_lists_films_and_only_ready_genders(client: APIClient, ready_ca
     body = response.json()
     assert body["title"] == "活动"
     assert body["genders"] == ["female"]
+    cover_url = body["films"][0].pop("cover_url")
+    assert cover_url.startswith("/media/posters/1.jpg?e=")  # the ready variant's first poster artwork
     assert body["films"] == [
         {
             "slug": "f",
             "title": "电影",
             "title_en": "",
+            "seconds": None,  # no ingest report in this fixture
             "variants": [{"gender": "female", "ready": True}, {"gender": "male", "ready": False}],
         }
     ]
+
+
+def test_campaign_gives_each_film_its_real_length_from_ingest(client: APIClient, ready_campaign: Any) -> None:
+    from campaign.models import FilmVariant
+
+    FilmVariant.objects.filter(gender="female").update(ingest_report={"duration_s": 12.48})
+    assert client.get("/api/campaign").json()["films"][0]["seconds"] == 12.5
 
 
 def test_campaign_is_404_with_a_code_when_none_runs(client: APIClient, db: Any) -> None:
