@@ -51,7 +51,7 @@ BRIDGE_RADII = (0.05, 0.03)  # the bridge probe's half-width and half-height (fr
 def _polyline_distance(ids: tuple[int, ...], size: int) -> FloatArray:
     mask = np.full((size, size), 255, np.uint8)
     pts = np.round(face_topology().uv[list(ids)] * size).astype(np.int32)
-    cv2.polylines(mask, [pts], False, 0, 1)
+    cv2.polylines(mask, [pts], False, (0,), 1)
     return np.asarray(cv2.distanceTransform(mask, cv2.DIST_L2, 5), np.float32) / size
 
 
@@ -65,7 +65,7 @@ def glasses_zone(size: int) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.bool_
     probe = np.zeros((size, size), np.uint8)
     cx, cy = face_topology().uv[list(BRIDGE)].mean(axis=0) * size
     axes = (round(BRIDGE_RADII[0] * size), round(BRIDGE_RADII[1] * size))
-    cv2.ellipse(probe, (round(cx), round(cy)), axes, 0, 0, 360, 1, -1)
+    cv2.ellipse(probe, (round(cx), round(cy)), axes, 0, 0, 360, (1,), -1)
     return zone, zone & probe.astype(bool)
 
 
