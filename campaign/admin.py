@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin, messages
+from django.core.files.storage import default_storage
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html
@@ -19,6 +20,7 @@ from campaign.models import Campaign, Film, FilmVariant, Job, JobState, PosterTe
 from campaign.services.films import poster_template_prepare_request, variant_ingest_request
 from campaign.services.jobs import job_delete, job_retry
 from campaign.services.storage import blob_signed_url
+from campaign.sharing import campaign_share_url, qr_box, qr_corner_for
 
 admin.site.site_header = "Protagonist"
 admin.site.site_title = "Protagonist admin"
@@ -31,6 +33,61 @@ def _thumb(key: str, height: int = 120) -> SafeString | str:
     return format_html(
         '<img src="{}" style="height:{}px;border-radius:4px" alt="">', blob_signed_url(key=key), height
     )
+
+
+def _image_size(key: str) -> tuple[int, int] | None:
+    """Width and height from the image's header (Pillow reads no pixels for this)."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with default_storage.open(key, "rb") as handle, Image.open(handle) as image:
+            return image.size
+    except (OSError, UnidentifiedImageError):
+        return None
+
+
+def _thumb_with_safe_zone(
+    poster: PosterTemplate, key: str, height: int, request: Any = None
+) -> SafeString | str:
+    """The thumbnail with the QR code's corner outlined: the safe zone to keep faces and lettering out of."""
+    if not key or not poster.image:
+        return _thumb(key, height)
+    size = _image_size(poster.image.name)
+    if size is None:
+        return _thumb(key, height)
+    campaign = poster.variant.film.campaign
+    corner = qr_corner_for(template_corner=poster.qr_corner, label_position=campaign.ai_label_position)
+    x0, y0, x1, y1 = qr_box(
+        size=size, corner=corner, url=campaign_share_url(campaign=campaign, request=request)
+    )
+    width, full_height = size
+    box = (100 * x0 / width, 100 * y0 / full_height, 100 * (x1 - x0) / width, 100 * (y1 - y0) / full_height)
+    return format_html(
+        '<span class="safe-zone-thumb" style="height:{}px;aspect-ratio:{}/{}">'
+        '<img src="{}" alt=""><span class="safe-zone" title="QR code ({}): keep faces and lettering out" '
+        'style="left:{}%;top:{}%;width:{}%;height:{}%"></span></span>',
+        height,
+        width,
+        full_height,
+        blob_signed_url(key=key),
+        corner,
+        *(f"{value:.2f}" for value in box),
+    )
+
+
+def _film_length(variant: FilmVariant) -> str:
+    """The ingested film's real length, with a warning when it is not what the campaign promises."""
+    seconds = (variant.ingest_report or {}).get("duration_s")
+    if seconds is None:
+        return "-"
+    promised = variant.film.campaign.film_seconds
+    if abs(float(seconds) - promised) > FILM_LENGTH_TOLERANCE_S:
+        return f"{float(seconds):.1f} s \u26a0 the campaign promises {promised} s"
+    return f"{float(seconds):.1f} s"
+
+
+# A film within a second of the promise is "a 15-second film" to a visitor.
+FILM_LENGTH_TOLERANCE_S = 1.0
 
 
 class FilmInline(admin.TabularInline):
@@ -58,9 +115,17 @@ class CampaignAdmin(admin.ModelAdmin):
 class VariantInline(admin.TabularInline):
     model = FilmVariant
     extra = 0
-    fields = ("gender", "template_video", "ingest_status", "ingest_progress")
-    readonly_fields = ("ingest_status", "ingest_progress")
+    fields = ("gender", "template_video", "ingest_status", "progress_percent", "length")
+    readonly_fields = ("ingest_status", "progress_percent", "length")
     show_change_link = True
+
+    @admin.display(description="progress")
+    def progress_percent(self, variant: FilmVariant) -> str:
+        return f"{variant.ingest_progress * 100:.0f}%"
+
+    @admin.display(description="length")
+    def length(self, variant: FilmVariant) -> str:
+        return _film_length(variant)
 
 
 @admin.register(Film)
@@ -87,6 +152,7 @@ class PosterInline(admin.TabularInline):
         "position",
         "image",
         "overlay",
+        "qr_corner",
         "prepare_status",
         "prepare_error",
         "template_thumb",
@@ -94,18 +160,26 @@ class PosterInline(admin.TabularInline):
     )
     readonly_fields = ("prepare_status", "prepare_error", "template_thumb", "preview_thumb")
 
-    @admin.display(description="template")
+    @admin.display(description="template (outlined: QR safe zone)")
     def template_thumb(self, poster: PosterTemplate) -> SafeString | str:
-        return _thumb(poster.image.name if poster.image else "")
+        return _thumb_with_safe_zone(poster, poster.image.name if poster.image else "", 100)
 
     @admin.display(description="preview with a sample face")
     def preview_thumb(self, poster: PosterTemplate) -> SafeString | str:
-        return _thumb(poster.preview.name if poster.preview else "")
+        return _thumb_with_safe_zone(poster, poster.preview.name if poster.preview else "", 100)
 
 
 @admin.register(FilmVariant)
 class FilmVariantAdmin(admin.ModelAdmin):
-    list_display = ("__str__", "gender", "ingest_status", "progress_percent", "coverage", "posters_ready")
+    list_display = (
+        "__str__",
+        "gender",
+        "ingest_status",
+        "progress_percent",
+        "length",
+        "coverage",
+        "posters_ready",
+    )
     list_filter = ("ingest_status", "gender", "film__campaign")
     fields = (
         "film",
@@ -114,6 +188,7 @@ class FilmVariantAdmin(admin.ModelAdmin):
         "film_track",
         "ingest_status",
         "progress_percent",
+        "length",
         "coverage",
         "ingest_report",
         "ingest_error",
@@ -127,6 +202,7 @@ class FilmVariantAdmin(admin.ModelAdmin):
         "film_track",
         "ingest_status",
         "progress_percent",
+        "length",
         "coverage",
         "ingest_report",
         "ingest_error",
@@ -137,6 +213,10 @@ class FilmVariantAdmin(admin.ModelAdmin):
     inlines = (PosterInline,)
     actions = ("reingest", "reprepare_posters")
 
+    class Media:
+        # safe-zone outlines; the poster table fits 1280 px
+        css = {"all": ("campaign/admin.css",)}  # noqa: RUF012  (Django admin API)
+
     @admin.display(description="preview with a sample face (one film frame)")
     def preview_thumb(self, variant: FilmVariant) -> SafeString | str:
         return _thumb(variant.preview.name if variant.preview else "", 320)
@@ -144,6 +224,10 @@ class FilmVariantAdmin(admin.ModelAdmin):
     @admin.display(description="progress")
     def progress_percent(self, variant: FilmVariant) -> str:
         return f"{variant.ingest_progress * 100:.0f}%"
+
+    @admin.display(description="length")
+    def length(self, variant: FilmVariant) -> str:
+        return _film_length(variant)
 
     @admin.display(description="face coverage")
     def coverage(self, variant: FilmVariant) -> str:
@@ -200,13 +284,16 @@ class PosterTemplateAdmin(admin.ModelAdmin):
         "generation",
     )
 
-    @admin.display(description="template")
+    class Media:
+        css = {"all": ("campaign/admin.css",)}  # noqa: RUF012  (Django admin API)
+
+    @admin.display(description="template (outlined: QR safe zone)")
     def template_thumb(self, poster: PosterTemplate) -> SafeString | str:
-        return _thumb(poster.image.name if poster.image else "", 80)
+        return _thumb_with_safe_zone(poster, poster.image.name if poster.image else "", 160)
 
     @admin.display(description="preview with a sample face")
     def preview_thumb(self, poster: PosterTemplate) -> SafeString | str:
-        return _thumb(poster.preview.name if poster.preview else "", 80)
+        return _thumb_with_safe_zone(poster, poster.preview.name if poster.preview else "", 160)
 
     def save_model(self, request: HttpRequest, obj: PosterTemplate, form: Any, change: bool) -> None:
         super().save_model(request, obj, form, change)

@@ -35,6 +35,14 @@ class LabelPosition(models.TextChoices):
     TOP_LEFT = "top-left", _("Top left")
 
 
+class QrCorner(models.TextChoices):
+    AUTO = "auto", _("Auto (a bottom corner free of the AI label)")
+    BOTTOM_LEFT = "bottom-left", _("Bottom left")
+    BOTTOM_RIGHT = "bottom-right", _("Bottom right")
+    TOP_LEFT = "top-left", _("Top left")
+    TOP_RIGHT = "top-right", _("Top right")
+
+
 class Campaign(models.Model):
     """A promotion running on one H5 page: its dates, promises to visitors and capacity limits."""
 
@@ -81,6 +89,11 @@ class Campaign(models.Model):
     share_url = models.URLField(
         blank=True,
         help_text="Where the QR code on posters and shared links point; empty = PUBLIC_BASE_URL or this site.",
+    )
+    film_seconds = models.PositiveSmallIntegerField(
+        default=15,
+        help_text="The film length the campaign promises (description, page); the admin warns when an "
+        "ingested film differs by more than a second. The page always shows each film's real length.",
     )
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -163,6 +176,14 @@ class PosterTemplate(models.Model):
     image = models.FileField(upload_to="posters/", max_length=300)
     overlay = models.FileField(
         upload_to="posters/", max_length=300, blank=True, help_text="Optional RGBA PNG drawn on top."
+    )
+    qr_corner = models.CharField(
+        max_length=12,
+        choices=QrCorner.choices,
+        default=QrCorner.AUTO,
+        help_text="Where the QR code back to the campaign is drawn (auto: the bottom corner the AI label "
+        "leaves free). Keep faces and lettering out of that "
+        "corner: the admin preview outlines it (the safe zone).",
     )
     prepared = models.FileField(upload_to="posters/", max_length=300, blank=True)
     prepare_status = models.CharField(

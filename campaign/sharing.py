@@ -19,7 +19,7 @@ from django.conf import settings
 from django.http import HttpRequest
 from PIL import Image
 
-from campaign.models import Campaign, LabelPosition
+from campaign.models import Campaign, LabelPosition, QrCorner
 
 QR_SHARE = 0.2  # QR side as a share of the poster's short side: ~145 px on 720 px, scans from a screen
 QR_MARGIN = 0.025  # like the label's margin
@@ -65,9 +65,24 @@ def qr_image(url: str, side: int) -> Image.Image:
     return Image.fromarray(pixels, "L").convert("RGBA")
 
 
-def _qr_corner(label_position: str) -> str:
-    """The QR goes to a bottom corner the label does not use."""
+def qr_corner_for(*, template_corner: str, label_position: str) -> str:
+    """The corner the QR code is drawn in: the template's choice, unless it is `auto` or the corner the
+    campaign's AI label takes (both must stay readable); then a bottom corner the label does not use."""
+    if template_corner not in ("", QrCorner.AUTO, label_position):
+        return template_corner
     return "bottom-right" if label_position == LabelPosition.BOTTOM_LEFT else "bottom-left"
+
+
+def qr_box(*, size: tuple[int, int], corner: str, url: str) -> tuple[int, int, int, int]:
+    """The QR code's box (x0, y0, x1, y1) on a poster of `size`, exactly as `compose_overlay` draws it:
+    the safe zone editors keep clear of faces and lettering (outlined in the admin preview)."""
+    width, height = size
+    modules = segno.make(url, error="m", micro=False).symbol_size(border=4)[0]
+    side = max(2, round(QR_SHARE * min(width, height)) // modules) * modules
+    margin = round(QR_MARGIN * min(width, height))
+    x = margin if corner.endswith("left") else width - margin - side
+    y = margin if corner.startswith("top") else height - margin - side
+    return x, y, x + side, y + side
 
 
 def compose_overlay(
@@ -77,6 +92,7 @@ def compose_overlay(
     qr_url: str | None,
     label: str,
     label_position: str,
+    qr_corner: str = QrCorner.AUTO,
 ) -> bytes:
     """The template's overlay (or a transparent one) with the QR code and the visible AI label, as PNG."""
     from swap.poster import draw_label
@@ -90,10 +106,8 @@ def compose_overlay(
     width, height = size
     if qr_url:
         qr = qr_image(qr_url, round(QR_SHARE * min(width, height)))
-        margin = round(QR_MARGIN * min(width, height))
-        corner = _qr_corner(label_position)
-        x = margin if corner.endswith("left") else width - margin - qr.size[0]
-        y = height - margin - qr.size[1]
+        corner = qr_corner_for(template_corner=qr_corner, label_position=label_position)
+        x, y, _, _ = qr_box(size=size, corner=corner, url=qr_url)
         overlay.alpha_composite(qr, (x, y))
     if label:
         draw_label(overlay, label, label_position)
@@ -104,7 +118,12 @@ def compose_overlay(
 
 @lru_cache(maxsize=64)
 def _overlay_cached(
-    size: tuple[int, int], base_overlay_png: bytes | None, qr_url: str, label: str, label_position: str
+    size: tuple[int, int],
+    base_overlay_png: bytes | None,
+    qr_url: str,
+    label: str,
+    label_position: str,
+    qr_corner: str,
 ) -> bytes:
     return compose_overlay(
         size=size,
@@ -112,11 +131,13 @@ def _overlay_cached(
         qr_url=qr_url,
         label=label,
         label_position=label_position,
+        qr_corner=qr_corner,
     )
 
 
-def poster_template_for_campaign(template: Any, *, campaign: Campaign) -> Any:
-    """The engine's PosterTemplate with the campaign's QR code and AI label added to its overlay.
+def poster_template_for_campaign(template: Any, *, campaign: Campaign, qr_corner: str = QrCorner.AUTO) -> Any:
+    """The engine's PosterTemplate with the campaign's QR code (in the template's `qr_corner`) and AI
+    label added to its overlay.
 
     Render it with `render_poster(..., label=None)`: the label is already in the overlay, at the
     campaign's position.
@@ -129,5 +150,6 @@ def poster_template_for_campaign(template: Any, *, campaign: Campaign) -> Any:
         campaign_share_url(campaign=campaign),
         campaign.ai_label_text,
         campaign.ai_label_position,
+        qr_corner,
     )
     return replace(template, overlay_png=overlay)

@@ -169,6 +169,7 @@ def render_posters(job_id: str) -> None:
             engine_template = poster_template_for_campaign(  # + QR code and the campaign's AI label
                 _poster_template(template.pk, template.generation, template.prepared.name),
                 campaign=job.campaign,
+                qr_corner=template.qr_corner,
             )
             rendered = render_poster(face_asset, engine_template, label=None)
             blob_put(key=key, data=rendered.jpeg)

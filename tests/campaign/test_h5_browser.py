@@ -166,6 +166,7 @@ def test_visitor_uploads_a_photo_and_gets_five_posters_and_a_playable_film(
         assert page.request.get(status_url, headers=auth).status == 410
 
         # The editors' side: admin login, the campaign dashboard and the ingested variant.
+        film_id = page.evaluate("1")  # the only film (the ORM is not usable inside Playwright's loop)
         admin = browser.new_page(viewport={"width": 1280, "height": 900})
         admin.goto(live_platform + "/admin/login/?next=/admin/dashboard/")
         admin.fill("#id_username", "editor")
@@ -179,6 +180,21 @@ def test_visitor_uploads_a_photo_and_gets_five_posters_and_a_playable_film(
         expect(admin.locator("body")).to_contain_text("100.0%")  # face coverage of the clip
         expect(admin.locator("img[src*='/media/posters/previews/']")).to_have_count(5)
         _shot(admin, "admin-variant")
+        overflow = admin.evaluate("() => document.scrollingElement.scrollWidth - innerWidth")
+        assert overflow <= 0, f"the variant page is {overflow} px wider than 1280 px"
+        # The QR code's corner is outlined on each template and preview (bottom-left: the label is
+        # bottom-right), its size the drawn code's share of the poster.
+        zones = admin.locator(".safe-zone")
+        expect(zones).to_have_count(10)
+        left, top, width = (
+            float(v.rstrip("%"))
+            for v in zones.first.evaluate("z => [z.style.left, z.style.top, z.style.width]")
+        )
+        assert left == pytest.approx(2.5) and width == pytest.approx(20, abs=3) and top > 70
+        # A 2 s film in a campaign that promises 15 s: the editor is told.
+        expect(admin.locator(".field-length")).to_contain_text("2.0 s ⚠ the campaign promises 15 s")
+        admin.goto(live_platform + f"/admin/campaign/film/{film_id}/change/")
+        expect(admin.locator("td.field-progress_percent").first).to_have_text("100%")
         browser.close()
     # (Django's ORM refuses to run inside Playwright's event loop, so the row is checked after it.)
     assert Job.objects.get(pk=job_id).state == JobState.DELETED
