@@ -36,6 +36,7 @@ the very numbers the decision uses.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -404,80 +405,115 @@ def find_main_face(rgb: ImageArray) -> FaceLandmarks:
     return main
 
 
+def _too_small(face_width_px: float) -> str:
+    return (
+        f"Your face is too small in this photo ({face_width_px:.0f} pixels wide): "
+        "move closer or crop the photo so your face fills more of it."
+    )
+
+
+_UPSIDE_DOWN = "This photo is upside down: turn it the right way up and upload it again."
+_UPSIDE_DOWN_ROLL_DEG = 135.0  # a roll past this is a photo turned over, not a tilted head
+
+
+@dataclass(frozen=True)
+class _Limit:
+    """One limit on the measurements. When `breached`, a hard limit refuses the photo with `code` and
+    `message` (a sentence, or one made from the measurements); a soft one (`message` None) adds `code`
+    to the warnings."""
+
+    code: str
+    breached: Callable[[FaceMeasurements], bool]
+    message: str | Callable[[FaceMeasurements], str] | None = None
+
+
+# In the order of the module docstring: the first hard limit breached names what to fix first.
+_LIMITS = (
+    _Limit(
+        "face_too_small",
+        lambda m: m.face_width_px < th.MIN_FACE_WIDTH_PX,
+        lambda m: _too_small(m.face_width_px),
+    ),
+    _Limit("face_small", lambda m: m.face_width_px < th.SMALL_FACE_WARN_PX),
+    _Limit(
+        "face_cut_off",
+        lambda m: m.cut_off > th.MAX_CUT_OFF,
+        "Part of your face is cut off by the edge of the photo: use a photo with your whole face, "
+        "from forehead to chin, inside the picture.",
+    ),
+    _Limit(
+        "not_facing_camera",
+        lambda m: abs(m.pose.roll) > th.MAX_ABS_ROLL_DEG and abs(m.pose.roll) > _UPSIDE_DOWN_ROLL_DEG,
+        _UPSIDE_DOWN,
+    ),
+    _Limit(
+        "not_facing_camera",
+        lambda m: abs(m.pose.roll) > th.MAX_ABS_ROLL_DEG,
+        "This photo is sideways or your head is tilted too far: turn the photo upright, with your head "
+        "straight.",
+    ),
+    _Limit(
+        "not_facing_camera",
+        lambda m: abs(m.pose.yaw) > th.MAX_ABS_YAW_DEG or abs(m.pose.pitch) > th.MAX_ABS_PITCH_DEG,
+        "Your head is turned away from the camera: use a photo where you look straight into the camera.",
+    ),
+    _Limit(
+        "head_turned",
+        lambda m: abs(m.pose.yaw) > th.WARN_ABS_YAW_DEG or abs(m.pose.pitch) > th.WARN_ABS_PITCH_DEG,
+    ),
+    _Limit(
+        "too_dark",
+        lambda m: m.luma_p95 < th.TOO_DARK_P95,
+        "Your face is too dark in this photo: take it again facing a window or a lamp.",
+    ),
+    _Limit(
+        "overexposed",
+        lambda m: m.clipped_fraction > th.MAX_CLIPPED_FRACTION or m.luma_median > th.OVEREXPOSED_MEDIAN,
+        "Your face is too bright in this photo (washed out): take it again out of direct sun or "
+        "without the flash.",
+    ),
+    _Limit(
+        "too_blurry",
+        lambda m: m.sharpness < th.MIN_SHARPNESS,
+        "This photo is too blurry: hold the phone still, tap your face to focus and take it again.",
+    ),
+    _Limit("soft_focus", lambda m: m.sharpness < th.WARN_SHARPNESS),
+    _Limit(
+        "face_covered",
+        lambda m: m.hand_cover > th.MAX_HAND_COVER,
+        "A hand is covering part of your face: use a photo with nothing in front of your face.",
+    ),
+    _Limit("hand_near_face", lambda m: m.hand_cover > 0 or m.hand_gap < th.HAND_NEAR_GAP),
+    _Limit(
+        "face_covered",
+        lambda m: m.foreign_fraction > th.MAX_FOREIGN_FRACTION,
+        "Something is covering part of your face (a mask, hair, glasses or an object): use a photo "
+        "where your whole face is visible.",
+    ),
+    _Limit(
+        "expression_strong",
+        lambda m: m.mouth_open > th.MAX_MOUTH_OPEN,
+        "Your mouth is wide open in this photo: use a photo with a relaxed face and your mouth closed.",
+    ),
+    _Limit(
+        "expression_moderate",
+        lambda m: m.mouth_open > th.WARN_MOUTH_OPEN or m.mouth_width > th.WARN_MOUTH_WIDTH,
+    ),
+)
+
+
 def check_face(m: FaceMeasurements) -> tuple[str, ...]:
     """Apply every limit to the measurements: raise `PhotoRejected` or return the soft warnings."""
     warnings: list[str] = []
-    if m.face_width_px < th.MIN_FACE_WIDTH_PX:
-        raise PhotoRejected(
-            "face_too_small",
-            f"Your face is too small in this photo ({m.face_width_px:.0f} pixels wide): "
-            "move closer or crop the photo so your face fills more of it.",
-        )
-    if m.face_width_px < th.SMALL_FACE_WARN_PX:
-        warnings.append("face_small")
-    if m.cut_off > th.MAX_CUT_OFF:
-        raise PhotoRejected(
-            "face_cut_off",
-            "Part of your face is cut off by the edge of the photo: use a photo with your whole face, "
-            "from forehead to chin, inside the picture.",
-        )
-    pose = m.pose
-    if abs(pose.roll) > th.MAX_ABS_ROLL_DEG:
-        if abs(pose.roll) > 135:
+    for limit in _LIMITS:
+        if not limit.breached(m):
+            continue
+        if limit.message is None:
+            warnings.append(limit.code)
+        else:
             raise PhotoRejected(
-                "not_facing_camera",
-                "This photo is upside down: turn it the right way up and upload it again.",
+                limit.code, limit.message if isinstance(limit.message, str) else limit.message(m)
             )
-        raise PhotoRejected(
-            "not_facing_camera",
-            "This photo is sideways or your head is tilted too far: turn the photo upright, with your head "
-            "straight.",
-        )
-    if abs(pose.yaw) > th.MAX_ABS_YAW_DEG or abs(pose.pitch) > th.MAX_ABS_PITCH_DEG:
-        raise PhotoRejected(
-            "not_facing_camera",
-            "Your head is turned away from the camera: use a photo where you look straight into the camera.",
-        )
-    if abs(pose.yaw) > th.WARN_ABS_YAW_DEG or abs(pose.pitch) > th.WARN_ABS_PITCH_DEG:
-        warnings.append("head_turned")
-    if m.luma_p95 < th.TOO_DARK_P95:
-        raise PhotoRejected(
-            "too_dark",
-            "Your face is too dark in this photo: take it again facing a window or a lamp.",
-        )
-    if m.clipped_fraction > th.MAX_CLIPPED_FRACTION or m.luma_median > th.OVEREXPOSED_MEDIAN:
-        raise PhotoRejected(
-            "overexposed",
-            "Your face is too bright in this photo (washed out): take it again out of direct sun or "
-            "without the flash.",
-        )
-    if m.sharpness < th.MIN_SHARPNESS:
-        raise PhotoRejected(
-            "too_blurry",
-            "This photo is too blurry: hold the phone still, tap your face to focus and take it again.",
-        )
-    if m.sharpness < th.WARN_SHARPNESS:
-        warnings.append("soft_focus")
-    if m.hand_cover > th.MAX_HAND_COVER:
-        raise PhotoRejected(
-            "face_covered",
-            "A hand is covering part of your face: use a photo with nothing in front of your face.",
-        )
-    if m.hand_cover > 0 or m.hand_gap < th.HAND_NEAR_GAP:
-        warnings.append("hand_near_face")
-    if m.foreign_fraction > th.MAX_FOREIGN_FRACTION:
-        raise PhotoRejected(
-            "face_covered",
-            "Something is covering part of your face (a mask, hair, glasses or an object): use a photo "
-            "where your whole face is visible.",
-        )
-    if m.mouth_open > th.MAX_MOUTH_OPEN:
-        raise PhotoRejected(
-            "expression_strong",
-            "Your mouth is wide open in this photo: use a photo with a relaxed face and your mouth closed.",
-        )
-    if m.mouth_open > th.WARN_MOUTH_OPEN or m.mouth_width > th.WARN_MOUTH_WIDTH:
-        warnings.append("expression_moderate")
     return tuple(warnings)
 
 
@@ -486,15 +522,9 @@ def analyze_rgb(rgb: ImageArray) -> FaceAnalysis:
     face = find_main_face(rgb)
     upright_score, turned_score = upside_down_evidence(rgb)
     if turned_score > upright_score + th.UPSIDE_DOWN_MARGIN:
-        raise PhotoRejected(
-            "not_facing_camera", "This photo is upside down: turn it the right way up and upload it again."
-        )
+        raise PhotoRejected("not_facing_camera", _UPSIDE_DOWN)
     if face.face_width < th.MIN_FACE_WIDTH_PX:  # skip the costlier measurements for a hopeless face
-        raise PhotoRejected(
-            "face_too_small",
-            f"Your face is too small in this photo ({face.face_width:.0f} pixels wide): "
-            "move closer or crop the photo so your face fills more of it.",
-        )
+        raise PhotoRejected("face_too_small", _too_small(face.face_width))
     m = measure_face(rgb, face)
     warnings = check_face(m)
     return FaceAnalysis(rgb=rgb, landmarks=face, pose=m.pose, warnings=warnings)

@@ -327,6 +327,16 @@ def _runs(mask: npt.NDArray[np.bool_]) -> list[tuple[int, int]]:
     return list(zip(np.where(d == 1)[0].tolist(), np.where(d == -1)[0].tolist(), strict=True))
 
 
+def _stretches(mask: npt.NDArray[np.bool_], shot: npt.NDArray[np.int32]) -> list[tuple[int, int]]:
+    """(start, end exclusive) of each run of True in `mask`, split at every shot cut: the stretches that
+    smoothing, fades and the per-stretch maps work on, so none of them crosses a cut or a gap."""
+    stretches: list[tuple[int, int]] = []
+    for a, b in _runs(mask):
+        cuts = [k for k in range(a + 1, b) if shot[k] != shot[k - 1]]
+        stretches.extend(zip([a, *cuts], [*cuts, b], strict=True))
+    return stretches
+
+
 def fade_strength(flags: npt.NDArray[np.uint8], shot: npt.NDArray[np.int32]) -> npt.NDArray[np.float32]:
     """Per-frame swap strength; marks covered runs shorter than `MIN_RUN` TOO_BRIEF in `flags` (in place).
 
@@ -335,43 +345,37 @@ def fade_strength(flags: npt.NDArray[np.uint8], shot: npt.NDArray[np.int32]) -> 
     """
     n = len(flags)
     strength = np.zeros(n, np.float32)
-    for a, b in _runs((flags & UNCOVERED) == 0):
-        cuts = [k for k in range(a + 1, b) if shot[k] != shot[k - 1]]
-        for s0, s1 in zip([a, *cuts], [*cuts, b], strict=True):
-            if s1 - s0 < MIN_RUN:
-                flags[s0:s1] |= TOO_BRIEF
-                continue
-            ramp = np.ones(s1 - s0, np.float32)
-            k = np.arange(s1 - s0, dtype=np.float32)
-            if s0 > 0 and shot[s0] == shot[s0 - 1]:
-                ramp = np.minimum(ramp, (k + 1) / (FADE + 1))
-            if s1 < n and shot[s1] == shot[s1 - 1]:
-                ramp = np.minimum(ramp, (s1 - s0 - k) / (FADE + 1))
-            strength[s0:s1] = ramp
+    for s0, s1 in _stretches((flags & UNCOVERED) == 0, shot):
+        if s1 - s0 < MIN_RUN:
+            flags[s0:s1] |= TOO_BRIEF
+            continue
+        ramp = np.ones(s1 - s0, np.float32)
+        k = np.arange(s1 - s0, dtype=np.float32)
+        if s0 > 0 and shot[s0] == shot[s0 - 1]:
+            ramp = np.minimum(ramp, (k + 1) / (FADE + 1))
+        if s1 < n and shot[s1] == shot[s1 - 1]:
+            ramp = np.minimum(ramp, (s1 - s0 - k) / (FADE + 1))
+        strength[s0:s1] = ramp
     strength[(flags & UNCOVERED) != 0] = 0
     return strength
 
 
-def ingest_film(path: Path | str, progress: Progress | None = None, *, save: bool = True) -> FilmTrack:
-    """Ingest a film template; writes `<film>.track.npz` beside it (unless `save=False`) and returns the track.
-
-    Raises `TemplateError` with code `corrupt_video`, `too_short` or `no_face`.
-    """
-    started = time.perf_counter()
-    path = Path(path)
+def _probe_film(path: Path) -> io.FilmInfo:
+    """The film's header; `too_short` when it is too short to be a template."""
     info = io.probe(path)
     if info.duration_s < MIN_FILM_S or info.frames < 2:
         raise TemplateError(
             "too_short",
             f"{path.name} lasts {info.duration_s:.2f} s: a film template needs at least {MIN_FILM_S:.0f} s",
         )
-    total = 2 * info.frames  # two passes
-    p1 = _pass1(info, progress, total)
-    n = p1.frames
-    if n < 2:
-        raise TemplateError("corrupt_video", f"{path.name}: no decodable frames")
-    chosen, passed, refused = _choose_protagonist(p1)
+    return info
 
+
+def _protagonist_landmarks(
+    p1: _Pass1, chosen: list[_Tracklet]
+) -> tuple[FloatArray, npt.NDArray[np.bool_], npt.NDArray[np.uint8]]:
+    """The chosen tracklets' landmarks per frame, short gaps interpolated: (raw, have, flags)."""
+    n = p1.frames
     flags = np.zeros(n, np.uint8)
     raw = np.zeros((n, 478, 3), np.float32)
     have = np.zeros(n, bool)
@@ -382,14 +386,27 @@ def ingest_film(path: Path | str, progress: Progress | None = None, *, save: boo
     flags[~have] |= ABSENT
     starts = np.concatenate([[True], p1.shot[1:] != p1.shot[:-1]])
     flags[starts] |= SHOT_START
-    # interpolate short gaps inside a shot
+    _interpolate_gaps(raw, have, flags, p1.shot)
+    _flag_unswappable(raw, have, flags)
+    return raw, have, flags
+
+
+def _interpolate_gaps(
+    raw: FloatArray, have: npt.NDArray[np.bool_], flags: npt.NDArray[np.uint8], shot: npt.NDArray[np.int32]
+) -> None:
+    """Gaps of at most `INTERPOLATE_GAP` frames inside a shot are filled linearly (in place, INTERPOLATED)."""
+    n = len(have)
     for a, b in _runs(~have):
-        if a > 0 and b < n and b - a <= INTERPOLATE_GAP and p1.shot[a - 1] == p1.shot[b]:
+        if a > 0 and b < n and b - a <= INTERPOLATE_GAP and shot[a - 1] == shot[b]:
             for i in range(a, b):
                 w = (i - a + 1) / (b - a + 1)
                 raw[i] = (1 - w) * raw[a - 1] + w * raw[b]
             have[a:b] = True
             flags[a:b] = (flags[a:b] & ~np.uint8(ABSENT)) | INTERPOLATED
+
+
+def _flag_unswappable(raw: FloatArray, have: npt.NDArray[np.bool_], flags: npt.NDArray[np.uint8]) -> None:
+    """Flag (in place) the frames whose face is too small or too turned to swap."""
     for i in np.where(have)[0]:
         if _width(raw[i]) < MIN_FACE_PX:
             flags[i] |= TOO_SMALL
@@ -397,21 +414,27 @@ def ingest_film(path: Path | str, progress: Progress | None = None, *, save: boo
         if yaw > MAX_YAW_DEG or pitch > MAX_PITCH_DEG:
             flags[i] |= TOO_TURNED
 
-    # stretches: runs of landmarks inside one shot; smoothing never crosses a cut or a gap
+
+def _smooth_landmarks(
+    raw: FloatArray, have: npt.NDArray[np.bool_], shot: npt.NDArray[np.int32]
+) -> tuple[FloatArray, tuple[float, float]]:
+    """Landmarks smoothed per stretch, and the jitter before and after (mean weighted by stretch length)."""
     smoothed = raw.copy()
     jit_before, jit_after, weights = [], [], []
-    for a, b in _runs(have):
-        cuts = [k for k in range(a + 1, b) if p1.shot[k] != p1.shot[k - 1]]
-        for s0, s1 in zip([a, *cuts], [*cuts, b], strict=True):
-            smoothed[s0:s1] = smooth_stretch(raw[s0:s1])
-            if s1 - s0 >= 3:
-                jit_before.append(jitter(raw[s0:s1]))
-                jit_after.append(jitter(smoothed[s0:s1]))
-                weights.append(s1 - s0)
+    for s0, s1 in _stretches(have, shot):
+        smoothed[s0:s1] = smooth_stretch(raw[s0:s1])
+        if s1 - s0 >= 3:
+            jit_before.append(jitter(raw[s0:s1]))
+            jit_after.append(jitter(smoothed[s0:s1]))
+            weights.append(s1 - s0)
+    wts = np.array(weights, np.float64) if weights else np.ones(1)
+    before = round(float(np.average(jit_before, weights=wts)) if jit_before else 0.0, 5)
+    after = round(float(np.average(jit_after, weights=wts)) if jit_after else 0.0, 5)
+    return smoothed, (before, after)
 
-    strength = fade_strength(flags, p1.shot)
-    covered = (flags & UNCOVERED) == 0
 
+def _check_coverage(path: Path, have: npt.NDArray[np.bool_], covered: npt.NDArray[np.bool_]) -> None:
+    """`no_face` when too few frames are swappable for a template."""
     coverage = float(covered.mean())
     if not have.any() or coverage < MIN_COVERAGE:
         raise TemplateError(
@@ -420,38 +443,44 @@ def ingest_film(path: Path | str, progress: Progress | None = None, *, save: boo
             "a film template needs its protagonist facing the camera for most of the film",
         )
 
-    light, detail, occ = _pass2(info, smoothed, covered, p1.shot, progress, total, n)
 
+def _protagonist_switches(
+    smoothed: FloatArray, covered: npt.NDArray[np.bool_], shot: npt.NDArray[np.int32]
+) -> int:
+    """Frames where the face jumps by more than half its width within a shot (a switch to someone else)."""
     jumps = 0
-    for i in range(1, n):
-        if covered[i] and covered[i - 1] and p1.shot[i] == p1.shot[i - 1]:
+    for i in range(1, len(covered)):
+        if covered[i] and covered[i - 1] and shot[i] == shot[i - 1]:
             c0 = smoothed[i - 1, 1, :2]
             c1 = smoothed[i, 1, :2]
             if np.linalg.norm(c1 - c0) > 0.5 * _width(smoothed[i]):
                 jumps += 1
-    wts = np.array(weights, np.float64) if weights else np.ones(1)
-    report: dict[str, Any] = {
-        "film": path.name,
-        "frames": n,
-        "fps": float(info.fps),
-        "width": info.width,
-        "height": info.height,
-        "duration_s": round(info.duration_s, 3),
-        "coverage": round(coverage, 4),
-        "face_found": round(float(have.mean()), 4),
-        "too_small_frames": int(((flags & TOO_SMALL) > 0).sum()),
-        "too_turned_frames": int(((flags & TOO_TURNED) > 0).sum()),
-        "interpolated_frames": int(((flags & INTERPOLATED) > 0).sum()),
-        "shot_cuts": int(p1.shot[-1]) if n else 0,
-        "stretches": len(_runs(covered)),
-        "jitter_before": round(float(np.average(jit_before, weights=wts)) if jit_before else 0.0, 5),
-        "jitter_after": round(float(np.average(jit_after, weights=wts)) if jit_after else 0.0, 5),
-        "protagonist_switches": jumps,
-        "bystander_faces_passed_over": int(passed),
-        "protagonist_tracklets": len(chosen),
-        "lookalike_tracklets_refused": refused,
-        "ingest_s": 0.0,
-    }
+    return jumps
+
+
+def ingest_film(path: Path | str, progress: Progress | None = None, *, save: bool = True) -> FilmTrack:
+    """Ingest a film template; writes `<film>.track.npz` beside it (unless `save=False`) and returns the track.
+
+    Raises `TemplateError` with code `corrupt_video`, `too_short` or `no_face`.
+    """
+    started = time.perf_counter()
+    path = Path(path)
+    info = _probe_film(path)
+    total = 2 * info.frames  # two passes
+    p1 = _pass1(info, progress, total)
+    n = p1.frames
+    if n < 2:
+        raise TemplateError("corrupt_video", f"{path.name}: no decodable frames")
+    chosen, passed, refused = _choose_protagonist(p1)
+    raw, have, flags = _protagonist_landmarks(p1, chosen)
+    smoothed, jitter_stats = _smooth_landmarks(raw, have, p1.shot)
+    strength = fade_strength(flags, p1.shot)
+    covered = (flags & UNCOVERED) == 0
+    _check_coverage(path, have, covered)
+    light, detail, occ = _pass2(info, smoothed, covered, p1.shot, progress, total, n)
+    report = _ingest_report(
+        path, info, p1.shot, flags, have, covered, smoothed, jitter_stats, (len(chosen), passed, refused)
+    )
     track = FilmTrack(
         film_name=path.name,
         width=info.width & ~1,
@@ -470,15 +499,58 @@ def ingest_film(path: Path | str, progress: Progress | None = None, *, save: boo
     )
     report["ingest_s"] = round(time.perf_counter() - started, 2)
     if save:
-        out = track.save(track_path(path))
-        report["track_bytes"] = out.stat().st_size
-        from swap.film.fields import build_fields  # film-only swap work, so no visitor render repeats it
-
-        cached = build_fields(path, track)
-        report["fields_bytes"] = cached.stat().st_size if cached is not None else 0
+        _save_beside(path, track)
     if progress is not None:
         progress(total, total)
     return track
+
+
+def _ingest_report(
+    path: Path,
+    info: io.FilmInfo,
+    shot: npt.NDArray[np.int32],
+    flags: npt.NDArray[np.uint8],
+    have: npt.NDArray[np.bool_],
+    covered: npt.NDArray[np.bool_],
+    smoothed: FloatArray,
+    jitter_stats: tuple[float, float],
+    tracklets: tuple[int, int, int],
+) -> dict[str, Any]:
+    """`FilmTrack.report`: what the ingest found. `jitter_stats` is the landmark jitter (before, after)
+    smoothing; `tracklets` (protagonist tracklets, bystander faces passed over, lookalikes refused)."""
+    n = len(flags)
+    return {
+        "film": path.name,
+        "frames": n,
+        "fps": float(info.fps),
+        "width": info.width,
+        "height": info.height,
+        "duration_s": round(info.duration_s, 3),
+        "coverage": round(float(covered.mean()), 4),
+        "face_found": round(float(have.mean()), 4),
+        "too_small_frames": int(((flags & TOO_SMALL) > 0).sum()),
+        "too_turned_frames": int(((flags & TOO_TURNED) > 0).sum()),
+        "interpolated_frames": int(((flags & INTERPOLATED) > 0).sum()),
+        "shot_cuts": int(shot[-1]) if n else 0,
+        "stretches": len(_runs(covered)),
+        "jitter_before": jitter_stats[0],
+        "jitter_after": jitter_stats[1],
+        "protagonist_switches": _protagonist_switches(smoothed, covered, shot),
+        "bystander_faces_passed_over": int(tracklets[1]),
+        "protagonist_tracklets": tracklets[0],
+        "lookalike_tracklets_refused": tracklets[2],
+        "ingest_s": 0.0,
+    }
+
+
+def _save_beside(path: Path, track: FilmTrack) -> None:
+    """Write the track and its swap fields beside the film; their sizes go into `track.report`."""
+    out = track.save(track_path(path))
+    track.report["track_bytes"] = out.stat().st_size
+    from swap.film.fields import build_fields  # film-only swap work, so no visitor render repeats it
+
+    cached = build_fields(path, track)
+    track.report["fields_bytes"] = cached.stat().st_size if cached is not None else 0
 
 
 def _pass2(
@@ -506,13 +578,11 @@ def _pass2(
             progress(n + i + 1, total)
     detail = np.full((n, MAP_SIZE, MAP_SIZE), 128, np.uint8)
     occ = np.zeros((n, MAP_SIZE, MAP_SIZE), np.uint8)
-    for a, b in _runs(covered):
-        cuts = [k for k in range(a + 1, b) if shot[k] != shot[k - 1]]
-        for s0, s1 in zip([a, *cuts], [*cuts, b], strict=True):
-            light[s0:s1] = smooth_series(light[s0:s1], LIGHT_TIME_SIGMA)
-            d, o = stretch_maps(tex[s0:s1].astype(np.float32), valid[s0:s1].astype(np.float32))
-            detail[s0:s1] = encode_detail(d)
-            occ[s0:s1] = encode_unit(o)
+    for s0, s1 in _stretches(covered, shot):
+        light[s0:s1] = smooth_series(light[s0:s1], LIGHT_TIME_SIGMA)
+        d, o = stretch_maps(tex[s0:s1].astype(np.float32), valid[s0:s1].astype(np.float32))
+        detail[s0:s1] = encode_detail(d)
+        occ[s0:s1] = encode_unit(o)
     return encode_unit(light), detail, occ
 
 

@@ -461,15 +461,19 @@ class FilmWriter:
     def __enter__(self) -> FilmWriter:
         return self
 
+    def abort(self) -> None:
+        """Close the file without finishing it (after a failure: the caller discards it)."""
+        try:
+            self._out.close()
+        finally:
+            if self._audio is not None:
+                self._audio.close()
+
     def __exit__(self, *exc: object) -> None:
         if exc[0] is None:
             self.close()
         else:
-            try:
-                self._out.close()
-            finally:
-                if self._audio is not None:
-                    self._audio.close()
+            self.abort()
 
 
 def writer_for(

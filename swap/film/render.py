@@ -21,7 +21,8 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -248,6 +249,119 @@ def _check_track(track: FilmTrack, info: io.FilmInfo) -> None:
         )
 
 
+def _track_for(film_path: Path, info: io.FilmInfo, track: FilmTrack | None) -> FilmTrack:
+    """The given track, else the one saved beside the film; either must match the film."""
+    if track is None:
+        try:
+            track = FilmTrack.for_film(film_path)
+        except FileNotFoundError as exc:
+            raise TemplateError("not_ingested", str(exc)) from exc
+    _check_track(track, info)
+    return track
+
+
+def _cover_index(track: FilmTrack, total: int) -> int:
+    """The cover frame: the first covered frame from `COVER_AT` of the film on (else the first covered)."""
+    covered = np.where(track.covered)[0]
+    later = covered[covered >= int(COVER_AT * track.frames)]
+    return int(later[0]) if later.size else (int(covered[0]) if covered.size else total // 2)
+
+
+def _on_error(cleanup: Callable[[], object]) -> Callable[[type[BaseException] | None, object, object], bool]:
+    """An `ExitStack.push` callback that runs `cleanup` only when the block is left by an exception."""
+
+    def exit_(exc_type: type[BaseException] | None, exc: object, tb: object) -> bool:
+        if exc_type is not None:
+            cleanup()
+        return False
+
+    return exit_
+
+
+@dataclass
+class _FieldsSource:
+    """Where a render's fields come from: the film's cache (`reader`), or computed per batch on
+    `device` and written to a new cache as they come (`building`, None where it cannot be written)."""
+
+    track: FilmTrack
+    device: str
+    reader: fields.FieldsReader | None
+    building: fields.FieldsWriter | None
+
+    @classmethod
+    def open(cls, cleanup: ExitStack, film_path: Path, track: FilmTrack, device: str) -> _FieldsSource:
+        """Open the cache or start building it; `cleanup` closes the reader, or drops a half-built cache."""
+        key = fields.fields_key(track)
+        cache = fields.fields_path(film_path)
+        reader = fields.FieldsReader.open(cache, key, track.frames)
+        if reader is not None:
+            cleanup.callback(reader.close)
+            return cls(track, device, reader, None)
+        building = fields.FieldsWriter.open(cache, key, track.frames)
+        if building is not None:
+            cleanup.push(_on_error(building.abort))
+        return cls(track, device, None, building)
+
+    def batch(self, frames: list[io.Frame]) -> list[fields.FaceFields | None]:
+        if self.reader is not None:
+            return [self.reader.get(f.index) for f in frames]
+        per_frame = _fields_beside_encoder(self.track, [f.index for f in frames], self.device)
+        if self.building is not None:
+            for f, ff in zip(frames, per_frame, strict=True):
+                self.building.put(f.index, ff)
+        return per_frame
+
+    def commit(self) -> None:
+        """Publish a cache built during this render."""
+        if self.building is not None:
+            self.building.commit()
+
+
+@dataclass(frozen=True)
+class _VisitorSwap:
+    """What a batch of decoded frames gets: the visitor's texture composited through the film's fields,
+    then (with shape transfer) the face moved to the visitor's proportions."""
+
+    track: FilmTrack
+    texture: npt.NDArray[np.float32]
+    film_shape: FilmShape | None
+    film_warp: FilmWarp | None
+
+    def apply(self, batch: list[io.Frame], per_frame: list[fields.FaceFields | None]) -> None:
+        for f, ff in zip(batch, per_frame, strict=True):
+            if ff is not None:
+                fields.composite_fields(f.data, ff, self.texture, motion=face_motion(self.track, f.index))
+        if self.film_shape is not None and self.film_warp is not None:
+            # render first, then move the face to the visitor's proportions (swap.shape)
+            _warp_batch(
+                self.film_shape,
+                self.film_warp,
+                self.track,
+                [f for f, ff in zip(batch, per_frame, strict=True) if ff is not None],
+            )
+
+
+def _batches(frames: Iterator[io.Frame], size: int) -> Iterator[list[io.Frame]]:
+    """The decoded frames in lists of `size` (the last one shorter)."""
+    batch: list[io.Frame] = []
+    for frame in frames:
+        batch.append(frame)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _check_budget(
+    film_path: Path, started: float, time_budget_s: float | None, done: int, total: int
+) -> None:
+    if time_budget_s is not None and time.perf_counter() - started > time_budget_s:
+        raise RenderTimeout(
+            f"rendering {film_path.name} took more than {time_budget_s:.0f} s ({done} of {total} frames done)"
+        )
+
+
 def render_film(
     face_asset: FaceAsset | bytes,
     film_path: Path | str,
@@ -269,7 +383,8 @@ def render_film(
     `track` defaults to the `<film>.track.npz` beside the film. Raises `TemplateError` (film unreadable,
     track missing or made for another film) and `RenderTimeout`. `label` is burned into every frame
     (and the cover) in a corner; the file always carries the machine-readable AI label
-    (`AI_METADATA`, merged with `metadata`), as the deep-synthesis labelling rules require.
+    (`AI_METADATA`, merged with `metadata`), as the deep-synthesis labelling rules require. On any
+    error the partial video and a half-built fields cache are removed.
     """
     from swap.asset import FaceAsset
     from swap.shading import visitor_detail
@@ -281,52 +396,26 @@ def render_film(
     film_path = Path(film_path)
     asset = FaceAsset.from_bytes(face_asset) if isinstance(face_asset, bytes | bytearray) else face_asset
     info = io.probe(film_path)
-    if track is None:
-        try:
-            track = FilmTrack.for_film(film_path)
-        except FileNotFoundError as exc:
-            raise TemplateError("not_ingested", str(exc)) from exc
-    _check_track(track, info)
-    texture = visitor_detail(asset.albedo, asset.low)
+    track = _track_for(film_path, info, track)
     film_shape = _film_shape(asset, track) if shape_transfer else None
     film_warp = FilmWarp(film_shape.mean) if film_shape is not None else None
-    fields_device = _field_device(device)
-    key = fields.fields_key(track)
-    cache = fields.fields_path(film_path)
-    reader = fields.FieldsReader.open(cache, key, track.frames)
-    building = None if reader is not None else fields.FieldsWriter.open(cache, key, track.frames)
+    visitor_swap = _VisitorSwap(track, visitor_detail(asset.albedo, asset.low), film_shape, film_warp)
     total = info.frames
-    covered = np.where(track.covered)[0]
-    later = covered[covered >= int(COVER_AT * track.frames)]
-    cover_index = int(later[0]) if later.size else (int(covered[0]) if covered.size else total // 2)
+    cover_index = _cover_index(track, total)
     cover: bytes | None = None
     done = 0
-    writer = io.writer_for(info, out_path, target_size_bytes, metadata={**AI_METADATA, **(metadata or {})})
-    stamp = LabelStamp.make(label, label_position, writer.width, writer.height) if label else None
-    encoder = _EncoderThread(writer)
-    try:
-        batch: list[io.Frame] = []
-
-        def flush() -> None:
-            nonlocal cover, done
-            if reader is not None:
-                per_frame = [reader.get(f.index) for f in batch]
-            else:
-                per_frame = _fields_beside_encoder(track, [f.index for f in batch], fields_device)
-                if building is not None:
-                    for f, ff in zip(batch, per_frame, strict=True):
-                        building.put(f.index, ff)
-            for f, ff in zip(batch, per_frame, strict=True):
-                if ff is not None:
-                    fields.composite_fields(f.data, ff, texture, motion=face_motion(track, f.index))
-            if film_shape is not None and film_warp is not None:
-                # render first, then move the face to the visitor's proportions (swap.shape)
-                _warp_batch(
-                    film_shape,
-                    film_warp,
-                    track,
-                    [f for f, ff in zip(batch, per_frame, strict=True) if ff is not None],
-                )
+    with ExitStack() as cleanup:
+        source = _FieldsSource.open(cleanup, film_path, track, _field_device(device))
+        writer = io.writer_for(
+            info, out_path, target_size_bytes, metadata={**AI_METADATA, **(metadata or {})}
+        )
+        cleanup.push(_on_error(lambda: out_path.unlink(missing_ok=True)))
+        cleanup.push(_on_error(writer.abort))
+        stamp = LabelStamp.make(label, label_position, writer.width, writer.height) if label else None
+        encoder = _EncoderThread(writer)
+        cleanup.push(_on_error(encoder.stop))
+        for batch in _batches(io.iter_frames(film_path, "yuv420p"), batch_size):
+            visitor_swap.apply(batch, source.batch(batch))
             for f in batch:
                 if stamp is not None:
                     stamp.apply(f.data)
@@ -334,37 +423,12 @@ def render_film(
                     cover = io.cover_jpeg(io.yuv_to_rgb(f.data))
             encoder.put([f.data for f in batch])
             done += len(batch)
-            batch.clear()
             if progress is not None:
                 progress(min(done, total), total)
-            if time_budget_s is not None and time.perf_counter() - started > time_budget_s:
-                raise RenderTimeout(
-                    f"rendering {film_path.name} took more than {time_budget_s:.0f} s ({done} of {total} frames done)"
-                )
-
-        for frame in io.iter_frames(film_path, "yuv420p"):
-            batch.append(frame)
-            if len(batch) >= batch_size:
-                flush()
-        if batch:
-            flush()
+            _check_budget(film_path, started, time_budget_s, done, total)
         encoder.finish()
         size = writer.close()
-        if building is not None:
-            building.commit()
-    except BaseException:
-        try:
-            encoder.stop()
-            writer.__exit__(RuntimeError, None, None)
-            if building is not None:
-                building.abort()
-        finally:
-            out_path.unlink(missing_ok=True)
-            if reader is not None:
-                reader.close()
-        raise
-    if reader is not None:
-        reader.close()
+        source.commit()
     if cover is None:  # the film had fewer frames than its header said
         cover = io.cover_jpeg(np.zeros((info.height, info.width, 3), np.uint8))
     return FilmResult(out_path, cover, writer.frames / float(info.fps), size, writer.frames)
