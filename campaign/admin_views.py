@@ -25,7 +25,7 @@ def broker_queue_depths() -> dict[str, dict[str, Any] | None]:
     reconciler keeps scheduled on the cpu queue), with their actor names: a plain count of all of them
     made an idle platform look as if two jobs waited.
     """
-    from workers.broker import broker
+    from campaign.broker import broker
 
     client = getattr(broker, "client", None)
     namespace = getattr(broker, "namespace", "dramatiq")

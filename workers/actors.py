@@ -23,9 +23,9 @@ from functools import lru_cache
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-import dramatiq
 from dramatiq.middleware import CurrentMessage, TimeLimitExceeded
 
+from campaign import stages
 from campaign.errors import TransitionConflict
 from campaign.models import FilmVariant, Job, JobState, PosterTemplate
 from campaign.security.private import private_blob_get, private_blob_put
@@ -54,8 +54,7 @@ from campaign.services.storage import (
 from campaign.sharing import poster_template_for_campaign
 from swap.errors import PhotoRejected, TemplateError
 from workers.broker import broker  # configures the broker before actors declare
-from workers.middleware import EngineWarmup, RenderScratchSweep
-from workers.watchdog import stage_lease
+from workers.middleware import EngineWarmup, RenderScratchSweep, stage_actor, stage_lease
 
 logger = logging.getLogger(__name__)
 broker.add_middleware(EngineWarmup())  # the engine imported before messages
@@ -81,7 +80,7 @@ def _run_stage(job_id: str, stage: str, body: Callable[[Job], None]) -> None:
         logger.info("job %s: gone, nothing to do for %s", job_id, stage)
         return
     try:
-        with stage_lease(job_id=job_id, stage=stage) as lease:  # workers.watchdog: heartbeat/lease
+        with stage_lease(job_id=job_id, stage=stage) as lease:  # workers.middleware: heartbeat/lease
             if lease.busy_elsewhere:
                 return
             body(job)
@@ -108,7 +107,7 @@ def _claim(job: Job, stage: str, previous: str) -> bool:
     return job.state == stage
 
 
-@dramatiq.actor(queue_name="cpu", time_limit=120_000, throws=(PhotoRejected,), **RETRY_OPTIONS)
+@stage_actor(stages.ANALYZE_JOB, throws=(PhotoRejected,), **RETRY_OPTIONS)
 def analyze_job(job_id: str) -> None:
     """Analyse the photo and build the face asset; then posters. The original photo is then deleted."""
 
@@ -147,7 +146,7 @@ def _face_asset(key: str) -> Any:
     return FaceAsset.from_bytes(private_blob_get(key=key))
 
 
-@dramatiq.actor(queue_name="cpu", time_limit=300_000, **RETRY_OPTIONS)
+@stage_actor(stages.RENDER_POSTERS, **RETRY_OPTIONS)
 def render_posters(job_id: str) -> None:
     """Render the five posters, each pushed to the page as soon as it is stored; then the video."""
 
@@ -179,7 +178,7 @@ def render_posters(job_id: str) -> None:
     _run_stage(job_id, "posters", body)
 
 
-@dramatiq.actor(queue_name="gpu", time_limit=1_200_000, **RETRY_OPTIONS)
+@stage_actor(stages.RENDER_VIDEO, **RETRY_OPTIONS)
 def render_video(job_id: str) -> None:
     """Render the film with the visitor's face (CUDA when present), store it and its cover; done."""
 
@@ -221,8 +220,7 @@ def render_video(job_id: str) -> None:
     _run_stage(job_id, "video", body)
 
 
-# Editors' work: on its own queue (INGEST_QUEUE), never ahead of visitors on `cpu`.
-INGEST_QUEUE = "ingest"
+# Editors' work: on its own queue (campaign.stages.INGEST_QUEUE), never ahead of visitors on `cpu`.
 
 
 @contextmanager
@@ -240,7 +238,7 @@ def _template_failures_recorded(fail: Callable[[str], None]) -> Iterator[None]:
         raise
 
 
-@dramatiq.actor(queue_name=INGEST_QUEUE, time_limit=1_800_000, throws=(TemplateError,), **RETRY_OPTIONS)
+@stage_actor(stages.INGEST_VARIANT, throws=(TemplateError,), **RETRY_OPTIONS)
 def ingest_variant(variant_id: int, generation: int) -> None:
     """Track the protagonist through the template film once; store the film track beside the film."""
     variant = film_services.variant_ingest_start(variant_id=variant_id, generation=generation)
@@ -274,7 +272,7 @@ def ingest_variant(variant_id: int, generation: int) -> None:
         )
 
 
-@dramatiq.actor(queue_name=INGEST_QUEUE, time_limit=300_000, throws=(TemplateError,), **RETRY_OPTIONS)
+@stage_actor(stages.PREPARE_POSTER, throws=(TemplateError,), **RETRY_OPTIONS)
 def prepare_poster(poster_id: int, generation: int) -> None:
     """Find the face in a poster template once (landmarks, light map) and render a preview."""
     poster = PosterTemplate.objects.filter(pk=poster_id, generation=generation).first()

@@ -17,7 +17,9 @@ from dramatiq.brokers.stub import StubBroker
 from dramatiq.middleware import Middleware
 
 from campaign.security.retention import retention_sweep, sweep_slot_acquire
+from campaign.stages import RETENTION_SWEEP
 from workers.broker import broker
+from workers.middleware import stage_actor
 
 logger = logging.getLogger(__name__)
 
@@ -33,7 +35,7 @@ def _lock_client() -> Any:
     return redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
 
 
-@dramatiq.actor(queue_name="cpu", max_retries=0, time_limit=30 * 60 * 1000)
+@stage_actor(RETENTION_SWEEP, max_retries=0)
 def retention_sweep_periodic() -> None:
     """Sweep, then reschedule; a run that finds another chain's lock ends that duplicate chain."""
     interval = _interval_s()

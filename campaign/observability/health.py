@@ -30,7 +30,7 @@ def check_broker() -> None:
     """PING the Dramatiq broker (Redis/Valkey) or open a connection to it (RabbitMQ)."""
     import dramatiq
 
-    from workers import broker as _configured  # noqa: F401  (configures the broker in this process)
+    from campaign import broker as _configured  # noqa: F401  (configures the broker in this process)
 
     broker = dramatiq.get_broker()
     client = getattr(broker, "client", None)

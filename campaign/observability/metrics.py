@@ -49,7 +49,7 @@ def broker_queue_depths() -> dict[str, dict[str, int]]:
     """Ready and delayed (retry backoff) messages per queue, straight from the broker."""
     import dramatiq
 
-    from workers import broker as _configured  # noqa: F401  (configures the broker in this process)
+    from campaign import broker as _configured  # noqa: F401  (configures the broker in this process)
 
     broker = dramatiq.get_broker()
     depths: dict[str, dict[str, int]] = {}

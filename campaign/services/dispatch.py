@@ -1,14 +1,15 @@
 """Enqueue work only after the transaction that created it commits (the row is the source of truth).
 
 A message sent inside an open transaction can reach a worker before the row is visible, or survive a
-rollback and point at nothing; `on_commit` rules both out. Workers live in `workers.actors`, imported
-lazily here so the web process configures the broker only when it first enqueues.
+rollback and point at nothing; `on_commit` rules both out. Messages are addressed by actor name and
+queue from `campaign.stages` and handed to the broker (`campaign.broker`, configured on first use), so
+the web process never imports the actors: `campaign` does not depend on `workers`.
 
 Two kinds of send. A stage a worker hands on (`required=False`) is logged and left to the reconciler
 when the broker fails: the job is already someone's, and the reconciler re-enqueues it. A *new* job
 (`required=True`) must not be answered 202 while its message is nowhere: the send raises
 `QueueUnavailable` (503) and intake removes what it created. The broker's socket timeout
-(``BROKER_SOCKET_TIMEOUT_S``, `workers.broker`) bounds how long a frozen broker can hold the request.
+(``BROKER_SOCKET_TIMEOUT_S``, `campaign.broker`) bounds how long a frozen broker can hold the request.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any
 from django.db import transaction
 
 from campaign.errors import ServiceBusy
+from campaign.stages import ACTORS
 
 logger = logging.getLogger(__name__)
 
@@ -37,11 +39,22 @@ class QueueUnavailable(ServiceBusy):
         )
 
 
-def _send(actor_name: str, args: tuple[Any, ...], *, required: bool) -> None:
-    from workers import actors
+def enqueue_now(actor_name: str, *args: Any) -> None:
+    """Send a message to `actor_name` (a `campaign.stages.ACTORS` name) at once; broker errors propagate."""
+    import dramatiq
 
+    from campaign.broker import broker
+
+    queue = ACTORS[actor_name].queue
+    broker.declare_queue(queue)  # in memory; the actors' module declares it too, where it is loaded
+    broker.enqueue(
+        dramatiq.Message(queue_name=queue, actor_name=actor_name, args=args, kwargs={}, options={})
+    )
+
+
+def _send(actor_name: str, args: tuple[Any, ...], *, required: bool) -> None:
     try:
-        getattr(actors, actor_name).send(*args)
+        enqueue_now(actor_name, *args)
     except Exception as error:
         if required:
             logger.warning("could not enqueue %s%r (%s): refusing", actor_name, args, type(error).__name__)

@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from campaign.models import FilmVariant, IngestStatus, PosterTemplate
 from campaign.services.dispatch import enqueue_on_commit
+from campaign.stages import INGEST_VARIANT, PREPARE_POSTER
 
 logger = logging.getLogger(__name__)
 
@@ -32,7 +33,7 @@ def variant_ingest_request(*, variant: FilmVariant) -> int:
         ingest_generation=F("ingest_generation") + 1,
     )
     variant.refresh_from_db()
-    enqueue_on_commit("ingest_variant", variant.pk, variant.ingest_generation)
+    enqueue_on_commit(INGEST_VARIANT.name, variant.pk, variant.ingest_generation)
     return variant.ingest_generation
 
 
@@ -89,7 +90,7 @@ def poster_template_prepare_request(*, poster: PosterTemplate) -> int:
         prepare_status=IngestStatus.PENDING, prepare_error="", generation=F("generation") + 1
     )
     poster.refresh_from_db()
-    enqueue_on_commit("prepare_poster", poster.pk, poster.generation)
+    enqueue_on_commit(PREPARE_POSTER.name, poster.pk, poster.generation)
     return poster.generation
 
 

@@ -29,6 +29,7 @@ from campaign.services.events import job_event_publish, queue_moved_publish
 from campaign.services.scratch import render_scratch_sweep
 from campaign.services.storage import blob_delete
 from campaign.services.tokens import token_new
+from campaign.stages import ANALYZE_JOB, ENTER_STATE_ACTOR
 
 logger = logging.getLogger(__name__)
 
@@ -58,13 +59,6 @@ _STAMP_FIELD = {
     JobState.DONE: "finished_at",
     JobState.FAILED: "finished_at",
     JobState.DELETED: "deleted_at",
-}
-
-# What each state hands to which actor when a job enters it.
-_STAGE_ACTOR = {
-    JobState.QUEUED: "analyze_job",
-    JobState.POSTERS: "render_posters",
-    JobState.VIDEO: "render_video",
 }
 
 
@@ -179,7 +173,7 @@ def _job_insert(
             consent_version=consent_version,
             age_confirmation=age_confirmation,
         )
-        enqueue_on_commit("analyze_job", str(job.id), required=True)
+        enqueue_on_commit(ANALYZE_JOB.name, str(job.id), required=True)
     return job
 
 
@@ -200,7 +194,7 @@ def _transition(*, job_id: object, from_state: str, to_state: str, updates: dict
         raise TransitionConflict(job_id, from_state, str(actual))
     _progress_last.pop(str(job_id), None)
     job = Job.objects.get(pk=job_id)
-    actor = _STAGE_ACTOR.get(to_state)
+    actor = ENTER_STATE_ACTOR.get(to_state)
     if actor:
         enqueue_on_commit(actor, str(job_id))
     transaction.on_commit(lambda: job_event_publish(job=job, kind="state"))

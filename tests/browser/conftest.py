@@ -229,12 +229,15 @@ def h5_stack(
 
 def _demo_campaign_via_broker(stack: H5Stack, broker_url: str) -> None:
     """Create the campaign; its ingest/prepare messages go to the stack's Valkey (sent on commit)."""
+    import campaign.broker
     from workers import actors
     from workers.broker import broker_from_url
 
     redis_broker = broker_from_url(broker_url)
     names = ("ingest_variant", "prepare_poster", "analyze_job", "render_posters", "render_video")
     previous = {name: getattr(actors, name).broker for name in names}
+    previous_services_broker = campaign.broker.broker
+    campaign.broker.broker = redis_broker  # where services send (campaign.services.dispatch)
     for name in names:
         getattr(actors, name).broker = redis_broker
         redis_broker.declare_actor(getattr(actors, name))
@@ -243,6 +246,7 @@ def _demo_campaign_via_broker(stack: H5Stack, broker_url: str) -> None:
     finally:
         for name, original in previous.items():
             getattr(actors, name).broker = original
+        campaign.broker.broker = previous_services_broker
         redis_broker.close()
 
 

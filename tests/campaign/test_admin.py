@@ -46,7 +46,6 @@ def test_uploading_a_variant_in_admin_ingests_it_and_prepares_posters(tmp_path: 
     }
     for index in range(5):
         form[f"posters-{index}-position"] = str(index + 1)
-        form[f"posters-{index}-qr_corner"] = "auto"
         form[f"posters-{index}-image"] = SimpleUploadedFile(
             f"p{index}.jpg", demo.build_demo_poster(index), content_type="image/jpeg"
         )
@@ -56,7 +55,9 @@ def test_uploading_a_variant_in_admin_ingests_it_and_prepares_posters(tmp_path: 
     variant = FilmVariant.objects.get(film=film, gender="female")
     assert variant.ingest_status == IngestStatus.PENDING
     assert broker.queues["ingest"].qsize() == 6  # one ingest + five poster preparations, after commit
-    assert broker.queues["cpu"].qsize() == 0  # editors' work never queues ahead of visitors
+    assert "cpu" not in broker.queues or broker.queues["cpu"].qsize() == 0  # never ahead of visitors
+
+    from workers import actors  # noqa: F401  (declares the actors the worker below runs)
 
     worker = dramatiq.Worker(broker, worker_timeout=50, worker_threads=1)
     worker.start()
@@ -140,8 +141,8 @@ def test_dashboard_broker_figures_keep_scheduled_maintenance_apart_from_waiting_
     editor_client: Client, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """An idle platform (only the reconciler's delayed self-scheduling messages on cpu) shows 0 waiting."""
+    from campaign import broker as broker_module
     from tests.faults.conftest import Valkey, free_port
-    from workers import broker as broker_module
 
     valkey = Valkey(tmp_path / "valkey", free_port())
     valkey.start(appendonly=False)

@@ -51,8 +51,12 @@ def valkey_url() -> Iterator[str]:
 @pytest.fixture
 def valkey_workers(valkey_url: str) -> Iterator[dramatiq.Broker]:
     """Point the actors at the real broker and run one worker per queue, as scripts/run does."""
+    import campaign.broker
+
     redis_broker = broker_from_url(valkey_url)
     previous = {actor: actor.broker for actor in ACTORS}
+    previous_services_broker = campaign.broker.broker
+    campaign.broker.broker = redis_broker  # where services send (campaign.services.dispatch)
     for actor in ACTORS:
         actor.broker = redis_broker
         redis_broker.declare_actor(actor)
@@ -72,6 +76,7 @@ def valkey_workers(valkey_url: str) -> Iterator[dramatiq.Broker]:
     redis_broker.close()
     for actor, original in previous.items():
         actor.broker = original
+    campaign.broker.broker = previous_services_broker
 
 
 def _wait_for(predicate: Any, timeout_s: float, what: str) -> None:
@@ -148,7 +153,7 @@ def test_editor_upload_then_visitor_photo_to_posters_and_film(
     assert status["progress"] == 1.0
     assert all(p is not None for p in status["posters"])
     first_poster = client.get(status["posters"][0]["url"])
-    poster = Image.open(io.BytesIO(b"".join(first_poster.streaming_content)))
+    poster = Image.open(io.BytesIO(b"".join(first_poster)))  # the media view streams asynchronously
     assert (poster.format, poster.size) == ("JPEG", (720, 1080))
     video = client.get(status["video"]["url"], HTTP_RANGE="bytes=0-11")
     assert video.status_code == 206
@@ -188,7 +193,9 @@ def test_idle_websocket_on_the_valkey_channel_layer_survives_and_gets_events(
 
     async def scenario() -> None:
         ws = WebsocketCommunicator(
-            application, f"/ws/jobs/{job.id}/", headers=[(b"origin", b"http://testserver")]
+            application,
+            f"/ws/jobs/{job.id}/",
+            headers=[(b"origin", b"http://testserver"), (b"host", b"testserver")],
         )
         assert (await ws.connect())[0]
         await ws.send_json_to({"type": "auth", "token": token})

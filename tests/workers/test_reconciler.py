@@ -45,7 +45,7 @@ def _expire(job: Any, owner: str = "analyze/dead-host:1:1:abcd") -> None:
 
 def test_expired_lease_is_re_enqueued_once_even_with_two_reconcilers(queued_job: Any, cpu_queue: Any) -> None:
     from campaign.models import Job
-    from workers.reconciler import reconcile_pass
+    from campaign.services.recovery import reconcile_pass
 
     job, _token = queued_job
     cpu_queue_before = len(_messages(cpu_queue))
@@ -63,7 +63,7 @@ def test_expired_lease_is_re_enqueued_once_even_with_two_reconcilers(queued_job:
 
 def test_live_lease_is_left_alone(queued_job: Any, cpu_queue: Any) -> None:
     from campaign.models import Job
-    from workers.reconciler import reconcile_pass
+    from campaign.services.recovery import reconcile_pass
 
     job, _token = queued_job
     Job.objects.filter(pk=job.pk).update(
@@ -79,7 +79,7 @@ def test_job_that_keeps_killing_its_worker_is_failed_with_stage_timeout(
     queued_job: Any, cpu_queue: Any, settings: Any
 ) -> None:
     from campaign.models import Job
-    from workers.reconciler import reconcile_pass
+    from campaign.services.recovery import reconcile_pass
 
     settings.MAX_RECOVERIES = 2
     job, _token = queued_job
@@ -100,7 +100,7 @@ def test_waiting_job_is_re_enqueued_only_after_the_deadline_and_not_every_pass(
     queued_job: Any, cpu_queue: Any, settings: Any
 ) -> None:
     from campaign.models import Job
-    from workers.reconciler import reconcile_pass
+    from campaign.services.recovery import reconcile_pass
 
     settings.RECONCILE_WAITING_AFTER_S = 60
     job, _token = queued_job
@@ -115,7 +115,7 @@ def test_posters_stage_waiting_is_re_enqueued_to_the_posters_actor(
     queued_job: Any, cpu_queue: Any, settings: Any
 ) -> None:
     from campaign.models import Job
-    from workers.reconciler import reconcile_pass
+    from campaign.services.recovery import reconcile_pass
 
     settings.RECONCILE_WAITING_AFTER_S = 60
     job, _token = queued_job
@@ -129,7 +129,7 @@ def test_posters_stage_waiting_is_re_enqueued_to_the_posters_actor(
 
 def test_stage_lease_skips_a_duplicate_while_the_first_holds_it(queued_job: Any) -> None:
     from campaign.models import Job
-    from workers.watchdog import stage_lease
+    from workers.middleware import stage_lease
 
     job, _token = queued_job
     with stage_lease(job_id=str(job.pk), stage="analyze", ttl_s=30) as first:
@@ -146,7 +146,7 @@ def test_film_ingest_left_running_by_a_dead_worker_is_sent_again(
     ready_campaign: Any, ingest_queue: Any, settings: Any
 ) -> None:
     from campaign.models import FilmVariant
-    from workers.reconciler import reconcile_pass
+    from campaign.services.recovery import reconcile_pass
 
     settings.RECONCILE_INGEST_AFTER_S = 600
     variant = FilmVariant.objects.get(film__campaign=ready_campaign, gender="male")

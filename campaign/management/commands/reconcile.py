@@ -1,4 +1,4 @@
-"""`manage.py reconcile`: re-enqueue jobs the queues forgot (see workers.reconciler)."""
+"""`manage.py reconcile`: re-enqueue jobs the queues forgot (see campaign.services.recovery)."""
 
 from __future__ import annotations
 
@@ -17,13 +17,12 @@ class Command(BaseCommand):
         parser.add_argument(
             "--interval",
             type=float,
-            default=getattr(settings, "RECONCILE_INTERVAL_S", 10.0),
+            default=settings.RECONCILE_INTERVAL_S,
             help="seconds between passes (default RECONCILE_INTERVAL_S)",
         )
 
     def handle(self, *args: Any, once: bool, interval: float, **options: Any) -> None:
-        from workers import actors  # noqa: F401  (configures the broker and declares the actors)
-        from workers.reconciler import reconcile_forever, reconcile_pass
+        from campaign.services.recovery import reconcile_forever, reconcile_pass
 
         if once:
             report = reconcile_pass()
