@@ -200,11 +200,3 @@ def find_faces(rgb: ImageArray) -> list[FaceLandmarks]:
         if crop_face is not None:
             faces.append(crop_face)
     return sorted(faces, key=lambda f: -f.face_width)
-
-
-def count_faces(rgb: ImageArray) -> int:
-    """Number of distinct faces seen by either Face Mesh or the detector."""
-    faces = mesh_faces(rgb)
-    boxes = detect_boxes(rgb)
-    unmatched = [b for b in boxes if not any(_box_contains(b, f) for f in faces)]
-    return len(faces) + len(unmatched)
