@@ -173,9 +173,9 @@ def step_costs(photo: bytes, repeats: int = 200) -> dict[str, float]:
     """Milliseconds per call of each synchronous intake step, measured in this process."""
     from django.db import transaction
 
+    from campaign.intake.uploads import sanitize_upload
     from campaign.models import Campaign, Job
-    from campaign.security.envelope import encrypt
-    from campaign.security.uploads import sanitize_upload
+    from campaign.privacy.envelope import encrypt
     from campaign.services.storage import blob_delete, blob_put
     from campaign.services.tokens import token_new
 
@@ -210,7 +210,7 @@ def step_costs(photo: bytes, repeats: int = 200) -> dict[str, float]:
 
     import dramatiq
 
-    from campaign.security.ratelimit import get_rate_limiter
+    from campaign.intake.ratelimit import get_rate_limiter
     from workers import actors  # noqa: F401 - configures the broker as the web process does
 
     limiter = get_rate_limiter()

@@ -13,6 +13,6 @@ from campaign.settings import *  # noqa: F403
 RATELIMIT_IP = (10**9, 10.0**9)
 RATELIMIT_DEVICE = (10**9, 10.0**9)
 # Bench cookies are not server-signed, so its requests are anonymous; and one address is the whole
-# load generator, so it may hold the whole queue (campaign.security.fairshare).
+# load generator, so it may hold the whole queue (campaign.intake.fairshare).
 RATELIMIT_ANONYMOUS = (10**9, 10.0**9)
 ADMISSION_SHARE_IP = 1.0

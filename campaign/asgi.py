@@ -15,8 +15,8 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.conf import settings  # noqa: E402
 
 from campaign.asgi_api import ApiRouter, OneHopASGIHandler  # noqa: E402
+from campaign.intake.asgi import RequestBodyLimit  # noqa: E402
 from campaign.routing import websocket_urlpatterns  # noqa: E402
-from campaign.security.asgi import RequestBodyLimit  # noqa: E402
 from campaign.security.proxies import TrustedProxyHeaders  # noqa: E402
 from campaign.security.websocket import SameOriginValidator  # noqa: E402
 
@@ -39,7 +39,7 @@ application = TrustedProxyHeaders(
     ProtocolTypeRouter(
         {
             # 429/413 for intake floods and oversize API bodies before the body is read
-            # (campaign.security.asgi); then /api/ runs Django's middleware and the view in one thread hop
+            # (campaign.intake.asgi); then /api/ runs Django's middleware and the view in one thread hop
             # (campaign.asgi_api), everything else through Django's own ASGI handler.
             "http": RequestBodyLimit(
                 ApiRouter(django_asgi_app, OneHopASGIHandler(threads=settings.API_THREADS))

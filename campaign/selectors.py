@@ -107,8 +107,8 @@ def queue_position(*, job: Job) -> int:
 
 def queue_eta_seconds(*, position: int) -> int:
     """Seconds until the posters of the job at `position` are ready, at the live pace (jobs completed
-    per minute on the cpu queue, see campaign.security.admission), the same figures intake admits by."""
-    from campaign.security.admission import eta_seconds_for_position
+    per minute on the cpu queue, see campaign.intake.admission), the same figures intake admits by."""
+    from campaign.intake.admission import eta_seconds_for_position
 
     return eta_seconds_for_position(position=position, queue="cpu")
 

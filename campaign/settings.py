@@ -64,8 +64,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
-    # The signed device id on every page and API answer without one (campaign.security.device).
-    "campaign.security.device.DeviceCookieMiddleware",
+    # The signed device id on every page and API answer without one (campaign.intake.device).
+    "campaign.intake.device.DeviceCookieMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Last, as django-axes requires: refuses a locked-out client's login with 429.
@@ -163,7 +163,7 @@ LOCAL_CACHE_DIR = Path(env("LOCAL_CACHE_DIR", default=str(VAR_DIR / "cache")))
 STORAGE_BACKEND = env("STORAGE_BACKEND", default="local")  # "local" | "s3"
 if STORAGE_BACKEND == "s3":
     _default_storage = {
-        "BACKEND": "campaign.security.storage_s3.TaggedS3Storage",  # S3Storage + campaign/purpose tags
+        "BACKEND": "campaign.services.storage_s3.TaggedS3Storage",  # S3Storage + campaign/purpose tags
         "OPTIONS": {
             "bucket_name": env("S3_BUCKET"),
             "endpoint_url": env("S3_ENDPOINT_URL", default=None),
@@ -206,11 +206,11 @@ MAX_PHOTO_BYTES = env.int("MAX_PHOTO_BYTES", default=15 * 1024 * 1024)
 # Refused from the header before any decode; Pillow's own bomb limit is set to the same figure.
 MAX_PHOTO_PIXELS = env.int("MAX_PHOTO_PIXELS", default=30_000_000)
 # Photos decoded at once per web process (each up to MAX_PHOTO_PIXELS x 4 bytes), and how long a request
-# waits for a slot before it is answered 503 busy (campaign.security.uploads).
+# waits for a slot before it is answered 503 busy (campaign.intake.uploads).
 PHOTO_DECODE_CONCURRENCY = env.int("PHOTO_DECODE_CONCURRENCY", default=2)
 PHOTO_DECODE_WAIT_S = env.float("PHOTO_DECODE_WAIT_S", default=10.0)
 PHOTO_MAX_EDGE = env.int("PHOTO_MAX_EDGE", default=2048)
-# Bodies: refused before Django reads them (campaign.security.asgi): /api/ at the photo's limit, the admin's
+# Bodies: refused before Django reads them (campaign.intake.asgi): /api/ at the photo's limit, the admin's
 # film upload (staff sessions only) at ADMIN_UPLOAD_MAX_BYTES, everything else at REQUEST_MAX_BYTES.
 REQUEST_MAX_BYTES = env.int("REQUEST_MAX_BYTES", default=1024 * 1024)
 ADMIN_UPLOAD_MAX_BYTES = env.int("ADMIN_UPLOAD_MAX_BYTES", default=512 * 1024 * 1024)

@@ -28,7 +28,6 @@ from dramatiq.middleware import CurrentMessage, TimeLimitExceeded
 from campaign import stages
 from campaign.errors import TransitionConflict
 from campaign.models import FilmVariant, Job, JobState, PosterTemplate
-from campaign.security.private import private_blob_get, private_blob_put
 from campaign.selectors import poster_templates_ready
 from campaign.services import films as film_services
 from campaign.services.jobs import (
@@ -42,6 +41,7 @@ from campaign.services.jobs import (
     job_refuse,
     job_video_set,
 )
+from campaign.services.private_blobs import private_blob_get, private_blob_put
 from campaign.services.scratch import render_scratch
 from campaign.services.storage import (
     blob_exists,

@@ -2,7 +2,7 @@
 
 Each worker process boot sends one message; every run takes a short lock in Redis before sweeping
 and rescheduling itself ``RETENTION_SWEEP_INTERVAL_S`` later, so however many workers start, one chain
-survives (see `campaign.security.retention.sweep_slot_acquire`). ``manage.py retention_sweep`` does
+survives (see `campaign.services.retention.sweep_slot_acquire`). ``manage.py retention_sweep`` does
 the same work from cron where a deployment prefers that.
 """
 
@@ -16,7 +16,7 @@ from django.conf import settings
 from dramatiq.brokers.stub import StubBroker
 from dramatiq.middleware import Middleware
 
-from campaign.security.retention import retention_sweep, sweep_slot_acquire
+from campaign.services.retention import retention_sweep, sweep_slot_acquire
 from campaign.stages import RETENTION_SWEEP
 from workers.broker import broker
 from workers.middleware import stage_actor

@@ -21,10 +21,10 @@ from campaign.api.serializers import (
 )
 from campaign.consent import consent_check
 from campaign.errors import PhotoInvalid, TokenMissing
+from campaign.intake.fairshare import queue_share_release, queue_share_take
+from campaign.intake.guard import device_cookie_ensure, intake_guard
+from campaign.intake.memo import intake_memo
 from campaign.models import Gender
-from campaign.security.admission import intake_memo
-from campaign.security.fairshare import queue_share_release, queue_share_take
-from campaign.security.intake import device_cookie_ensure, intake_guard
 from campaign.selectors import campaign_active_get, films_for_page, job_get_for_token, job_status
 from campaign.services.jobs import job_create, job_delete
 from campaign.sharing import campaign_share_url

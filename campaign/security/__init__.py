@@ -1,11 +1,11 @@
-"""Privacy, upload hardening and peak shaving for the campaign platform.
+"""Who the client is and what it may open, and the hardening settings of the platform.
 
-Framework-light building blocks the intake API and the workers call:
+- `proxies`: the client's address and scheme behind the proxies we trust (``TRUSTED_PROXIES``) only.
+- `websocket`: websocket handshakes from this site's origin only; unrouted paths refused cleanly.
+- `settings`: the environment settings of intake, privacy, retention and production hardening
+  (master keys, HTTPS, Content-Security-Policy, admin login lockout), star-imported by
+  `campaign.settings`.
 
-- `envelope`: authenticated encryption at rest (AES-GCM data keys wrapped by rotating master keys).
-- `uploads`: turns an untrusted upload into a clean, metadata-free JPEG or a specific refusal.
-- `ratelimit`: per-device and per-IP token buckets in Redis/Valkey, with a documented fallback.
-- `admission`: accept while the estimated wait keeps the campaign's promise, else `Retry-After`.
-- `urls`: signed, expiring result URLs (Django-signed for local files, presigned for S3).
-- `retention`: deletes originals once used and everything else after the retention period.
+Upload checks, rate limits and admission live in `campaign.intake`, encryption at rest in
+`campaign.privacy`, retention and S3 storage among the services.
 """

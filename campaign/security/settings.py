@@ -15,7 +15,7 @@ from pathlib import Path
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
-from campaign.security.envelope import KeyConfigurationError, load_master_keys
+from campaign.privacy.envelope import KeyConfigurationError, load_master_keys
 
 _env = environ.Env()
 _var_dir = Path(_env("PROTAGONIST_VAR", default=str(Path(__file__).resolve().parents[2] / "var")))
@@ -27,7 +27,7 @@ if PROTAGONIST_ENV not in ("development", "production"):
     )
 _production = PROTAGONIST_ENV == "production"
 
-# --- encryption at rest (campaign.security.envelope) ---------------------------------------------------
+# --- encryption at rest (campaign.privacy.envelope) ---------------------------------------------------
 PROTAGONIST_DEV_KEY_FILE = _var_dir / "dev-master-key"
 try:
     PROTAGONIST_MASTER_KEYS = load_master_keys(
@@ -47,11 +47,11 @@ if (
     and _env("CDN_DOMAIN", default="")
     and not (os.environ.get("CLOUDFRONT_KEY_ID") and os.environ.get("CLOUDFRONT_KEY"))
 ):
-    from campaign.security.storage_s3 import CDN_UNSIGNED_MESSAGE
+    from campaign.services.storage_s3 import CDN_UNSIGNED_MESSAGE
 
     raise ImproperlyConfigured(CDN_UNSIGNED_MESSAGE)
 
-# --- rate limits (campaign.security.ratelimit): (burst, per minute) ------------------------------------
+# --- rate limits (campaign.intake.ratelimit): (burst, per minute) ------------------------------------
 RATELIMIT_ENABLED = _env.bool("RATELIMIT_ENABLED", default=True)
 RATELIMIT_DEVICE = (
     _env.int("RATELIMIT_DEVICE_BURST", default=5),
@@ -91,17 +91,17 @@ except ValueError as _error:
 # A send the broker has not confirmed within this many seconds fails: intake answers 503 and keeps nothing.
 BROKER_SOCKET_TIMEOUT_S = _env.float("BROKER_SOCKET_TIMEOUT_S", default=2.0)
 
-# --- admission control (campaign.security.admission) -------------------------------------------------
+# --- admission control (campaign.intake.admission) -------------------------------------------------
 ADMISSION_SNAPSHOT_TTL_S = _env.float("ADMISSION_SNAPSHOT_TTL_S", default=1.0)
 GPU_WORKER_SLOTS = _env.int("GPU_WORKER_SLOTS", default=1)
-# One client's share of the queue's capacity within the promise (campaign.security.fairshare).
+# One client's share of the queue's capacity within the promise (campaign.intake.fairshare).
 ADMISSION_SHARE_ENABLED = _env.bool("ADMISSION_SHARE_ENABLED", default=True)
 ADMISSION_SHARE_IP = _env.float("ADMISSION_SHARE_IP", default=0.5)
 ADMISSION_SHARE_DEVICE = _env.float("ADMISSION_SHARE_DEVICE", default=0.1)
 ADMISSION_SHARE_MIN_JOBS = _env.int("ADMISSION_SHARE_MIN_JOBS", default=3)
 DEFAULT_VIDEO_SECONDS = _env.float("DEFAULT_VIDEO_SECONDS", default=60.0)
 
-# --- retention (campaign.security.retention) ----------------------------------------------------------
+# --- retention (campaign.services.retention) ----------------------------------------------------------
 RETENTION_SWEEP_INTERVAL_S = _env.float("RETENTION_SWEEP_INTERVAL_S", default=600.0)
 ORIGINAL_PHOTO_GRACE_HOURS = _env.float("ORIGINAL_PHOTO_GRACE_HOURS", default=24.0)
 

@@ -19,13 +19,14 @@ from django.db.models import F
 from django.utils import timezone
 
 from campaign.errors import IllegalTransition, TransitionConflict, VariantUnavailable
+from campaign.intake.admission import admission_release, admission_request
+from campaign.intake.memo import intake_memo
+from campaign.intake.uploads import sanitize_upload
 from campaign.models import Campaign, Gender, Job, JobState
-from campaign.security.admission import admission_release, admission_request, intake_memo
-from campaign.security.private import private_blob_put
-from campaign.security.uploads import sanitize_upload
 from campaign.selectors import POSTER_COUNT, variants_ready
 from campaign.services.dispatch import QueueUnavailable, enqueue_on_commit
 from campaign.services.events import job_event_publish, queue_moved_publish
+from campaign.services.private_blobs import private_blob_put
 from campaign.services.scratch import render_scratch_sweep
 from campaign.services.storage import blob_delete
 from campaign.services.tokens import token_new
@@ -109,7 +110,7 @@ def job_create(
         raise VariantUnavailable("This film is not available for the chosen gender right now.")
     variant = variants[0]
 
-    # Live-throughput admission (campaign.security.admission): ServiceBusy (503 + Retry-After) beyond
+    # Live-throughput admission (campaign.intake.admission): ServiceBusy (503 + Retry-After) beyond
     # the campaign's promised wait; a refused photo gives its place back.
     admission = admission_request(campaign=campaign)
     position, eta = admission.queue_position, admission.eta_seconds

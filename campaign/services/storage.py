@@ -119,7 +119,7 @@ def blob_signature_check(*, key: str, expires: str, signature: str) -> Signature
 
 def blob_object_url(*, key: str, ttl_s: int | None = None) -> str:
     """A short-lived direct URL of an object in object storage: S3 presigned, or CloudFront-signed when
-    `CDN_DOMAIN` is set (see campaign.security.storage_s3). Only the media view hands these out, as the
+    `CDN_DOMAIN` is set (see campaign.services.storage_s3). Only the media view hands these out, as the
     target of a redirect from a checked `blob_signed_url` link, so a leaked one works for minutes."""
     if isinstance(default_storage, FileSystemStorage):
         raise RuntimeError("local storage has no object URLs; serve the file through the media view")

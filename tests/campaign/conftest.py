@@ -72,9 +72,9 @@ def intake_campaign(settings: Any) -> Iterator[Any]:
     cached figures (tight device limit, generous IP limit); their per-process state reset around it."""
     from cryptography.fernet import Fernet
 
-    from campaign.security.admission import admission_reset
-    from campaign.security.envelope import reset_keyring
-    from campaign.security.ratelimit import reset_rate_limiter
+    from campaign.intake.admission import admission_reset
+    from campaign.intake.ratelimit import reset_rate_limiter
+    from campaign.privacy.envelope import reset_keyring
 
     settings.PROTAGONIST_MASTER_KEYS = Fernet.generate_key().decode()
     settings.RATELIMIT_REDIS_URL = ""

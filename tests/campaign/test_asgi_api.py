@@ -16,9 +16,9 @@ from django.test.client import BOUNDARY, MULTIPART_CONTENT, encode_multipart
 from PIL import Image
 from rest_framework.test import APIClient
 
-from campaign.security.admission import admission_reset
-from campaign.security.device import device_id_sign
-from campaign.security.ratelimit import reset_rate_limiter
+from campaign.intake.admission import admission_reset
+from campaign.intake.device import device_id_sign
+from campaign.intake.ratelimit import reset_rate_limiter
 from tests.campaign.conftest import intake_campaign
 
 pytestmark = pytest.mark.django_db(transaction=True)  # the API's pool threads need committed rows

@@ -308,7 +308,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory, django_db_blocker: Any) -> I
         PROTAGONIST_MASTER_KEYS=master_key,
         MEDIA_ROOT=str(root / "media"),
     )
-    from campaign.security.envelope import reset_keyring
+    from campaign.privacy.envelope import reset_keyring
 
     with django_db_blocker.unblock(), overrides:
         reset_keyring()
@@ -352,8 +352,8 @@ def photo_bytes() -> bytes:
 def make_job(stack: Stack, photo_bytes: bytes) -> Callable[..., Any]:
     """Create a queued Job row with an encrypted photo, as intake does (the message is sent apart)."""
     from campaign.models import Campaign, Film, FilmVariant, IngestStatus, Job
-    from campaign.security.private import private_blob_put
     from campaign.services.jobs import job_key
+    from campaign.services.private_blobs import private_blob_put
 
     campaign, _ = Campaign.objects.get_or_create(slug="faults", defaults={"title": "Faults"})
     film, _ = Film.objects.get_or_create(campaign=campaign, slug="film", defaults={"title": "Film"})

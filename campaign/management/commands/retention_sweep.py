@@ -6,7 +6,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
-from campaign.security.retention import retention_sweep
+from campaign.services.retention import retention_sweep
 
 
 class Command(BaseCommand):

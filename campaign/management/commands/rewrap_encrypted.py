@@ -11,7 +11,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
-from campaign.security.private import private_blob_rewrap
+from campaign.services.private_blobs import private_blob_rewrap
 
 
 class Command(BaseCommand):

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from django.core import signing
 
-from campaign.security.device import DEVICE_COOKIE, device_id_new, device_id_sign, device_id_verify
+from campaign.intake.device import DEVICE_COOKIE, device_id_new, device_id_sign, device_id_verify
+from campaign.intake.ratelimit import reset_rate_limiter
 from campaign.security.proxies import client_address, trusted_networks_parse
-from campaign.security.ratelimit import reset_rate_limiter
 from tests.asgi_http import asgi_request
 from tests.campaign.conftest import intake_campaign
 

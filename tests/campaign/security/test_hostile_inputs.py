@@ -23,8 +23,8 @@ from asgiref.sync import async_to_sync
 from channels.testing import WebsocketCommunicator
 from PIL import Image
 
-from campaign.security.device import DEVICE_COOKIE, device_id_new
-from campaign.security.ratelimit import reset_rate_limiter
+from campaign.intake.device import DEVICE_COOKIE, device_id_new
+from campaign.intake.ratelimit import reset_rate_limiter
 from tests.asgi_http import AsgiAnswer, asgi_request
 from tests.campaign.conftest import intake_campaign
 

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from campaign.security.asgi import RATE_CHECKED, RequestBodyLimit
-from campaign.security.device import device_id_sign
-from campaign.security.ratelimit import reset_rate_limiter
+from campaign.intake.asgi import RATE_CHECKED, RequestBodyLimit
+from campaign.intake.device import device_id_sign
+from campaign.intake.ratelimit import reset_rate_limiter
 
 
 @pytest.fixture(autouse=True)

@@ -14,8 +14,8 @@ import redis
 from django.test.client import BOUNDARY, MULTIPART_CONTENT, encode_multipart
 from PIL import Image
 
-from campaign.security.device import DEVICE_COOKIE, device_id_new
-from campaign.security.fairshare import ClientShare, QueueShare, QueueShareExceeded
+from campaign.intake.device import DEVICE_COOKIE, device_id_new
+from campaign.intake.fairshare import ClientShare, QueueShare, QueueShareExceeded
 from tests.asgi_http import asgi_request
 from tests.campaign.conftest import intake_campaign
 

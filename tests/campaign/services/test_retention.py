@@ -13,7 +13,7 @@ import redis
 from django.core.management import call_command
 from django.utils import timezone
 
-from campaign.security.retention import retention_sweep, sweep_slot_acquire
+from campaign.services.retention import retention_sweep, sweep_slot_acquire
 
 NAMES = ("photo.jpg", "face.asset", "poster-1.jpg", "film.mp4", "cover.jpg")
 
@@ -166,8 +166,8 @@ def test_rewrap_command_moves_blobs_to_the_new_key(world: dict[str, Any], settin
     from cryptography.fernet import Fernet
 
     from campaign.models import JobState
-    from campaign.security.envelope import reset_keyring
-    from campaign.security.private import private_blob_get, private_blob_put
+    from campaign.privacy.envelope import reset_keyring
+    from campaign.services.private_blobs import private_blob_get, private_blob_put
 
     old_key, new_key = Fernet.generate_key().decode(), Fernet.generate_key().decode()
     settings.PROTAGONIST_MASTER_KEYS = old_key

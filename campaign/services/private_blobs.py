@@ -9,9 +9,9 @@ server-side encryption (``S3_SSE``).
 
 from __future__ import annotations
 
-from campaign.security.envelope import decrypt, encrypt
-from campaign.security.storage_s3 import object_context
-from campaign.services.storage import blob_get, blob_put
+from campaign.privacy.envelope import decrypt, encrypt, get_keyring
+from campaign.services.storage import blob_exists, blob_get, blob_put
+from campaign.services.storage_s3 import object_context
 
 
 def _aad(key: str) -> bytes:
@@ -37,9 +37,6 @@ def private_blob_rewrap(*, key: str) -> bool:
 
     A blob deleted meanwhile (job finished or deleted) is skipped, not an error.
     """
-    from campaign.security.envelope import get_keyring
-    from campaign.services.storage import blob_exists
-
     if not blob_exists(key=key):
         return False
     keyring = get_keyring()

@@ -5,7 +5,7 @@ limit and the declared size are checked on headers alone, and the body is then p
 handler that keeps the photo in memory (a visitor's photo never lands unencrypted on the web node's
 disk) and stops at the byte limit even when the client sends no Content-Length (chunked uploads).
 
-Under ASGI, Django's handler has already read the raw body when the view runs, so `campaign.security.asgi`
+Under ASGI, Django's handler has already read the raw body when the view runs, so `campaign.intake.asgi`
 checks the rate limit and the size first (429/413 before Django sees the body) and marks the scope;
 the view then only checks the rate limit itself when no ASGI layer did (test client, WSGI).
 """
@@ -18,10 +18,10 @@ from typing import Any
 from django.core.files.uploadedfile import InMemoryUploadedFile
 from django.core.files.uploadhandler import FileUploadHandler
 
-from campaign.security.asgi import RATE_CHECKED
-from campaign.security.device import device_cookie_ensure
-from campaign.security.ratelimit import ratelimit_enforce
-from campaign.security.uploads import UploadLimits, UploadRejected, _too_many_bytes
+from campaign.intake.asgi import RATE_CHECKED
+from campaign.intake.device import device_cookie_ensure
+from campaign.intake.ratelimit import ratelimit_enforce
+from campaign.intake.uploads import UploadLimits, UploadRejected, _too_many_bytes
 
 # Multipart framing and the small form fields (gender, consent, film) on top of the photo itself.
 _FORM_OVERHEAD_BYTES = 64 * 1024

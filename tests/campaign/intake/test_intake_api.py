@@ -15,9 +15,9 @@ from hypothesis import strategies as st
 from PIL import Image
 from rest_framework.test import APIClient
 
-from campaign.security.device import device_id_sign
-from campaign.security.private import private_blob_get
-from campaign.security.ratelimit import reset_rate_limiter
+from campaign.intake.device import device_id_sign
+from campaign.intake.ratelimit import reset_rate_limiter
+from campaign.services.private_blobs import private_blob_get
 from tests.campaign.conftest import intake_campaign
 
 

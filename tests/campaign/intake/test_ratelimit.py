@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 import redis
 
-from campaign.security.ratelimit import RateLimiter, Rule
+from campaign.intake.ratelimit import RateLimiter, Rule
 
 
 @pytest.fixture(scope="module")
@@ -88,7 +88,7 @@ def test_cache_down_falls_back_to_per_process_limits_and_warns(caplog: pytest.Lo
     dead = redis.Redis(host="127.0.0.1", port=_closed_port(), socket_connect_timeout=0.2, socket_timeout=0.2)
     limiter = RateLimiter(dead, device=Rule(2, 1.0), ip=Rule(100, 100.0), prefix="rl:down")
 
-    with caplog.at_level(logging.WARNING, logger="campaign.security.ratelimit"):
+    with caplog.at_level(logging.WARNING, logger="campaign.intake.ratelimit"):
         decisions = [limiter.check(ip="10.3.3.3", device_id="offline-device-00000") for _ in range(3)]
 
     assert [d.allowed for d in decisions] == [True, True, False]  # still limited, never an error

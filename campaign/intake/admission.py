@@ -229,36 +229,6 @@ def eta_seconds_for_position(*, position: int, queue: str = "cpu") -> int:
     return math.ceil(load.wait_seconds(max(1, position)))
 
 
-# ------------------------------------------------------------------------------ intake lookup memo
-
-_memo: dict[object, tuple[float, object]] = {}
-_memo_lock = threading.Lock()
-
-
-def intake_memo(key: object, compute: Any) -> Any:
-    """`compute()`, remembered per process for ``ADMISSION_SNAPSHOT_TTL_S`` (1 s).
-
-    Intake reads the running campaign and its ready variants on every request; at thousands of
-    requests per second those two reads were ~40 % of the request's CPU. An editor's change (campaign
-    closed, variant withdrawn) reaches intake within the TTL; 0 turns the memo off (tests).
-    """
-    from django.conf import settings
-
-    ttl_s = float(getattr(settings, "ADMISSION_SNAPSHOT_TTL_S", 1.0))
-    if ttl_s <= 0:
-        return compute()
-    now = time.monotonic()
-    cached = _memo.get(key)
-    if cached is not None and now - cached[0] < ttl_s:
-        return cached[1]
-    value = compute()
-    with _memo_lock:
-        if len(_memo) > 1000:
-            _memo.clear()
-        _memo[key] = (now, value)
-    return value
-
-
 def admission_capacity(*, campaign: Any) -> int:
     """How many jobs the queue holds within the campaign's promise right now: the bottleneck queue's
     live throughput x `max_wait_seconds`, at most `max_queued_jobs` (the figures admission uses)."""

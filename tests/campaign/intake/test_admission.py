@@ -8,7 +8,7 @@ import pytest
 from django.utils import timezone
 
 from campaign.errors import ServiceBusy
-from campaign.security.admission import (
+from campaign.intake.admission import (
     Admission,
     QueueLoad,
     admission_decide,
@@ -138,7 +138,7 @@ def test_intake_admission_uses_the_cached_snapshot_and_releases_unused_places(
 
 
 def test_page_eta_uses_the_live_cpu_throughput(campaign_with_variant, settings) -> None:  # type: ignore[no-untyped-def]
-    from campaign.security.admission import eta_seconds_for_position
+    from campaign.intake.admission import eta_seconds_for_position
 
     settings.ADMISSION_SNAPSHOT_TTL_S = 0.0
     settings.CPU_WORKER_SLOTS = 2

@@ -1,6 +1,6 @@
 """Each client's share of the queue, so that one client cannot fill it and get everyone else a 503.
 
-Admission (`campaign.security.admission`) refuses new jobs once the queue's estimated wait passes the
+Admission (`campaign.intake.admission`) refuses new jobs once the queue's estimated wait passes the
 campaign's promise: whoever fills the queue first decides who is refused next. Rate limits alone do
 not prevent that (one address may legitimately carry thousands of visitors: carrier NAT), so intake
 also bounds what one client may hold of the queue's capacity within the promise (`admission_capacity`):
@@ -184,7 +184,7 @@ def get_queue_share() -> QueueShare:
     if _share is None:
         with _share_lock:
             if _share is None:
-                from campaign.security.ratelimit import get_rate_limiter
+                from campaign.intake.ratelimit import get_rate_limiter
 
                 _share = QueueShare(get_rate_limiter().redis_client)
     return _share
@@ -217,9 +217,9 @@ def queue_share_take(*, request: Any, campaign: Any) -> ShareTicket | None:
     """
     from django.conf import settings
 
-    from campaign.security.admission import admission_capacity
-    from campaign.security.device import device_id_from_request
-    from campaign.security.ratelimit import client_ip
+    from campaign.intake.admission import admission_capacity
+    from campaign.intake.device import device_id_from_request
+    from campaign.intake.ratelimit import client_ip
 
     if not getattr(settings, "ADMISSION_SHARE_ENABLED", True):
         return None

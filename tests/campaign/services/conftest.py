@@ -1,4 +1,4 @@
-"""Fixtures of the security tests: a real S3 server (SeaweedFS) for the storage backend tests."""
+"""Fixtures of the service tests: a real S3 server (SeaweedFS) for the storage backend tests."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.campaign.security.seaweed import SeaweedS3, start_seaweed
+from tests.campaign.services.seaweed import SeaweedS3, start_seaweed
 
 
 @pytest.fixture(scope="session")

@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from campaign.errors import ServiceBusy
-from campaign.security.uploads import UploadLimits, UploadRejected, _decode_slots, sanitize_upload
+from campaign.intake.uploads import UploadLimits, UploadRejected, _decode_slots, sanitize_upload
 
 
 def _flat_png(width: int, height: int) -> bytes:

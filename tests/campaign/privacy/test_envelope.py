@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from cryptography.fernet import Fernet
 
-from campaign.security.envelope import (
+from campaign.privacy.envelope import (
     DecryptionError,
     KeyConfigurationError,
     Keyring,
@@ -142,7 +142,7 @@ def test_development_key_is_generated_once_private_and_loudly(
 ) -> None:
     key_file = tmp_path / "var" / "dev-master-key"
 
-    with caplog.at_level(logging.WARNING, logger="campaign.security.envelope"):
+    with caplog.at_level(logging.WARNING, logger="campaign.privacy.envelope"):
         first = load_master_keys(env_value=None, dev_key_path=key_file)
     second = load_master_keys(env_value=None, dev_key_path=key_file)
 
@@ -154,10 +154,10 @@ def test_development_key_is_generated_once_private_and_loudly(
 def test_development_key_banner_is_left_to_scripts_run_when_it_said_so(
     tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from campaign.security.envelope import DEV_KEY_NOTICE_ENV
+    from campaign.privacy.envelope import DEV_KEY_NOTICE_ENV
 
     monkeypatch.setenv(DEV_KEY_NOTICE_ENV, "shown")  # scripts/run printed it once in its summary
-    with caplog.at_level(logging.WARNING, logger="campaign.security.envelope"):
+    with caplog.at_level(logging.WARNING, logger="campaign.privacy.envelope"):
         keys = load_master_keys(env_value=None, dev_key_path=tmp_path / "var" / "dev-master-key")
 
     assert len(keys) == 1

@@ -39,7 +39,7 @@ class _BodyTooLarge(Exception):
 
 
 def _api_body_limit() -> int:
-    from campaign.security.uploads import UploadLimits
+    from campaign.intake.uploads import UploadLimits
 
     return UploadLimits.from_settings().max_bytes + _FORM_OVERHEAD_BYTES
 
@@ -93,7 +93,7 @@ def _rate_decision(scope: Scope) -> Any:
     """The limiter's decision for this request, from headers and the peer address only."""
     from django.http.cookie import parse_cookie
 
-    from campaign.security.ratelimit import client_ip, device_id_from_request, get_rate_limiter
+    from campaign.intake.ratelimit import client_ip, device_id_from_request, get_rate_limiter
 
     headers = {
         name.decode("latin-1").lower(): value.decode("latin-1") for name, value in scope.get("headers", [])
@@ -107,7 +107,7 @@ def _rate_decision(scope: Scope) -> Any:
 
 
 async def _too_many(send: Send, decision: Any) -> None:
-    from campaign.security.ratelimit import RateLimited
+    from campaign.intake.ratelimit import RateLimited
 
     refusal = RateLimited(decision)
     body = json.dumps(

@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image, ImageCms
 
-from campaign.security.uploads import (
+from campaign.intake.uploads import (
     SanitizedPhoto,
     UploadLimits,
     UploadRejected,

@@ -14,9 +14,9 @@ import pytest
 from cryptography.fernet import Fernet
 from PIL import Image
 
-from campaign.security.envelope import reset_keyring
-from campaign.security.private import private_blob_get, private_blob_put
-from tests.campaign.security.seaweed import SeaweedS3
+from campaign.privacy.envelope import reset_keyring
+from campaign.services.private_blobs import private_blob_get, private_blob_put
+from tests.campaign.services.seaweed import SeaweedS3
 
 MARKER = b"PLAINTEXT-MARKER-" + uuid.uuid4().hex.encode()
 
@@ -39,7 +39,7 @@ def s3_storage(seaweed_s3: SeaweedS3, settings: Any, db: Any) -> Any:
     settings.STORAGES = {
         **settings.STORAGES,
         "default": {
-            "BACKEND": "campaign.security.storage_s3.TaggedS3Storage",
+            "BACKEND": "campaign.services.storage_s3.TaggedS3Storage",
             "OPTIONS": {
                 "bucket_name": bucket,
                 "endpoint_url": seaweed_s3.endpoint_url,
@@ -215,7 +215,7 @@ def test_objects_carry_campaign_and_purpose_as_metadata_and_tags(
 
 
 def _cdn_storage(**extra: Any) -> Any:
-    from campaign.security.storage_s3 import TaggedS3Storage
+    from campaign.services.storage_s3 import TaggedS3Storage
 
     return TaggedS3Storage(
         bucket_name="media",

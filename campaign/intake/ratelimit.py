@@ -2,7 +2,7 @@
 
 Two buckets are checked (and drawn from) together in one atomic Lua call, one network round trip:
 
-- **device**: the server-issued, signed ``pg_device`` cookie (`campaign.security.device`). Tight (a
+- **device**: the server-issued, signed ``pg_device`` cookie (`campaign.intake.device`). Tight (a
   person makes a handful of jobs), because it is the fair key for one visitor. A request without a
   valid id (no cookie, a made-up or tampered one, one per request) is **anonymous** and draws from the
   tighter *anonymous* bucket of its address instead: rotating or forging cookies buys nothing.
@@ -12,7 +12,7 @@ Two buckets are checked (and drawn from) together in one atomic Lua call, one ne
 
 A request is allowed only if every bucket has a token, and then takes one from each: a client refused
 by its device bucket does not also drain the shared IP bucket of its neighbours. What one address
-can hold of the *queue* is bounded separately (`campaign.security.fairshare`).
+can hold of the *queue* is bounded separately (`campaign.intake.fairshare`).
 
 **When the limiter's Redis is down** intake keeps working (the queue, not the limiter, protects the
 system, and refusing everyone would turn a cache blip into an outage): each web process falls back to
@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from campaign.errors import ServiceBusy
-from campaign.security.device import DEVICE_COOKIE, device_id_from_request
+from campaign.intake.device import DEVICE_COOKIE, device_id_from_request
 
 logger = logging.getLogger(__name__)
 
@@ -264,7 +264,7 @@ def get_rate_limiter() -> RateLimiter:
 
 def reset_rate_limiter() -> None:
     """Forget the limiter (tests, settings changed); the queue share, which uses its Redis, too."""
-    from campaign.security.fairshare import reset_queue_share
+    from campaign.intake.fairshare import reset_queue_share
 
     global _limiter
     _limiter = None
