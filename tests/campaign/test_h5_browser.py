@@ -24,11 +24,11 @@ from django.contrib.auth import get_user_model
 from django.core.files.base import ContentFile
 
 from campaign import demo
+from campaign.broker import broker
 from campaign.models import Campaign, Film, FilmVariant, IngestStatus, Job, JobState, PosterTemplate
 from campaign.services.films import poster_template_prepare_request, variant_ingest_request
 from tests.campaign.conftest import jpeg_bytes
 from workers import actors
-from workers.broker import broker
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = [
@@ -166,7 +166,6 @@ def test_visitor_uploads_a_photo_and_gets_five_posters_and_a_playable_film(
         assert page.request.get(status_url, headers=auth).status == 410
 
         # The editors' side: admin login, the campaign dashboard and the ingested variant.
-        film_id = page.evaluate("1")  # the only film (the ORM is not usable inside Playwright's loop)
         admin = browser.new_page(viewport={"width": 1280, "height": 900})
         admin.goto(live_platform + "/admin/login/?next=/admin/dashboard/")
         admin.fill("#id_username", "editor")
@@ -193,7 +192,8 @@ def test_visitor_uploads_a_photo_and_gets_five_posters_and_a_playable_film(
         assert left == pytest.approx(2.5) and width == pytest.approx(20, abs=3) and top > 70
         # A 2 s film in a campaign that promises 15 s: the editor is told.
         expect(admin.locator(".field-length")).to_contain_text("2.0 s ⚠ the campaign promises 15 s")
-        admin.goto(live_platform + f"/admin/campaign/film/{film_id}/change/")
+        admin.goto(live_platform + "/admin/campaign/film/")
+        admin.locator("#result_list tbody th a").first.click()
         expect(admin.locator("td.field-progress_percent").first).to_have_text("100%")
         browser.close()
     # (Django's ORM refuses to run inside Playwright's event loop, so the row is checked after it.)

@@ -1,4 +1,6 @@
-"""Create the demo campaign (idempotent): one film, two variants, five posters each, then ingest.
+"""Create the demo campaign (idempotent): one generated film (campaign.demo), its female-lead variant and
+five posters, then ingest. No male variant: no portrait of a man ships in the project's wheels under a
+licence that allows it (see campaign.demo), and a mirrored copy of the same woman is no male lead.
 
 Ingest and poster preparation run in the ingest worker like an editor's upload (requested on commit);
 `--now` runs them in this process instead, for a machine without workers.
@@ -29,22 +31,20 @@ class Command(BaseCommand):
         if Campaign.objects.filter(slug="demo").exists():
             self.stdout.write("demo campaign exists; nothing to do")
             return
-        self.stdout.write("building the demo film and posters from scikit-image's astronaut ...")
+        self.stdout.write("building the demo film and posters (campaign.demo, ~30 s) ...")
         with tempfile.TemporaryDirectory() as tmp:
-            films = {
-                Gender.FEMALE: demo.build_demo_film(Path(tmp) / "demo-female.mp4"),
-                Gender.MALE: demo.build_demo_film(Path(tmp) / "demo-male.mp4", mirrored=True),
-            }
+            films = {Gender.FEMALE: demo.build_demo_film(Path(tmp) / "demo-female.mp4")}
             with transaction.atomic():
                 campaign = Campaign.objects.create(
                     slug="demo",
                     title="你就是主角",
                     title_en="You are the protagonist",
-                    description="上传一张正脸照片，几秒钟后得到五张电影海报和一段 15 秒的电影片段。",
-                    description_en="Upload one frontal photo and get five film posters and a 15-second film.",
+                    description="上传一张正脸照片，几秒钟后得到五张电影海报，再过一会儿得到一段 15 秒的电影片段。",
+                    description_en="Upload one frontal photo: five film posters in seconds, then a 15-second film.",
+                    film_seconds=demo.FILM_SECONDS,
                 )
                 film = Film.objects.create(
-                    campaign=campaign, slug="astronaut", title="星际主角", title_en="Star Lead"
+                    campaign=campaign, slug="star-lead", title=demo.FILM_TITLE[0], title_en="Star Lead"
                 )
                 variants = []
                 posters = []
@@ -57,10 +57,9 @@ class Command(BaseCommand):
                     variants.append(variant)
                     for index in range(5):
                         poster = PosterTemplate(variant=variant, position=index + 1)
-                        mirrored = gender == Gender.MALE
                         poster.image.save(
                             f"demo-{gender}-{index + 1}.jpg",
-                            ContentFile(demo.build_demo_poster(index, mirrored=mirrored)),
+                            ContentFile(demo.build_demo_poster(index)),
                             save=False,
                         )
                         poster.overlay.save(
