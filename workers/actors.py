@@ -26,6 +26,7 @@ from typing import Any
 from dramatiq.middleware import CurrentMessage, TimeLimitExceeded
 
 from campaign import stages
+from campaign.broker import broker  # configures the broker before actors declare
 from campaign.errors import TransitionConflict
 from campaign.models import FilmVariant, Job, JobState, PosterTemplate
 from campaign.selectors import poster_templates_ready
@@ -53,7 +54,6 @@ from campaign.services.storage import (
 )
 from campaign.sharing import poster_template_for_campaign
 from swap.errors import PhotoRejected, TemplateError
-from workers.broker import broker  # configures the broker before actors declare
 from workers.middleware import EngineWarmup, RenderScratchSweep, stage_actor, stage_lease
 
 logger = logging.getLogger(__name__)

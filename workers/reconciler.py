@@ -10,9 +10,9 @@ from django.conf import settings
 from dramatiq.brokers.stub import StubBroker
 from dramatiq.middleware import Middleware
 
+from campaign.broker import broker as _configured_broker  # noqa: F401  (set before actors declare)
 from campaign.services.recovery import reconcile_pass
 from campaign.stages import RECONCILE_JOBS
-from workers.broker import broker as _configured_broker  # noqa: F401  (set before actors declare)
 from workers.middleware import stage_actor
 
 logger = logging.getLogger(__name__)

@@ -16,9 +16,9 @@ from django.conf import settings
 from dramatiq.brokers.stub import StubBroker
 from dramatiq.middleware import Middleware
 
+from campaign.broker import broker
 from campaign.services.retention import retention_sweep, sweep_slot_acquire
 from campaign.stages import RETENTION_SWEEP
-from workers.broker import broker
 from workers.middleware import stage_actor
 
 logger = logging.getLogger(__name__)

@@ -87,7 +87,7 @@ try:
 except ValueError as _error:
     raise ImproperlyConfigured(str(_error)) from None
 
-# --- broker sends (campaign.services.dispatch, workers.broker) ---------------------------------------
+# --- broker sends (campaign.services.dispatch, campaign.broker) ---------------------------------------
 # A send the broker has not confirmed within this many seconds fails: intake answers 503 and keeps nothing.
 BROKER_SOCKET_TIMEOUT_S = _env.float("BROKER_SOCKET_TIMEOUT_S", default=2.0)
 

@@ -230,8 +230,8 @@ def h5_stack(
 def _demo_campaign_via_broker(stack: H5Stack, broker_url: str) -> None:
     """Create the campaign; its ingest/prepare messages go to the stack's Valkey (sent on commit)."""
     import campaign.broker
+    from campaign.broker import broker_from_url
     from workers import actors
-    from workers.broker import broker_from_url
 
     redis_broker = broker_from_url(broker_url)
     names = ("ingest_variant", "prepare_poster", "analyze_job", "render_posters", "render_video")

@@ -1,6 +1,6 @@
 """Fixtures of the platform tests: media in a temp dir, in-memory channel layer, in-process broker.
 
-The broker is chosen when `workers.broker` is first imported, so it is set to the in-process
+The broker is chosen when `campaign.broker` is first imported, so it is set to the in-process
 StubBroker here, before any test imports an actor; the end-to-end test re-points actors at a real
 embedded Valkey.
 """

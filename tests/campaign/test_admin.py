@@ -13,9 +13,9 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
 from campaign import demo
+from campaign.broker import broker
 from campaign.models import Campaign, Film, FilmVariant, IngestStatus, Job, JobState
 from campaign.services.jobs import job_fail
-from workers.broker import broker
 
 
 @pytest.fixture

@@ -186,7 +186,7 @@ class Stack:
         """Send a message exactly as `actor.send()` in the web process would, on this stack's broker."""
         import dramatiq
 
-        from workers.broker import broker_from_url
+        from campaign.broker import broker_from_url
 
         broker = broker_from_url(self.broker_url)
         try:

@@ -13,11 +13,11 @@ import dramatiq
 import pytest
 from django.core.files.storage import default_storage
 
+from campaign.broker import broker
 from campaign.models import Job, JobState
 from campaign.services.jobs import job_advance, job_create, job_delete
 from tests.campaign.conftest import jpeg_bytes
 from workers import actors
-from workers.broker import broker
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -21,10 +21,10 @@ from PIL import Image
 from rest_framework.test import APIClient
 
 from campaign import demo
+from campaign.broker import broker_from_url
 from campaign.models import Campaign, Film, FilmVariant, IngestStatus, Job, JobState, PosterTemplate
 from campaign.services.films import poster_template_prepare_request, variant_ingest_request
 from workers import actors
-from workers.broker import broker_from_url
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 ACTORS = (
