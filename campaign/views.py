@@ -5,8 +5,11 @@ from __future__ import annotations
 import asyncio
 import mimetypes
 import re
+from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
+from django.core.files.base import File
 from django.core.files.storage import default_storage
 from django.http import (
     Http404,
@@ -15,6 +18,7 @@ from django.http import (
     HttpResponseRedirect,
     StreamingHttpResponse,
 )
+from django.http.response import HttpResponseBase
 from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.cache import cache_control
@@ -28,6 +32,9 @@ from campaign.sharing import campaign_share_image_key, campaign_share_url
 
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 _JOB_KEY = re.compile(r"^jobs/([0-9a-f-]{36})/")
+_TEXT = "text/plain; charset=utf-8"
+_LINK_REFUSED = "Link expired or invalid."
+_RESULT_DELETED = "This result was deleted (by its owner or after the retention period)."
 
 
 @require_safe
@@ -37,7 +44,13 @@ def home(request: HttpRequest) -> HttpResponse:
         campaign = campaign_active_get()
     except NoCampaign:
         campaign = None
-    context = {"campaign": campaign, "ws_ping_s": 20, "share_url": "", "share_image_url": "", "films": []}
+    context: dict[str, Any] = {
+        "campaign": campaign,
+        "ws_ping_s": 20,
+        "share_url": "",
+        "share_image_url": "",
+        "films": [],
+    }
     if campaign is not None:
         # Films with their real length, cover and which roles can be cast now; the page refreshes this
         # from /api/campaign while a role is still being prepared.
@@ -49,7 +62,7 @@ def home(request: HttpRequest) -> HttpResponse:
 
 
 @require_safe
-def share_image(request: HttpRequest) -> HttpResponse:
+def share_image(request: HttpRequest) -> StreamingHttpResponse:
     """The campaign's share picture (og:image): its first poster artwork, never a visitor's result."""
     try:
         key = campaign_share_image_key(campaign=campaign_active_get())
@@ -62,7 +75,9 @@ def share_image(request: HttpRequest) -> HttpResponse:
     return response
 
 
-async def _file_chunks(handle, start: int, length: int, block: int = 1 << 16):  # type: ignore[no-untyped-def]
+async def _file_chunks(
+    handle: File[bytes], start: int, length: int, block: int = 1 << 16
+) -> AsyncIterator[bytes]:
     """Async, so that under ASGI (the only way the platform is served) a file streams chunk by chunk:
     Django reads a sync iterator, FileResponse's included, whole into memory first and warns that it
     did. The blocking reads run in a thread, off the event loop."""
@@ -79,7 +94,9 @@ async def _file_chunks(handle, start: int, length: int, block: int = 1 << 16):  
         handle.close()
 
 
-def _file_response(key: str, *, content_type: str, start: int = 0, length: int | None = None) -> HttpResponse:
+def _file_response(
+    key: str, *, content_type: str, start: int = 0, length: int | None = None
+) -> StreamingHttpResponse:
     """Stream `length` bytes of a stored file from `start` (all of it by default)."""
     size = default_storage.size(key)
     length = size - start if length is None else length
@@ -92,7 +109,7 @@ def _file_response(key: str, *, content_type: str, start: int = 0, length: int |
 
 
 @require_safe
-def media(request: HttpRequest, key: str) -> HttpResponse:
+def media(request: HttpRequest, key: str) -> HttpResponseBase:
     """Every stored file a visitor or editor sees, behind Django-signed, expiring app URLs.
 
     A job's files answer 410 Gone once the job is deleted (by its owner or by retention), even through
@@ -100,52 +117,77 @@ def media(request: HttpRequest, key: str) -> HttpResponse:
     with HTTP Range (206) for iOS video. S3: a 302 to a short-lived presigned (or CloudFront-signed)
     object URL, never cached, so the 410 also holds for links handed out before the deletion.
     """
+    refusal = _media_refusal(request, key)
+    if refusal is not None:
+        return refusal
+    if not storage_is_local():
+        return _object_redirect(key)
+    if not default_storage.exists(key):
+        raise Http404("no such file")
+    return _local_file(request, key)
+
+
+def _media_refusal(request: HttpRequest, key: str) -> HttpResponse | None:
+    """403 for a forged or expired link, 410 for a deleted job's file (checked before the expiry, so an
+    old link to a deleted result says so); None when the link may be served. A key that could escape
+    the storage root raises 404."""
     signature = blob_signature_check(
         key=key, expires=request.GET.get("e", ""), signature=request.GET.get("s", "")
     )
     if signature == Signature.INVALID:
-        return HttpResponse("Link expired or invalid.", status=403, content_type="text/plain; charset=utf-8")
-    match = _JOB_KEY.match(key)
-    if match and Job.objects.filter(pk=match.group(1), state=JobState.DELETED).exists():
-        return HttpResponse(
-            "This result was deleted (by its owner or after the retention period).",
-            status=410,
-            content_type="text/plain; charset=utf-8",
-        )
+        return HttpResponse(_LINK_REFUSED, status=403, content_type=_TEXT)
+    if _job_deleted(key):
+        return HttpResponse(_RESULT_DELETED, status=410, content_type=_TEXT)
     if signature == Signature.EXPIRED:
-        return HttpResponse("Link expired or invalid.", status=403, content_type="text/plain; charset=utf-8")
+        return HttpResponse(_LINK_REFUSED, status=403, content_type=_TEXT)
     if key.startswith("/") or "\\" in key or ".." in Path(key).parts:
         # Signed keys never look like this; refuse before any storage backend joins it to a root.
         raise Http404("no such file")
-    if not storage_is_local():
-        # No existence check: it would cost a round trip to the store per request; the store answers
-        # 404 for a missing object, and a deleted job already answered 410 above.
-        redirect = HttpResponseRedirect(blob_object_url(key=key))
-        redirect["Cache-Control"] = "no-store"
-        return redirect
-    if not default_storage.exists(key):
-        raise Http404("no such file")
+    return None
+
+
+def _job_deleted(key: str) -> bool:
+    """Is `key` one of a deleted job's files?"""
+    match = _JOB_KEY.match(key)
+    return match is not None and Job.objects.filter(pk=match.group(1), state=JobState.DELETED).exists()
+
+
+def _object_redirect(key: str) -> HttpResponseRedirect:
+    # No existence check: it would cost a round trip to the store per request; the store answers
+    # 404 for a missing object, and a deleted job already answered 410.
+    redirect = HttpResponseRedirect(blob_object_url(key=key))
+    redirect["Cache-Control"] = "no-store"
+    return redirect
+
+
+def _requested_range(range_header: str, size: int) -> tuple[int, int] | None:
+    """The first and last byte an HTTP Range header asks for (None: no usable range, send it all).
+    The pair may lie outside the file; the caller answers 416 then."""
+    range_match = _RANGE.match(range_header.strip()) if range_header else None
+    if not (range_match and (range_match.group(1) or range_match.group(2))):
+        return None
+    first, last = range_match.groups()
+    if first:
+        return int(first), min(int(last), size - 1) if last else size - 1
+    return max(0, size - int(last)), size - 1  # suffix range: the last N bytes
+
+
+def _local_file(request: HttpRequest, key: str) -> HttpResponseBase:
+    """The stored file, or the byte range asked for (206, 416 when it lies outside the file)."""
     size = default_storage.size(key)
     content_type = mimetypes.guess_type(key)[0] or "application/octet-stream"
-    range_header = request.headers.get("Range", "")
-    range_match = _RANGE.match(range_header.strip()) if range_header else None
-    if range_match and (range_match.group(1) or range_match.group(2)):
-        first, last = range_match.groups()
-        if first:
-            start = int(first)
-            end = min(int(last), size - 1) if last else size - 1
-        else:  # suffix range: the last N bytes
-            start = max(0, size - int(last))
-            end = size - 1
+    byte_range = _requested_range(request.headers.get("Range", ""), size)
+    if byte_range is None:
+        response = _file_response(key, content_type=content_type)
+    else:
+        start, end = byte_range
         if start >= size or start > end:
-            response = HttpResponse(status=416)
-            response["Content-Range"] = f"bytes */{size}"
-            return response
+            unsatisfiable = HttpResponse(status=416)
+            unsatisfiable["Content-Range"] = f"bytes */{size}"
+            return unsatisfiable
         response = _file_response(key, content_type=content_type, start=start, length=end - start + 1)
         response.status_code = 206
         response["Content-Range"] = f"bytes {start}-{end}/{size}"
-    else:
-        response = _file_response(key, content_type=content_type)
     response["Accept-Ranges"] = "bytes"
     response["Cache-Control"] = "private, max-age=3600"
     return response
