@@ -26,9 +26,9 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import IO, Any, cast
 
 from asgiref.sync import sync_to_async
 from django.core import signals
@@ -36,10 +36,12 @@ from django.core.exceptions import RequestAborted
 from django.core.handlers.asgi import ASGIHandler, get_script_prefix
 from django.core.handlers.base import BaseHandler
 from django.db.backends.signals import connection_created
+from django.http import HttpResponse
+from django.http.response import HttpResponseBase
 from django.urls import set_script_prefix
 
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
+Scope = dict[str, Any]  # as Django's ASGIHandler types them
+Message = Mapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 App = Callable[[Scope, Receive, Send], Awaitable[None]]
@@ -102,18 +104,20 @@ class OneHopASGIHandler(ASGIHandler):
                 await sync_to_async(response.close, thread_sensitive=False)()
             body_file.close()
 
-    def _respond(self, scope: Scope, body_file: Any) -> Any:
+    def _respond(self, scope: Scope, body_file: IO[bytes]) -> HttpResponseBase:
         """Everything Django does for one request, in this one thread (the WSGI handler's sequence)."""
         set_script_prefix(get_script_prefix(scope))
         signals.request_started.send(sender=self.__class__, scope=scope)
         request, error_response = self.create_request(scope, body_file)
         if request is None:
+            assert error_response is not None  # create_request returns one of the two
             error_response.close()
             return error_response
         response = self.get_response(request)
-        response._handler_class = self.__class__
+        response._handler_class = self.__class__  # type: ignore[attr-defined]  # as Django's handlers do
         if not response.streaming:
-            response.content  # noqa: B018 - render here, in the worker thread, not on the event loop
+            # render here, in the worker thread, not on the event loop
+            cast(HttpResponse, response).content  # noqa: B018
             response.close()  # request_finished: connections closed/returned as Django's settings say
         return response
 

@@ -11,27 +11,37 @@ broker in its conftest after Django is set up and before anything enqueues.
 
 from __future__ import annotations
 
+from typing import Any
+
 import dramatiq
 from django.conf import settings
 from django.db import close_old_connections, connections
+from dramatiq.broker import MessageProxy
 from dramatiq.brokers.stub import StubBroker
 from dramatiq.middleware import CurrentMessage, Middleware
+from dramatiq.worker import WorkerThread
 
 
 class DjangoConnections(Middleware):
     """Drop stale database connections around each message, as Django does around each request."""
 
-    def before_process_message(self, broker: dramatiq.Broker, message: dramatiq.Message) -> None:
+    def before_process_message(self, broker: dramatiq.Broker, message: MessageProxy) -> None:
         close_old_connections()
 
     def after_process_message(
-        self, broker: dramatiq.Broker, message: dramatiq.Message, *, result=None, exception=None
-    ) -> None:  # type: ignore[no-untyped-def]
+        self,
+        broker: dramatiq.Broker,
+        message: MessageProxy,
+        *,
+        result: Any | None = None,
+        exception: BaseException | None = None,
+    ) -> None:
         close_old_connections()
 
-    after_skip_message = after_process_message
+    def after_skip_message(self, broker: dramatiq.Broker, message: MessageProxy) -> None:
+        close_old_connections()
 
-    def before_worker_thread_shutdown(self, broker: dramatiq.Broker, thread: object) -> None:
+    def before_worker_thread_shutdown(self, broker: dramatiq.Broker, thread: WorkerThread) -> None:
         # Persistent connections (CONN_MAX_AGE) belong to the worker thread: close them with it, so a
         # stopped worker leaves no idle sessions behind on PostgreSQL.
         connections.close_all()

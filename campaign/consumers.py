@@ -33,7 +33,7 @@ CLOSE_BAD_FRAME = 4400
 MAX_FRAME_CHARS = 4096  # auth and ping are tiny; anything larger is not our client
 
 
-@database_sync_to_async
+@database_sync_to_async  # type: ignore[untyped-decorator]  # channels ships no types
 def _snapshot(job_id: str, token: str) -> tuple[dict[str, Any], float]:
     job = job_get_for_token(job_id=job_id, token=token, allow_deleted=True)
     return job_status(job=job), job.created_at.timestamp()

@@ -6,11 +6,15 @@ Only services (campaign.services) change these rows; models hold structure and s
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
+from datetime import datetime
+from typing import TypeAlias
 
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+
+# A job's primary key as services take it: the UUID, or its text from a message or a URL.
+JobId: TypeAlias = uuid.UUID | str
 
 
 class Gender(models.TextChoices):
@@ -103,14 +107,6 @@ class Campaign(models.Model):
     def __str__(self) -> str:
         return self.title
 
-    def is_running(self, now: timezone.datetime | None = None) -> bool:
-        now = now or timezone.now()
-        return self.is_active and self.starts_at <= now and (self.ends_at is None or now < self.ends_at)
-
-    @property
-    def retention(self) -> timedelta:
-        return timedelta(days=self.retention_days)
-
 
 class Film(models.Model):
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="films")
@@ -161,11 +157,6 @@ class FilmVariant(models.Model):
 
     def __str__(self) -> str:
         return f"{self.film} ({self.get_gender_display()})"
-
-    @property
-    def is_ready(self) -> bool:
-        """A visitor job may only be routed to a variant whose film and five posters are ready."""
-        return self.ingest_status == IngestStatus.READY
 
 
 class PosterTemplate(models.Model):
@@ -261,9 +252,10 @@ class Job(models.Model):
     video_key = models.CharField(max_length=300, blank=True)
     cover_key = models.CharField(max_length=300, blank=True)
 
-    # Lease of the worker running the job's current stage (workers.watchdog), renewed by heartbeats:
-    # a redelivered message does not start a second run while the first is alive, and the reconciler
-    # (workers.reconciler) re-enqueues a job whose lease expired because its worker died.
+    # Lease of the worker running the job's current stage (campaign.services.leases, taken and renewed
+    # by workers.middleware and the watchdog): a redelivered message does not start a second run while
+    # the first is alive, and recovery (campaign.services.recovery) re-enqueues a job whose lease
+    # expired because its worker died.
     lease_owner = models.CharField(max_length=200, blank=True)
     lease_expires_at = models.DateTimeField(null=True, blank=True, db_index=True)
     recoveries = models.PositiveSmallIntegerField(default=0, help_text="Times the reconciler re-enqueued it.")
@@ -280,7 +272,7 @@ class Job(models.Model):
     def stage_seconds(self) -> dict[str, float | None]:
         """Seconds spent waiting and in each stage (None while unknown), for the dashboard."""
 
-        def span(start: timezone.datetime | None, end: timezone.datetime | None) -> float | None:
+        def span(start: datetime | None, end: datetime | None) -> float | None:
             return (end - start).total_seconds() if start and end else None
 
         return {

@@ -20,7 +20,7 @@ from campaign.models import (
     JobState,
     PosterTemplate,
 )
-from campaign.services.storage import blob_signed_url
+from campaign.services.storage import blob_signed_url, field_key
 from campaign.services.tokens import token_matches
 
 POSTER_COUNT = 5
@@ -41,7 +41,7 @@ def campaign_active_get() -> Campaign:
 
 
 def variant_ready_q() -> Q:
-    """Variants a visitor job may be routed to: film ingested and five prepared posters."""
+    """Variants whose film is active and ingested; `variants_ready` also requires five prepared posters."""
     return Q(ingest_status=IngestStatus.READY, film__is_active=True)
 
 
@@ -78,7 +78,7 @@ def films_for_page(*, campaign: Campaign) -> list[dict[str, Any]]:
                 "title": film.title,
                 "title_en": film.title_en,
                 "seconds": round(float(lengths[0]), 1) if lengths and lengths[0] else None,
-                "cover_url": blob_signed_url(key=covers[0].image.name) if covers else "",
+                "cover_url": blob_signed_url(key=field_key(covers[0].image)) if covers else "",
                 "variants": [{"gender": v.gender, "ready": v.pk in ready} for v in variants],
             }
         )

@@ -52,7 +52,7 @@ def campaign_share_image_key(*, campaign: Campaign) -> str:
         .order_by("variant__film__sort_order", "position", "id")
         .first()
     )
-    return poster.image.name if poster is not None else ""
+    return (poster.image.name or "") if poster is not None else ""
 
 
 def qr_image(url: str, side: int) -> Image.Image:
@@ -77,7 +77,7 @@ def qr_box(*, size: tuple[int, int], corner: str, url: str) -> tuple[int, int, i
     """The QR code's box (x0, y0, x1, y1) on a poster of `size`, exactly as `compose_overlay` draws it:
     the safe zone editors keep clear of faces and lettering (outlined in the admin preview)."""
     width, height = size
-    modules = segno.make(url, error="m", micro=False).symbol_size(border=4)[0]
+    modules = int(segno.make(url, error="m", micro=False).symbol_size(border=4)[0])
     side = max(2, round(QR_SHARE * min(width, height)) // modules) * modules
     margin = round(QR_MARGIN * min(width, height))
     x = margin if corner.endswith("left") else width - margin - side

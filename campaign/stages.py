@@ -64,19 +64,19 @@ VIDEO = Stage("video", RENDER_VIDEO, "video_at")
 STAGES = {stage.name: stage for stage in (ANALYZE, POSTERS, VIDEO)}
 
 # The stage that serves a job in each active state. A queued job waits for the analyse stage.
-STATE_STAGE = {
+STATE_STAGE: dict[str, Stage] = {
     JobState.QUEUED: ANALYZE,
     JobState.ANALYZING: ANALYZE,
     JobState.POSTERS: POSTERS,
     JobState.VIDEO: VIDEO,
 }
 # When a job entered its state: the clock for "waiting too long" (the reconciler).
-STATE_SINCE = {
+STATE_SINCE: dict[str, str] = {
     JobState.QUEUED: "created_at",
     **{state: stage.entered_field for state, stage in STATE_STAGE.items() if state != JobState.QUEUED},
 }
 # The actor a job is handed to when it enters a state.
-ENTER_STATE_ACTOR = {
+ENTER_STATE_ACTOR: dict[str, str] = {
     JobState.QUEUED: ANALYZE_JOB.name,
     JobState.POSTERS: RENDER_POSTERS.name,
     JobState.VIDEO: RENDER_VIDEO.name,

@@ -50,6 +50,7 @@ from campaign.services.storage import (
     blob_local_path,
     blob_put,
     blob_put_file,
+    field_key,
     storage_is_local,
 )
 from campaign.sharing import poster_template_for_campaign
@@ -193,8 +194,8 @@ def render_video(job_id: str) -> None:
             variant = job.variant
             if not variant.film_track:
                 raise TemplateError("not_ingested", f"variant {variant.pk} has no film track")
-            film_path = blob_local_path(key=variant.template_video.name)
-            track = FilmTrack.load(blob_local_path(key=variant.film_track.name))
+            film_path = blob_local_path(key=field_key(variant.template_video))
+            track = FilmTrack.load(blob_local_path(key=field_key(variant.film_track)))
             with render_scratch(job_id=job.pk) as scratch:  # removed however the render ends
                 out_path = scratch / "film.mp4"
 
@@ -256,7 +257,7 @@ def ingest_variant(variant_id: int, generation: int) -> None:
         film_services.variant_ingest_fail(variant_id=variant_id, generation=generation, error=error)
 
     with _template_failures_recorded(fail):
-        film_key = variant.template_video.name
+        film_key = field_key(variant.template_video)
         film_path = blob_local_path(key=film_key)
         track = ingest_film(film_path, progress)
         track_path = _track_path_beside(film_path)
@@ -284,8 +285,8 @@ def prepare_poster(poster_id: int, generation: int) -> None:
         film_services.poster_template_prepare_fail(poster_id=poster_id, generation=generation, error=error)
 
     with _template_failures_recorded(fail):
-        overlay = blob_get(key=poster.overlay.name) if poster.overlay else None
-        template = prepare_poster_template(blob_get(key=poster.image.name), overlay)
+        overlay = blob_get(key=field_key(poster.overlay)) if poster.overlay else None
+        template = prepare_poster_template(blob_get(key=field_key(poster.image)), overlay)
         prepared_key = f"posters/prepared/{poster.pk}-{generation}.bin"
         blob_put(key=prepared_key, data=template.to_bytes())
         preview_key = _poster_preview(poster.pk, generation, template)

@@ -20,6 +20,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from campaign.services.leases import lease_expire, lease_renew, lease_ttl_s
@@ -48,12 +49,29 @@ def _die_with_parent() -> None:
         pass
 
 
-def _watch_record(path: Path) -> dict[str, object] | None:
+@dataclass(frozen=True)
+class WatchRecord:
+    """The stage one worker thread runs, as `workers.middleware` registers it in the watch folder."""
+
+    pid: int
+    job_id: str
+    stage: str
+    owner: str
+    deadline: float  # time.time() by which the stage must be done
+
+
+def _watch_record(path: Path) -> WatchRecord | None:
     try:
-        record = json.loads(path.read_text())
-    except (OSError, ValueError):  # unlinked meanwhile, or half-written by a killed process
+        raw = json.loads(path.read_text())
+        return WatchRecord(
+            pid=int(raw["pid"]),
+            job_id=str(raw["job_id"]),
+            stage=str(raw["stage"]),
+            owner=str(raw["owner"]),
+            deadline=float(raw["deadline"]),
+        )
+    except (OSError, ValueError, KeyError, TypeError):  # unlinked meanwhile, or half-written by a kill
         return None
-    return record if isinstance(record, dict) else None
 
 
 class Supervisor:
@@ -75,7 +93,7 @@ class Supervisor:
     def start_child(self) -> None:
         for stale in self.watch_dir.glob("*.json"):  # stages of a worker that is gone
             record = _watch_record(stale)
-            if record is not None and not _alive(int(record["pid"])):
+            if record is not None and not _alive(record.pid):
                 self.release_dead(record)
             stale.unlink(missing_ok=True)
         env = {**os.environ, WATCH_DIR_ENV: str(self.watch_dir)}
@@ -98,20 +116,20 @@ class Supervisor:
             os.killpg(child.pid, signal.SIGKILL)
             child.wait()
 
-    def release_dead(self, record: dict[str, object]) -> None:
+    def release_dead(self, record: WatchRecord) -> None:
         """A stage's worker process died mid-stage: hand its job on now, not when the lease expires.
 
         The lease is expired and the job recovered in this process (the reconciler's compare-and-set
         recovery, so `MAX_RECOVERIES` counts it and a reconciler pass racing us does nothing twice).
         """
-        job_id, owner = str(record["job_id"]), str(record["owner"])
+        job_id, owner = record.job_id, record.owner
         if not lease_expire(job_id=job_id, owner=owner):
             return  # the stage released it after all, or someone recovered it already
         logger.warning(
             "watchdog: worker pid %s died in job %s stage %s; releasing its lease now",
-            record["pid"],
+            record.pid,
             job_id,
-            record["stage"],
+            record.stage,
         )
         from campaign.services.recovery import recover_expired_now
 
@@ -125,23 +143,23 @@ class Supervisor:
             record = _watch_record(path)
             if record is None:
                 continue
-            if not _alive(int(record["pid"])):
+            if not _alive(record.pid):
                 self.release_dead(record)
                 path.unlink(missing_ok=True)
                 continue
-            if now > float(record["deadline"]) + self.grace_s:
+            if now > record.deadline + self.grace_s:
                 self.kills += 1
                 logger.error(
                     "watchdog: job %s stage %s overran its time limit by %.0f s; killing the worker",
-                    record["job_id"],
-                    record["stage"],
-                    now - float(record["deadline"]),
+                    record.job_id,
+                    record.stage,
+                    now - record.deadline,
                 )
                 self.stop_child(signal.SIGKILL, wait_s=5.0)
-                lease_expire(job_id=record["job_id"], owner=record["owner"])
+                lease_expire(job_id=record.job_id, owner=record.owner)
                 path.unlink(missing_ok=True)
                 return
-            lease_renew(job_id=record["job_id"], owner=record["owner"], ttl_s=ttl)
+            lease_renew(job_id=record.job_id, owner=record.owner, ttl_s=ttl)
 
     def run(self, *, poll_s: float = 1.0) -> int:
         def on_signal(signum: int, frame: object) -> None:

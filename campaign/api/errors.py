@@ -25,11 +25,11 @@ def _first_message(detail: Any) -> str:
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     if isinstance(exc, CampaignError):
-        response = Response({"code": exc.code, "detail": exc.detail}, status=exc.status)
+        refusal = Response({"code": exc.code, "detail": exc.detail}, status=exc.status)
         if isinstance(exc, ServiceBusy):
-            response["Retry-After"] = str(exc.retry_after_s)
-            response.data["retry_after"] = exc.retry_after_s
-        return response
+            refusal["Retry-After"] = str(exc.retry_after_s)
+            refusal.data["retry_after"] = exc.retry_after_s
+        return refusal
     response = drf_exception_handler(exc, context)
     if response is None:
         return None
@@ -38,7 +38,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         if isinstance(exc.detail, dict):
             field = next(iter(exc.detail), None)
             codes = exc.get_codes()
-            field_codes = codes.get(field) if isinstance(codes, dict) else None
+            field_codes = codes.get(field) if field is not None and isinstance(codes, dict) else None
             if field and field_codes:
                 first = field_codes[0] if isinstance(field_codes, list) else field_codes
                 code = f"{field}_{first}" if field != "non_field_errors" else str(first)
@@ -46,8 +46,8 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         response.status_code = status.HTTP_400_BAD_REQUEST
     else:
         detail = getattr(exc, "detail", str(exc))
-        code = getattr(detail, "code", None) or getattr(exc, "default_code", "error")
-        response.data = {"code": str(code), "detail": str(detail)}
+        error_code = getattr(detail, "code", None) or getattr(exc, "default_code", "error")
+        response.data = {"code": str(error_code), "detail": str(detail)}
     return response
 
 

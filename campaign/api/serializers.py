@@ -1,13 +1,18 @@
-"""Explicit input and output shapes of the API (and of the OpenAPI schema)."""
+"""Explicit input and output shapes of the API (and of the OpenAPI schema).
+
+They shape request data and dicts, never model instances: hence `Serializer[Any]`.
+"""
 
 from __future__ import annotations
+
+from typing import Any
 
 from rest_framework import serializers
 
 from campaign.models import Gender
 
 
-class JobCreateInput(serializers.Serializer):
+class JobCreateInput(serializers.Serializer[Any]):
     photo = serializers.FileField(allow_empty_file=True)
     gender = serializers.ChoiceField(choices=Gender.choices)
     consent = serializers.BooleanField()
@@ -20,7 +25,7 @@ class JobCreateInput(serializers.Serializer):
     film = serializers.SlugField(required=False, allow_blank=True)
 
 
-class JobCreatedOutput(serializers.Serializer):
+class JobCreatedOutput(serializers.Serializer[Any]):
     id = serializers.UUIDField()
     token = serializers.CharField(help_text="Shown once; send as `Authorization: Bearer <token>`.")
     status_url = serializers.CharField()
@@ -30,22 +35,22 @@ class JobCreatedOutput(serializers.Serializer):
     eta_seconds = serializers.IntegerField()
 
 
-class PosterOutput(serializers.Serializer):
+class PosterOutput(serializers.Serializer[Any]):
     position = serializers.IntegerField()
     url = serializers.CharField()
 
 
-class VideoOutput(serializers.Serializer):
+class VideoOutput(serializers.Serializer[Any]):
     url = serializers.CharField()
     cover_url = serializers.CharField(allow_null=True)
 
 
-class FailureOutput(serializers.Serializer):
+class FailureOutput(serializers.Serializer[Any]):
     code = serializers.CharField()
     message = serializers.CharField()
 
 
-class JobStatusOutput(serializers.Serializer):
+class JobStatusOutput(serializers.Serializer[Any]):
     id = serializers.UUIDField()
     state = serializers.CharField()
     seq = serializers.IntegerField()
@@ -61,12 +66,12 @@ class JobStatusOutput(serializers.Serializer):
     finished_at = serializers.DateTimeField(allow_null=True)
 
 
-class VariantOutput(serializers.Serializer):
+class VariantOutput(serializers.Serializer[Any]):
     gender = serializers.CharField()
     ready = serializers.BooleanField()
 
 
-class FilmOutput(serializers.Serializer):
+class FilmOutput(serializers.Serializer[Any]):
     slug = serializers.CharField()
     title = serializers.CharField()
     title_en = serializers.CharField()
@@ -75,7 +80,7 @@ class FilmOutput(serializers.Serializer):
     variants = VariantOutput(many=True)
 
 
-class CampaignOutput(serializers.Serializer):
+class CampaignOutput(serializers.Serializer[Any]):
     slug = serializers.CharField()
     title = serializers.CharField()
     title_en = serializers.CharField()
@@ -91,6 +96,6 @@ class CampaignOutput(serializers.Serializer):
     films = FilmOutput(many=True)
 
 
-class ErrorOutput(serializers.Serializer):
+class ErrorOutput(serializers.Serializer[Any]):
     code = serializers.CharField()
     detail = serializers.CharField()

@@ -38,7 +38,9 @@ def check_broker() -> None:
         if not client.ping():
             raise ConnectionError("broker did not answer PING")
         return
-    if broker.__class__.__name__ == "RabbitmqBroker":
+    from dramatiq.brokers.rabbitmq import RabbitmqBroker
+
+    if isinstance(broker, RabbitmqBroker):
         import pika
 
         parameters = broker.parameters[0] if isinstance(broker.parameters, list) else broker.parameters

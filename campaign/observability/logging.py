@@ -52,10 +52,6 @@ def log_context(**values: object) -> Iterator[None]:
         _context.reset(token)
 
 
-def current_context() -> dict[str, str]:
-    return dict(_context.get())
-
-
 class ContextFilter(logging.Filter):
     """Copy the bound ids onto each record so that any formatter can use them."""
 

@@ -104,7 +104,8 @@ def job_figures(*, window: timedelta = timedelta(hours=1)) -> dict[str, Any]:
         for stage, seconds in job.stage_seconds.items():
             if seconds is not None:
                 durations[stage].append(seconds)
-        durations["total"].append((job.finished_at - job.created_at).total_seconds())
+        if job.finished_at is not None:  # always, by the filter
+            durations["total"].append((job.finished_at - job.created_at).total_seconds())
     return {
         "by_state": {state: by_state.get(state, 0) for state in JobState.values},
         "waiting": {

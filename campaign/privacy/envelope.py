@@ -2,7 +2,7 @@
 
 Why envelope encryption: every object gets its own random 256-bit data key (AES-GCM, authenticated), and
 only that small data key is encrypted ("wrapped") with the master key from the environment. Rotating the
-master key then means re-wrapping ~140 bytes per object (`rewrap`), never re-encrypting megabytes, and a
+master key then means re-wrapping ~140 bytes per object (`Keyring.rewrap`), never re-encrypting megabytes, and a
 leaked data key exposes one object, not the campaign.
 
 Master keys are Fernet keys (urlsafe base64 of 32 bytes) in ``PROTAGONIST_MASTER_KEYS``, comma-separated,
@@ -212,8 +212,3 @@ def encrypt(plaintext: bytes, aad: bytes) -> bytes:
 def decrypt(blob: bytes, aad: bytes) -> bytes:
     """Decrypt with the configured keys; see `Keyring.decrypt`."""
     return get_keyring().decrypt(blob, aad)
-
-
-def rewrap(blob: bytes) -> bytes:
-    """Re-wrap the data key with the current master key; see `Keyring.rewrap`."""
-    return get_keyring().rewrap(blob)

@@ -22,7 +22,7 @@ from campaign.errors import IllegalTransition, TransitionConflict, VariantUnavai
 from campaign.intake.admission import admission_release, admission_request
 from campaign.intake.memo import intake_memo
 from campaign.intake.uploads import sanitize_upload
-from campaign.models import Campaign, Gender, Job, JobState
+from campaign.models import Campaign, Gender, Job, JobId, JobState
 from campaign.selectors import POSTER_COUNT, variants_ready
 from campaign.services.dispatch import QueueUnavailable, enqueue_on_commit
 from campaign.services.events import job_event_publish, queue_moved_publish
@@ -53,7 +53,7 @@ STAGE_SPAN: dict[str, tuple[float, float]] = {
     JobState.DONE: (1.0, 1.0),
 }
 
-_STAMP_FIELD = {
+_STAMP_FIELD: dict[str, str] = {
     JobState.ANALYZING: "analyzing_at",
     JobState.POSTERS: "posters_at",
     JobState.VIDEO: "video_at",
@@ -63,7 +63,7 @@ _STAMP_FIELD = {
 }
 
 
-def job_key(job_id: object, name: str) -> str:
+def job_key(job_id: JobId, name: str) -> str:
     """The fixed storage key of one of a job's files (fixed keys make stages idempotent)."""
     return f"jobs/{job_id}/{name}"
 
@@ -178,7 +178,7 @@ def _job_insert(
     return job
 
 
-def _transition(*, job_id: object, from_state: str, to_state: str, updates: dict[str, Any]) -> bool:
+def _transition(*, job_id: JobId, from_state: str, to_state: str, updates: dict[str, Any]) -> bool:
     if to_state not in TRANSITIONS[from_state]:
         raise IllegalTransition(f"job {job_id}: no transition {from_state} -> {to_state}")
     fields: dict[str, Any] = {"state": to_state, "event_seq": F("event_seq") + 1, **updates}
@@ -206,7 +206,7 @@ def _transition(*, job_id: object, from_state: str, to_state: str, updates: dict
     return True
 
 
-def job_advance(*, job_id: object, from_state: str, to_state: str) -> bool:
+def job_advance(*, job_id: JobId, from_state: str, to_state: str) -> bool:
     """Move a job one edge of the state machine, compare-and-set.
 
     Returns True when this call moved it, False when it was already in `to_state` (a redelivered
@@ -219,7 +219,7 @@ def job_advance(*, job_id: object, from_state: str, to_state: str) -> bool:
     return _transition(job_id=job_id, from_state=from_state, to_state=to_state, updates={})
 
 
-def job_fail(*, job_id: object, code: str, message: str) -> bool:
+def job_fail(*, job_id: JobId, code: str, message: str) -> bool:
     """Record why a job cannot finish. Posters already made stay available to the visitor."""
     current = Job.objects.filter(pk=job_id).values_list("state", flat=True).first()
     if current is None or current in (JobState.DONE, JobState.DELETED):
@@ -238,7 +238,7 @@ def job_fail(*, job_id: object, code: str, message: str) -> bool:
         return False
 
 
-def job_refuse(*, job_id: object, code: str, message: str) -> bool:
+def job_refuse(*, job_id: JobId, code: str, message: str) -> bool:
     """Fail a job whose photo the analysis refused, and delete the encrypted original at once.
 
     A refusal is final (a retry would refuse the same photo again), so nothing needs the photo any
@@ -253,7 +253,7 @@ def job_refuse(*, job_id: object, code: str, message: str) -> bool:
     return failed
 
 
-def job_retry(*, job_id: object) -> bool:
+def job_retry(*, job_id: JobId) -> bool:
     """Operator action: run a failed job again; each stage skips the results it already has."""
     return _transition(
         job_id=job_id,
@@ -263,7 +263,7 @@ def job_retry(*, job_id: object) -> bool:
     )
 
 
-def job_delete(*, job_id: object) -> bool:
+def job_delete(*, job_id: JobId) -> bool:
     """The visitor's "delete my data": wipe photo, face asset and results; the job answers 410 after.
 
     The row stays (with no keys) so that links to it can answer 410 Gone instead of 404 and the
@@ -309,7 +309,7 @@ def job_delete(*, job_id: object) -> bool:
     return changed
 
 
-def job_face_asset_set(*, job_id: object, face_asset_key: str, warnings: list[str]) -> None:
+def job_face_asset_set(*, job_id: JobId, face_asset_key: str, warnings: list[str]) -> None:
     """Record the face asset and drop the original photo: nothing after analysis needs it.
 
     Results are only recorded on a job still in their stage; a job deleted meanwhile gets its new
@@ -326,7 +326,7 @@ def job_face_asset_set(*, job_id: object, face_asset_key: str, warnings: list[st
         blob_delete(key=job.photo_key)
 
 
-def job_poster_add(*, job_id: object, position: int, key: str) -> None:
+def job_poster_add(*, job_id: JobId, position: int, key: str) -> None:
     """Record poster `position` (1-based) and push it to the page at once (fast feedback)."""
     with transaction.atomic():
         job = Job.objects.select_for_update().get(pk=job_id)
@@ -348,7 +348,7 @@ def job_poster_add(*, job_id: object, position: int, key: str) -> None:
     transaction.on_commit(lambda: job_event_publish(job=job, kind="poster", extra={"position": position}))
 
 
-def job_video_set(*, job_id: object, video_key: str, cover_key: str) -> None:
+def job_video_set(*, job_id: JobId, video_key: str, cover_key: str) -> None:
     recorded = Job.objects.filter(pk=job_id, state=JobState.VIDEO).update(
         video_key=video_key, cover_key=cover_key
     )
@@ -365,7 +365,7 @@ class JobCancelled(Exception):
 _progress_last: dict[str, tuple[float, float]] = {}
 
 
-def job_progress_report(*, job_id: object, stage: str, done: int, total: int) -> None:
+def job_progress_report(*, job_id: JobId, stage: str, done: int, total: int) -> None:
     """Engine progress -> DB row + channel event, at most every PROGRESS_MIN_INTERVAL_S per job.
 
     Raises JobCancelled when the job is no longer in `stage` (deleted or failed meanwhile), which stops

@@ -132,8 +132,8 @@ def _recover_expired(
     expired = Job.objects.filter(state__in=ACTIVE_STATES, lease_expires_at__lt=now)
     if job_ids is not None:
         expired = expired.filter(pk__in=job_ids)
-    expired = expired.values("id", "state", "lease_owner", "lease_expires_at", "recoveries")[:limit]
-    for row in expired:
+    rows = expired.values("id", "state", "lease_owner", "lease_expires_at", "recoveries")[:limit]
+    for row in rows:
         job_id = str(row["id"])
         claimed = Job.objects.filter(
             pk=row["id"],

@@ -20,12 +20,16 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
 from swap.errors import PHOTO_REFUSAL_CODES
+
+if TYPE_CHECKING:
+    from campaign.models import JobId
 
 logger = logging.getLogger(__name__)
 
@@ -39,7 +43,7 @@ class RetentionReport:
     jobs_expired: int
 
 
-def _original_delete(job_id: object, photo_key: str, state: str) -> bool:
+def _original_delete(job_id: JobId, photo_key: str, state: str) -> bool:
     from campaign.models import Job
     from campaign.services.storage import blob_delete
 

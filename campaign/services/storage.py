@@ -16,6 +16,7 @@ from urllib.parse import urlencode
 from django.conf import settings
 from django.core.files.base import ContentFile, File
 from django.core.files.storage import FileSystemStorage, default_storage
+from django.db.models.fields.files import FieldFile
 from django.urls import reverse
 from django.utils.crypto import constant_time_compare, salted_hmac
 
@@ -51,6 +52,13 @@ def blob_delete(*, key: str) -> None:
     """Delete if present; deleting twice is fine (redelivered delete messages)."""
     if key and default_storage.exists(key):
         default_storage.delete(key)
+
+
+def field_key(field: FieldFile) -> str:
+    """The storage key a model's file field holds; ValueError when it holds none."""
+    if not field.name:
+        raise ValueError(f"{field.field.name} holds no file")
+    return field.name
 
 
 def storage_is_local() -> bool:
@@ -123,4 +131,5 @@ def blob_object_url(*, key: str, ttl_s: int | None = None) -> str:
     target of a redirect from a checked `blob_signed_url` link, so a leaked one works for minutes."""
     if isinstance(default_storage, FileSystemStorage):
         raise RuntimeError("local storage has no object URLs; serve the file through the media view")
-    return str(default_storage.url(key, expire=ttl_s or settings.OBJECT_URL_TTL))
+    # S3Storage.url takes the lifetime (django-storages, untyped); Django's Storage.url does not.
+    return str(default_storage.url(key, expire=ttl_s or settings.OBJECT_URL_TTL))  # type: ignore[call-arg]
