@@ -29,9 +29,12 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from campaign.errors import ServiceBusy
+
+if TYPE_CHECKING:
+    from campaign.models import Campaign
 
 MIN_RETRY_AFTER_S = 5
 MAX_RETRY_AFTER_S = 300
@@ -184,7 +187,7 @@ class _Snapshot:
 _snapshot = _Snapshot()
 
 
-def admission_request(*, campaign: Any) -> Admission:
+def admission_request(*, campaign: Campaign) -> Admission:
     """Intake's question "may this job join the queue?": position + ETA, or ServiceBusy (503 + Retry-After).
 
     Call it before the upload is processed (cheap refusals first) and `admission_release` if the job is
@@ -229,7 +232,7 @@ def eta_seconds_for_position(*, position: int, queue: str = "cpu") -> int:
     return math.ceil(load.wait_seconds(max(1, position)))
 
 
-def admission_capacity(*, campaign: Any) -> int:
+def admission_capacity(*, campaign: Campaign) -> int:
     """How many jobs the queue holds within the campaign's promise right now: the bottleneck queue's
     live throughput x `max_wait_seconds`, at most `max_queued_jobs` (the figures admission uses)."""
     from django.conf import settings

@@ -21,7 +21,10 @@ import asyncio
 import json
 from collections.abc import Awaitable, Callable, Mapping
 from types import SimpleNamespace
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from campaign.intake.ratelimit import RateDecision
 
 Scope = dict[str, Any]  # as Django's ASGIHandler types them
 Message = Mapping[str, Any]
@@ -106,7 +109,7 @@ def _rate_decision(scope: Scope) -> Any:
     return get_rate_limiter().check(ip=client_ip(request), device_id=device_id_from_request(request))
 
 
-async def _too_many(send: Send, decision: Any) -> None:
+async def _too_many(send: Send, decision: RateDecision) -> None:
     from campaign.intake.ratelimit import RateLimited
 
     refusal = RateLimited(decision)

@@ -26,9 +26,12 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from campaign.errors import ServiceBusy
+
+if TYPE_CHECKING:
+    from campaign.models import Campaign
 
 logger = logging.getLogger(__name__)
 
@@ -210,7 +213,7 @@ def client_shares(*, ip: str, device_id: str | None, capacity: int) -> list[Clie
     return shares
 
 
-def queue_share_take(*, request: Any, campaign: Any) -> ShareTicket | None:
+def queue_share_take(*, request: Any, campaign: Campaign) -> ShareTicket | None:
     """Intake's check: a place in this client's share, or QueueShareExceeded (429 + Retry-After).
 
     None when shares are off (``ADMISSION_SHARE_ENABLED=false``).
