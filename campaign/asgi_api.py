@@ -57,7 +57,7 @@ def _keep_connection(sender: Any, connection: Any, **kwargs: Any) -> None:
         return
     from django.conf import settings
 
-    max_age = getattr(settings, "API_CONN_MAX_AGE", 60)
+    max_age = settings.API_CONN_MAX_AGE
     connection.close_at = None if max_age is None else time.monotonic() + float(max_age)
 
 

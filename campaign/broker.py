@@ -55,7 +55,7 @@ def broker_from_url(url: str) -> dramatiq.Broker:
 
         # A bounded socket timeout: a frozen broker fails a send within seconds, so intake can refuse
         # the job instead of answering 202 for a message that is nowhere (campaign.services.dispatch).
-        timeout = float(getattr(settings, "BROKER_SOCKET_TIMEOUT_S", 2.0))
+        timeout = float(settings.BROKER_SOCKET_TIMEOUT_S)
         pool = redis.ConnectionPool.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
         broker: dramatiq.Broker = RedisBroker(connection_pool=pool)
     elif url.startswith(("amqp://", "amqps://")):

@@ -20,6 +20,7 @@ import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import lru_cache
+from itertools import islice
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -67,6 +68,14 @@ INTERNAL_ERROR_MESSAGE = "Something went wrong on our side. Please try again in 
 
 
 def _final_attempt() -> bool:
+    """Is this the message's last try (the count Dramatiq's `Retries` middleware keeps)?
+
+    Why not `Retries`' ``on_retry_exhausted``: it sends a *new message* to another actor once the
+    retries are spent, so failing the job would depend on one more send and delivery succeeding, and
+    that callback gets the message and the retry count but not the exception (the ingest path tells
+    editors its type and text). Failing here, in the attempt that raised and before Dramatiq acks it,
+    needs no second message.
+    """
     message = CurrentMessage.get_current_message()
     if message is None:
         return True
@@ -312,19 +321,16 @@ def _film_preview(variant_id: int, generation: int, film_path: Path) -> str:
     """
     import io
 
-    import av
     from PIL import Image
 
+    from swap.film.io import iter_frames, probe
     from swap.poster import prepare_poster_template, render_poster
 
-    with av.open(str(film_path)) as container:
-        stream = container.streams.video[0]
-        target = max(0, int((stream.frames or 1) * 0.4))
-        frame_rgb = None
-        for index, frame in enumerate(container.decode(stream)):
-            frame_rgb = frame.to_ndarray(format="rgb24")
-            if index >= target:
-                break
+    target = max(0, int((probe(film_path).frames or 1) * 0.4))
+    frame_rgb = None
+    # Upright RGB frames, decoded as the render decodes them; the decoder closes with the loop.
+    for frame in islice(iter_frames(film_path), target + 1):
+        frame_rgb = frame.data
     if frame_rgb is None:
         return ""
     buffer = io.BytesIO()

@@ -29,6 +29,11 @@ def reconcile_jobs() -> None:
     the lock taken and ends instead of rescheduling. The `reconcile` command stays the primary
     reconciler, because it also works while the broker holds no messages at all; on a broker without
     Redis (RabbitMQ) the actor runs a single pass and does not chain.
+
+    Why a chain and not a scheduler (periodiq, APScheduler): periodiq schedules by cron, one minute at
+    the finest, and the recovery bound is ``RECONCILE_INTERVAL_S`` (10 s); either scheduler is one more
+    process that must run exactly once per deployment (two would double every pass, so the lock would
+    stay anyway, and a dead one stops recovery), while the chain rides on the workers that already run.
     """
     interval = float(settings.RECONCILE_INTERVAL_S)
     client = getattr(dramatiq.get_broker(), "client", None)

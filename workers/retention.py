@@ -4,6 +4,10 @@ Each worker process boot sends one message; every run takes a short lock in Redi
 and rescheduling itself ``RETENTION_SWEEP_INTERVAL_S`` later, so however many workers start, one chain
 survives (see `campaign.services.retention.sweep_slot_acquire`). ``manage.py retention_sweep`` does
 the same work from cron where a deployment prefers that.
+
+Why a chain and not a scheduler (periodiq, APScheduler): a scheduler is one more process to run
+exactly once per deployment and to supervise (two would sweep twice, so the lock stays anyway); the
+chain needs nothing beyond the workers, like the reconciler's (`workers.reconciler`).
 """
 
 from __future__ import annotations
@@ -25,13 +29,13 @@ logger = logging.getLogger(__name__)
 
 
 def _interval_s() -> float:
-    return float(getattr(settings, "RETENTION_SWEEP_INTERVAL_S", 600))
+    return float(settings.RETENTION_SWEEP_INTERVAL_S)
 
 
 def _lock_client() -> Any:
     import redis
 
-    url = getattr(settings, "RATELIMIT_REDIS_URL", None) or settings.CHANNEL_REDIS_URL
+    url = settings.RATELIMIT_REDIS_URL or settings.CHANNEL_REDIS_URL
     return redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
 
 

@@ -133,7 +133,7 @@ def queue_loads_measure(*, window: timedelta = timedelta(minutes=5)) -> list[Que
             .order_by("-video_at")
             .values_list("analyzing_at", "video_at")[:50]
         ),
-        float(getattr(settings, "DEFAULT_STAGE_SECONDS", 20.0)),
+        float(settings.DEFAULT_STAGE_SECONDS),
     )
     gpu_done = Job.objects.filter(state=JobState.DONE, finished_at__gte=since).count()
     gpu_service = _median_seconds(
@@ -142,10 +142,10 @@ def queue_loads_measure(*, window: timedelta = timedelta(minutes=5)) -> list[Que
             .order_by("-finished_at")
             .values_list("video_at", "finished_at")[:50]
         ),
-        float(getattr(settings, "DEFAULT_VIDEO_SECONDS", 60.0)),
+        float(settings.DEFAULT_VIDEO_SECONDS),
     )
-    cpu_slots = max(1, int(getattr(settings, "CPU_WORKER_SLOTS", 1)))
-    gpu_slots = max(1, int(getattr(settings, "GPU_WORKER_SLOTS", 1)))
+    cpu_slots = max(1, int(settings.CPU_WORKER_SLOTS))
+    gpu_slots = max(1, int(settings.GPU_WORKER_SLOTS))
     return [
         QueueLoad("cpu", cpu_depth, max(cpu_done / minutes, cpu_slots * 60.0 / cpu_service)),
         QueueLoad("gpu", gpu_depth, max(gpu_done / minutes, gpu_slots * 60.0 / gpu_service)),
@@ -198,7 +198,7 @@ def admission_request(*, campaign: Campaign) -> Admission:
     return _snapshot.admit(
         max_wait_s=int(campaign.max_wait_seconds),
         max_queued=int(campaign.max_queued_jobs),
-        ttl_s=float(getattr(settings, "ADMISSION_SNAPSHOT_TTL_S", 1.0)),
+        ttl_s=float(settings.ADMISSION_SNAPSHOT_TTL_S),
     )
 
 
@@ -219,7 +219,7 @@ def eta_seconds_for_position(*, position: int, queue: str = "cpu") -> int:
     that is when its posters are ready; the page shows it and refreshes it with every job event."""
     from django.conf import settings
 
-    ttl_s = float(getattr(settings, "ADMISSION_SNAPSHOT_TTL_S", 1.0))
+    ttl_s = float(settings.ADMISSION_SNAPSHOT_TTL_S)
     with _snapshot.lock:
         if time.monotonic() - _snapshot.taken_at >= ttl_s:
             _snapshot.queues = queue_loads_measure()
@@ -237,7 +237,7 @@ def admission_capacity(*, campaign: Campaign) -> int:
     live throughput x `max_wait_seconds`, at most `max_queued_jobs` (the figures admission uses)."""
     from django.conf import settings
 
-    ttl_s = float(getattr(settings, "ADMISSION_SNAPSHOT_TTL_S", 1.0))
+    ttl_s = float(settings.ADMISSION_SNAPSHOT_TTL_S)
     with _snapshot.lock:
         if time.monotonic() - _snapshot.taken_at >= ttl_s:
             _snapshot.queues = queue_loads_measure()

@@ -50,13 +50,13 @@ def _api_body_limit() -> int:
 def _default_body_limit() -> int:
     from django.conf import settings
 
-    return int(getattr(settings, "REQUEST_MAX_BYTES", 1024 * 1024))
+    return int(settings.REQUEST_MAX_BYTES)
 
 
 def _admin_body_limit() -> int:
     from django.conf import settings
 
-    return int(getattr(settings, "ADMIN_UPLOAD_MAX_BYTES", 512 * 1024 * 1024))
+    return int(settings.ADMIN_UPLOAD_MAX_BYTES)
 
 
 def _staff_session_sync(session_key: str) -> bool:
@@ -159,7 +159,7 @@ async def _refuse(send: Send, limit: int, *, api: bool) -> None:
 def _rate_limiting_enabled() -> bool:
     from django.conf import settings
 
-    return bool(getattr(settings, "RATELIMIT_ENABLED", True))
+    return bool(settings.RATELIMIT_ENABLED)
 
 
 class RequestBodyLimit:

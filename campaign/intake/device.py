@@ -66,7 +66,7 @@ def device_cookie_ensure(request: Any, response: Any) -> None:
         max_age=_MAX_AGE_S,
         httponly=True,
         samesite="Lax",
-        secure=bool(getattr(settings, "SESSION_COOKIE_SECURE", False)),
+        secure=bool(settings.SESSION_COOKIE_SECURE),
     )
 
 

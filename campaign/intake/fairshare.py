@@ -202,9 +202,9 @@ def client_shares(*, ip: str, device_id: str | None, capacity: int) -> list[Clie
     """The keys and limits of one request's client (settings ``ADMISSION_SHARE_*``)."""
     from django.conf import settings
 
-    minimum = int(getattr(settings, "ADMISSION_SHARE_MIN_JOBS", 3))
-    ip_share = float(getattr(settings, "ADMISSION_SHARE_IP", 0.5))
-    device_share = float(getattr(settings, "ADMISSION_SHARE_DEVICE", 0.1))
+    minimum = int(settings.ADMISSION_SHARE_MIN_JOBS)
+    ip_share = float(settings.ADMISSION_SHARE_IP)
+    device_share = float(settings.ADMISSION_SHARE_DEVICE)
     shares = [ClientShare(f"ip:{ip}", max(minimum, math.ceil(ip_share * capacity)), "ip")]
     if device_id:
         shares.append(
@@ -224,7 +224,7 @@ def queue_share_take(*, request: Any, campaign: Campaign) -> ShareTicket | None:
     from campaign.intake.device import device_id_from_request
     from campaign.intake.ratelimit import client_ip
 
-    if not getattr(settings, "ADMISSION_SHARE_ENABLED", True):
+    if not settings.ADMISSION_SHARE_ENABLED:
         return None
     django_request = getattr(request, "_request", request)
     shares = client_shares(

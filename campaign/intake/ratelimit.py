@@ -275,8 +275,8 @@ def _build_from_settings() -> RateLimiter:
     import redis
     from django.conf import settings
 
-    url = getattr(settings, "RATELIMIT_REDIS_URL", None) or getattr(settings, "CHANNEL_REDIS_URL", None)
-    timeout = float(getattr(settings, "RATELIMIT_REDIS_TIMEOUT_S", 0.25))
+    url = settings.RATELIMIT_REDIS_URL or settings.CHANNEL_REDIS_URL
+    timeout = float(settings.RATELIMIT_REDIS_TIMEOUT_S)
     client = (
         redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout, max_connections=64)
         if url
@@ -284,9 +284,9 @@ def _build_from_settings() -> RateLimiter:
     )
     return RateLimiter(
         client,
-        device=Rule(*getattr(settings, "RATELIMIT_DEVICE", (5, 6.0))),
-        ip=Rule(*getattr(settings, "RATELIMIT_IP", (600, 1200.0))),
-        anonymous=Rule(*getattr(settings, "RATELIMIT_ANONYMOUS", (2, 2.0))),
+        device=Rule(*settings.RATELIMIT_DEVICE),
+        ip=Rule(*settings.RATELIMIT_IP),
+        anonymous=Rule(*settings.RATELIMIT_ANONYMOUS),
     )
 
 
@@ -294,7 +294,7 @@ def ratelimit_enforce(request: Any) -> RateDecision:
     """Intake's check: raises RateLimited (429 + Retry-After) or returns the (allowed) decision."""
     from django.conf import settings
 
-    if not getattr(settings, "RATELIMIT_ENABLED", True):
+    if not settings.RATELIMIT_ENABLED:
         return RateDecision(True)
     decision = get_rate_limiter().check(ip=client_ip(request), device_id=device_id_from_request(request))
     if not decision.allowed:

@@ -75,9 +75,9 @@ class UploadLimits:
 
         default = cls()
         return cls(
-            max_bytes=int(getattr(settings, "MAX_PHOTO_BYTES", default.max_bytes)),
-            max_pixels=int(getattr(settings, "MAX_PHOTO_PIXELS", default.max_pixels)),
-            max_edge=int(getattr(settings, "PHOTO_MAX_EDGE", default.max_edge)),
+            max_bytes=int(settings.MAX_PHOTO_BYTES),
+            max_pixels=int(settings.MAX_PHOTO_PIXELS),
+            max_edge=int(settings.PHOTO_MAX_EDGE),
             min_edge=int(getattr(settings, "PHOTO_MIN_EDGE", default.min_edge)),
         )
 
@@ -108,7 +108,7 @@ def _pillow_bomb_limit() -> int:
     try:
         from django.conf import settings
 
-        return int(getattr(settings, "MAX_PHOTO_PIXELS", UploadLimits.max_pixels))
+        return int(settings.MAX_PHOTO_PIXELS)
     except Exception:  # imported without Django settings (engine tools): the default
         return UploadLimits.max_pixels
 
@@ -128,7 +128,7 @@ def _decode_slots() -> threading.BoundedSemaphore:
     global _slots
     from django.conf import settings
 
-    size = max(1, int(getattr(settings, "PHOTO_DECODE_CONCURRENCY", 2)))
+    size = max(1, int(settings.PHOTO_DECODE_CONCURRENCY))
     with _slots_lock:
         if _slots is None or _slots[0] != size:
             _slots = (size, threading.BoundedSemaphore(size))
@@ -242,7 +242,7 @@ def sanitize_upload(uploaded_file: Any, limits: UploadLimits | None = None) -> S
     data = read_upload(uploaded_file, limits)
     _refuse_by_header(data, limits)  # cheap refusals first, outside the decode slots
     slots = _decode_slots()
-    if not slots.acquire(timeout=float(getattr(settings, "PHOTO_DECODE_WAIT_S", 10.0))):
+    if not slots.acquire(timeout=float(settings.PHOTO_DECODE_WAIT_S)):
         raise _decoding_busy()
     try:
         if data[:3] == b"\xff\xd8\xff":

@@ -203,7 +203,7 @@ def _loopback(address: str) -> bool:
 def metrics(request: HttpRequest) -> HttpResponse:
     """Prometheus text format, for `Authorization: Bearer <METRICS_TOKEN>` only; without a token set,
     for loopback clients only (queue depths and failure counts are no one else's business)."""
-    token = getattr(settings, "METRICS_TOKEN", "")
+    token = settings.METRICS_TOKEN
     if token:
         supplied = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
         allowed = hmac.compare_digest(supplied.encode(), token.encode())

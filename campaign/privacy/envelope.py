@@ -186,7 +186,7 @@ def _configured_keys() -> list[str]:
     configured = getattr(settings, ENV_VAR, None)
     if configured:
         return parse_master_keys(configured)
-    dev_key_file = getattr(settings, "PROTAGONIST_DEV_KEY_FILE", None)
+    dev_key_file = settings.PROTAGONIST_DEV_KEY_FILE
     if dev_key_file is None:
         base = Path(getattr(settings, "PROTAGONIST_DATA_DIR", None) or Path.cwd() / "var")
         dev_key_file = base / "dev-master-key"

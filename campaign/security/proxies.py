@@ -76,7 +76,7 @@ def _networks(values: tuple[str, ...]) -> tuple[Network, ...]:
 def trusted_networks() -> tuple[Network, ...]:
     from django.conf import settings
 
-    return _networks(tuple(getattr(settings, "TRUSTED_PROXIES", ())))
+    return _networks(tuple(settings.TRUSTED_PROXIES))
 
 
 class TrustedProxyHeaders:

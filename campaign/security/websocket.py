@@ -72,7 +72,7 @@ class SameOriginValidator:
             scheme=str(scope.get("scheme", "ws")),
             host=headers.get(b"host", ""),
             allowed_hosts=allowed_hosts,
-            trusted=list(getattr(settings, "CSRF_TRUSTED_ORIGINS", [])),
+            trusted=list(settings.CSRF_TRUSTED_ORIGINS),
         ):
             await self.app(scope, receive, send)
         else:

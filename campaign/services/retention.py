@@ -59,7 +59,7 @@ def originals_sweep(*, now: datetime, batch: int = 500) -> int:
     """Delete original photos no stage needs any more; returns how many were deleted."""
     from campaign.models import Job, JobState
 
-    grace = timedelta(hours=float(getattr(settings, "ORIGINAL_PHOTO_GRACE_HOURS", 24)))
+    grace = timedelta(hours=float(settings.ORIGINAL_PHOTO_GRACE_HOURS))
     after_analysis = Q(state__in=(JobState.POSTERS, JobState.VIDEO, JobState.DONE, JobState.DELETED))
     failed_for_good = Q(state=JobState.FAILED) & (
         Q(failure_code__in=FINAL_PHOTO_FAILURES) | Q(finished_at__lt=now - grace)
