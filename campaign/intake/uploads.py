@@ -32,7 +32,7 @@ import re
 import struct
 import threading
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import IO, Any
 
 from PIL import Image, ImageCms, ImageFile, ImageOps, UnidentifiedImageError
@@ -295,65 +295,108 @@ class _JpegScan:
 
 def _parse_jpeg(data: bytes) -> _JpegScan | None:
     """Split a JPEG into its segments; None when the layout is anything but plain (the full path decides)."""
-    segments: list[bytes] = []
-    width = height = components = 0
-    orientation = 1
-    icc_parts: list[bytes] = []
-    adobe = False
-    seen_sof = seen_sos = False
+    walk = _JpegWalk()
     pos = 2
-    size = len(data)
-    while pos < size:
-        if data[pos] != 0xFF:
+    while pos < len(data):
+        found = _read_marker(data, pos)
+        if found is None:
             return None
-        while pos < size and data[pos] == 0xFF:  # fill bytes
-            pos += 1
-        if pos >= size:
-            return None
-        marker = data[pos]
-        pos += 1
+        marker, pos = found
         if marker == 0xD9:  # EOI: anything after it (MPF pictures, vendor trailers) is dropped
-            break
-        if pos + 2 > size:
+            return walk.result()
+        end = _segment_end(data, pos)
+        if end is None:
             return None
-        (length,) = struct.unpack_from(">H", data, pos)
-        if length < 2 or pos + length > size:
+        next_pos = walk.take(marker, data, pos, end)
+        if next_pos is None:
             return None
-        body = data[pos + 2 : pos + length]
-        segment = data[pos - 2 : pos + length]
-        pos += length
+        pos = next_pos
+    return None  # ran off the end without EOI: truncated
+
+
+def _read_marker(data: bytes, pos: int) -> tuple[int, int] | None:
+    """The marker at `pos` (after any fill bytes) and the position after it; None when there is none."""
+    if data[pos] != 0xFF:
+        return None
+    while pos < len(data) and data[pos] == 0xFF:  # fill bytes
+        pos += 1
+    if pos >= len(data):
+        return None
+    return data[pos], pos + 1
+
+
+def _segment_end(data: bytes, pos: int) -> int | None:
+    """The end of the segment whose length field starts at `pos`; None when it does not fit."""
+    if pos + 2 > len(data):
+        return None
+    (length,) = struct.unpack_from(">H", data, pos)
+    if length < 2 or pos + length > len(data):
+        return None
+    return pos + length
+
+
+@dataclass
+class _JpegWalk:
+    """What `_parse_jpeg` has gathered so far, segment by segment."""
+
+    segments: list[bytes] = field(default_factory=list)
+    width: int = 0
+    height: int = 0
+    components: int = 0
+    orientation: int = 1
+    icc_parts: list[bytes] = field(default_factory=list)
+    adobe: bool = False
+    seen_sof: bool = False
+    seen_sos: bool = False
+
+    def take(self, marker: int, data: bytes, pos: int, end: int) -> int | None:
+        """Keep, read or drop the segment `data[pos - 2 : end]`; where to go on, None to refuse."""
+        body = data[pos + 2 : end]
+        segment = data[pos - 2 : end]
         if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
-            if marker not in _SOF_BASELINE_OR_PROGRESSIVE or seen_sof or len(body) < 6:
-                return None  # lossless/hierarchical/arithmetic or several frames: not for the fast path
-            height, width = struct.unpack_from(">HH", body, 1)
-            components = body[5]
-            seen_sof = True
-            segments.append(segment)
-        elif marker == 0xDA:
-            if not seen_sof:
-                return None
-            match = _ENTROPY_END.search(data, pos)
-            if match is None:
-                return None  # scan runs to the end of the file: truncated
-            segments.append(segment + data[pos : match.start()])
-            pos = match.start()
-            seen_sos = True
-        elif marker == 0xE1 and body.startswith(b"Exif\x00\x00"):
-            orientation = _exif_orientation(body[6:])
+            return end if self._frame(marker, body, segment) else None
+        if marker == 0xDA:
+            return self._scan(data, end, segment)
+        if marker == 0xE1 and body.startswith(b"Exif\x00\x00"):
+            self.orientation = _exif_orientation(body[6:])
         elif marker == 0xE2 and body.startswith(b"ICC_PROFILE\x00"):
-            icc_parts.append(body[14:])
+            self.icc_parts.append(body[14:])
         elif marker == 0xEE and body.startswith(b"Adobe") and len(body) == 12:
-            adobe = True
-            segments.append(segment)
+            self.adobe = True
+            self.segments.append(segment)
         elif marker in _KEEP:
-            segments.append(segment)
+            self.segments.append(segment)
         elif 0xD0 <= marker <= 0xD7 or marker == 0x01:
             return None
-    else:
-        return None  # ran off the end without EOI: truncated
-    if not (seen_sof and seen_sos):
-        return None
-    return _JpegScan(segments, width, height, components, orientation, b"".join(icc_parts), adobe)
+        return end
+
+    def _frame(self, marker: int, body: bytes, segment: bytes) -> bool:
+        if marker not in _SOF_BASELINE_OR_PROGRESSIVE or self.seen_sof or len(body) < 6:
+            return False  # lossless/hierarchical/arithmetic or several frames: not for the fast path
+        self.height, self.width = struct.unpack_from(">HH", body, 1)
+        self.components = body[5]
+        self.seen_sof = True
+        self.segments.append(segment)
+        return True
+
+    def _scan(self, data: bytes, pos: int, segment: bytes) -> int | None:
+        """A scan header at `pos` and its entropy-coded data, up to the next marker."""
+        if not self.seen_sof:
+            return None
+        match = _ENTROPY_END.search(data, pos)
+        if match is None:
+            return None  # scan runs to the end of the file: truncated
+        self.segments.append(segment + data[pos : match.start()])
+        self.seen_sos = True
+        return match.start()
+
+    def result(self) -> _JpegScan | None:
+        if not (self.seen_sof and self.seen_sos):
+            return None
+        icc = b"".join(self.icc_parts)
+        return _JpegScan(
+            self.segments, self.width, self.height, self.components, self.orientation, icc, self.adobe
+        )
 
 
 def _exif_orientation(tiff: bytes) -> int:
