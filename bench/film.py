@@ -69,15 +69,17 @@ def _render(film: Path, out: Path, device: str | None, shape: bool, queue: mp.Qu
     fields.compute_fields = timed("fields", fields.compute_fields)  # type: ignore[assignment]
     fields.FieldsReader.get = timed("fields", fields.FieldsReader.get)  # type: ignore[method-assign]
     t0 = time.perf_counter()
+    c0 = time.process_time()
     result = render_film(asset, film, None, out, device=device, shape_transfer=shape)
     wall = time.perf_counter() - t0
+    cpu = time.process_time() - c0
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    queue.put((wall, spent["composite"], spent["fields"], result.size_bytes, result.frames, rss_mb))
+    queue.put((wall, spent["composite"], spent["fields"], result.size_bytes, result.frames, rss_mb, cpu))
 
 
 def _run_child(
     film: Path, out: Path, device: str | None, shape: bool = True
-) -> tuple[float, float, float, int, int, float]:
+) -> tuple[float, float, float, int, int, float, float]:
     ctx = mp.get_context("spawn")
     q: mp.Queue = ctx.Queue()  # type: ignore[type-arg]
     p = ctx.Process(target=_render, args=(film, out, device, shape, q))
@@ -106,9 +108,13 @@ def main() -> None:
     track = FilmTrack.for_film(film)
     info = io.probe(film)
 
+    cpu_base: list[float] = []
+
     def baseline() -> tuple[float, int]:
         t0 = time.perf_counter()
+        c0 = time.process_time()
         size = io.reencode(film, a.workdir / "baseline.mp4")
+        cpu_base.append(time.process_time() - c0)
         return time.perf_counter() - t0, size
 
     def threaded_baseline() -> float:
@@ -173,7 +179,7 @@ def main() -> None:
         f"(runs: {threaded_1:.2f}, {threaded_2:.2f}); later renders / a2: {later[0] / threaded:.2f}"
     )
     print(f"(b) later-visitor renders: {later_1[0]:.2f}, {later_2[0]:.2f} s (the faster is used below)")
-    for name, (wall, comp_s, fields_s, size_b, frames, rss_mb) in (
+    for name, (wall, comp_s, fields_s, size_b, frames, rss_mb, _cpu) in (
         ("(b) render_film, later visitors (film fields cached)", later),
         ("(b0) render_film, first visitor (fields computed + cached)", first),
     ):
@@ -193,6 +199,12 @@ def main() -> None:
     )
     print(
         f"film fields cache: {cache.name} {cache_mb:.0f} MB ({cache_mb * 1e3 / max(covered, 1):.0f} KB per covered frame)"
+    )
+    cpu_a = min(cpu_base)
+    print(
+        f"CPU time (all threads; steadier than wall time on a loaded machine): baseline {cpu_a:.2f} s, "
+        f"later visitor {later[6]:.2f} s (ratio {later[6] / cpu_a:.2f}), without the shape transfer "
+        f"{flat[6]:.2f} s ({flat[6] / cpu_a:.2f}), first visitor {first[6]:.2f} s ({first[6] / cpu_a:.2f})"
     )
     print(f"visitor asset (analyse + build, once per visitor, not in b): {asset_s:.2f} s")
     load = os.getloadavg()

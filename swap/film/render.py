@@ -22,7 +22,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -183,25 +183,33 @@ def _field_device(device: str | None) -> str:
     return device or ("cuda" if torch.cuda.is_available() else "cpu")
 
 
-def _fields_beside_encoder(
-    track: FilmTrack, indices: list[int], device: str
-) -> list[fields.FaceFields | None]:
-    """Compute fields while x264 encodes on the other cores (a first render without cached fields).
+@contextmanager
+def _one_torch_thread() -> Iterator[None]:
+    """Torch on one intra-op thread for a block that runs beside x264 (process-wide, restored after).
 
     On CPU torch's intra-op threads and x264's fight for the cores: on 2 cores, fields for 282 frames of
     720p took 9.4-9.8 s next to the encoder with torch's default 2 threads and 2.3-3.0 s with one (whole
-    render 15 s -> 7-9 s). The thread count is process-wide, so it is restored right after.
+    render 15 s -> 7-9 s); the shape warp's raster costs 2.0-2.4 ms of CPU per frame with 2 threads and
+    1.2 ms with one.
     """
     import torch
 
-    if device.startswith("cuda"):
-        return fields.compute_fields(track, indices, device)
     before = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        return fields.compute_fields(track, indices, device)
+        yield
     finally:
         torch.set_num_threads(before)
+
+
+def _fields_beside_encoder(
+    track: FilmTrack, indices: list[int], device: str
+) -> list[fields.FaceFields | None]:
+    """Compute fields while x264 encodes on the other cores (a first render without cached fields)."""
+    if device.startswith("cuda"):
+        return fields.compute_fields(track, indices, device)
+    with _one_torch_thread():
+        return fields.compute_fields(track, indices, device)
 
 
 def _film_shape(asset: FaceAsset, track: FilmTrack) -> FilmShape | None:
@@ -233,7 +241,8 @@ def _warp_batch(shape: FilmShape, warp: FilmWarp, track: FilmTrack, frames: list
             moved.append((f, points, shape.offsets(points, strength), box))
     if not moved:
         return
-    grids = warp.fields([m[1] for m in moved], [m[2] for m in moved], [m[3] for m in moved])
+    with _one_torch_thread():
+        grids = warp.fields([m[1] for m in moved], [m[2] for m in moved], [m[3] for m in moved])
     for (f, _, _, box), grid in zip(moved, grids, strict=True):
         warp_i420_field(f.data, box, grid)
 
