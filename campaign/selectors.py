@@ -72,6 +72,7 @@ def films_for_page(*, campaign: Campaign) -> list[dict[str, Any]]:
         lengths = [(v.ingest_report or {}).get("duration_s") for v in variants if v.pk in ready]
         covers = [p for v in variants for p in v.posters.all() if p.image]
         covers.sort(key=lambda p: (p.variant_id not in ready, p.position))
+        trailers = [v for v in variants if v.pk in ready and v.template_video]
         films.append(
             {
                 "slug": film.slug,
@@ -79,6 +80,8 @@ def films_for_page(*, campaign: Campaign) -> list[dict[str, Any]]:
                 "title_en": film.title_en,
                 "seconds": round(float(lengths[0]), 1) if lengths and lengths[0] else None,
                 "cover_url": blob_signed_url(key=field_key(covers[0].image)) if covers else "",
+                # The film itself, for a muted loop at the top of the page (only once it is ready).
+                "trailer_url": blob_signed_url(key=field_key(trailers[0].template_video)) if trailers else "",
                 "variants": [{"gender": v.gender, "ready": v.pk in ready} for v in variants],
             }
         )

@@ -77,6 +77,7 @@ class FilmOutput(serializers.Serializer[Any]):
     title_en = serializers.CharField()
     seconds = serializers.FloatField(allow_null=True, help_text="The ingested film's real length.")
     cover_url = serializers.CharField(help_text="Signed URL of the film's poster artwork; empty if none.")
+    trailer_url = serializers.CharField(help_text="Signed URL of the film itself once a role is ready.")
     variants = VariantOutput(many=True)
 
 

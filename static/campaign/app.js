@@ -25,6 +25,11 @@
       failedTitle: "没能完成",
       goneTitle: "结果不可用",
       consent: "我单独同意主办方处理我上传的人脸照片（敏感个人信息）。目的：仅用于生成本次活动的海报和视频，这是生成所必需的；原图在分析后立即删除，成品保留 {days} 天后自动删除；我可以随时点击“删除我的数据”立即删除。",
+      consentShort: "我单独同意处理我的人脸照片，仅用于本活动的海报和视频。原图分析后即删除，成品 {days} 天后删除。",
+      consentMore: "完整说明",
+      nowCasting: "正在招募主角",
+      samplePoster: "海报示例：上传后，主角换成你",
+      samplePosterAlt: "本片的海报示例",
       consentVersion: "同意书版本 {version}",
       ageLegend: "年龄确认",
       ageSelf: "我已年满 {age} 周岁",
@@ -110,6 +115,11 @@
       failedTitle: "We could not make it",
       goneTitle: "Result not available",
       consent: "I separately agree that the organiser processes my face photo (sensitive personal information). Purpose: only to make this campaign's posters and film, which needs it. The original is deleted right after analysis; results are deleted automatically after {days} days, and I can delete them at any time with \u201cDelete my data\u201d.",
+      consentShort: "I separately agree that my face photo is processed, only for this campaign's posters and film. The original is deleted after analysis, the results after {days} days.",
+      consentMore: "Full text",
+      nowCasting: "Now casting the lead",
+      samplePoster: "A sample poster: upload your photo and the lead is you",
+      samplePosterAlt: "A sample poster of this film",
       consentVersion: "Consent text version {version}",
       ageLegend: "Age confirmation",
       ageSelf: "I am at least {age} years old",
@@ -217,7 +227,7 @@
       var el = $(id);
       if (el) el.textContent = el.getAttribute(lang === "zh" ? "data-zh" : "data-en") || el.textContent;
     });
-    document.querySelectorAll(".film-title").forEach(function (el) {
+    document.querySelectorAll(".film-title, .feature-title").forEach(function (el) {
       el.textContent = el.getAttribute(lang === "zh" ? "data-zh" : "data-en") || el.textContent;
     });
     renderFilms();
@@ -329,6 +339,7 @@
       length.textContent = film.seconds ? t("filmSeconds", { n: Math.round(film.seconds) }) : t("filmPreparing");
     });
     var film = currentFilm();
+    renderFeature(film);
     var ready = {};
     ((film && film.variants) || []).forEach(function (v) { ready[v.gender] = v.ready; });
     var anyReady = false;
@@ -348,6 +359,36 @@
     if (!allReady) filmsTimer = setTimeout(refreshFilms, anyReady ? 30000 : 10000);
     updateSubmit();
   }
+  // The selected film at the top of the page: its cover, then a muted loop of the film once it is ready.
+  function renderFeature(film) {
+    var feature = $("feature");
+    if (!feature || !film) return;
+    var title = $("feature-title");
+    title.setAttribute("data-zh", film.title);
+    title.setAttribute("data-en", film.title_en || film.title);
+    title.textContent = lang === "zh" ? film.title : (film.title_en || film.title);
+    $("feature-length").textContent = film.seconds ? t("filmSeconds", { n: Math.round(film.seconds) }) : t("filmPreparing");
+    var trailer = $("trailer");
+    if (film.cover_url && trailer.getAttribute("data-cover") !== film.slug) {
+      trailer.poster = film.cover_url;
+      trailer.setAttribute("data-cover", film.slug);
+      if ($("feature-poster")) $("feature-poster").src = film.cover_url;
+    }
+    // Signed URLs are renewed on every refresh: change the source only for another film.
+    var wanted = film.trailer_url ? film.slug : "";
+    if (trailer.getAttribute("data-film") !== wanted) {
+      trailer.setAttribute("data-film", wanted);
+      if (!film.trailer_url) {  // not ready yet: its cover only
+        trailer.removeAttribute("src");
+        trailer.load();
+        return;
+      }
+      trailer.src = film.trailer_url;
+      var playing = trailer.play();
+      if (playing && playing.catch) playing.catch(function () { /* autoplay refused: the cover stays */ });
+    }
+  }
+
   function refreshFilms() {
     if (document.hidden || $("step-form").hidden) { filmsTimer = setTimeout(refreshFilms, 10000); return; }
     fetch("/api/campaign", { cache: "no-store" })
@@ -452,6 +493,7 @@
     job = { id: id, token: token };
     saveJob();
     $("step-form").hidden = true;
+    if ($("feature")) { $("feature").hidden = true; $("trailer").pause(); }
     $("step-progress").hidden = false;
     $("step-delete").hidden = false;
     if (initial) render(Object.assign({ seq: -1, progress: 0, posters: [null, null, null, null, null] }, initial));
@@ -668,6 +710,7 @@
     $("step-delete").hidden = true;
     $("posters").innerHTML = "";
     $("step-form").hidden = false;
+    if ($("feature")) $("feature").hidden = false;
     $("upload-progress").hidden = true;
     ["stage-label", "job-bar", "queue-label", "may-leave"].forEach(function (id) { $(id).hidden = false; });
     $("progress-title").textContent = t("progressTitle");

@@ -99,7 +99,7 @@ def journey(h5_stack: H5Stack, browser: Any, tmp_path_factory: pytest.TempPathFa
     first_socket.value.wait_for_event("framereceived")  # authenticated: the snapshot arrived
     page.wait_for_selector("#step-progress", state="visible")
     job_id, token = _job_from_hash(page)
-    page.wait_for_function("document.getElementById('stage-label').textContent.length > 0")
+    page.wait_for_function("() => document.getElementById('stage-label').textContent.length > 0")
     screenshot(page, "03-progress")
 
     # The server drops every socket (process killed) while the job runs; the page must come back by
@@ -108,15 +108,15 @@ def journey(h5_stack: H5Stack, browser: Any, tmp_path_factory: pytest.TempPathFa
     page.wait_for_selector("#conn-label", state="visible")
     h5_stack.start_web()
     page.wait_for_function(
-        "document.querySelector('#video[src]') || !document.getElementById('job-error').hidden",
+        "() => document.querySelector('#video[src]') || !document.getElementById('job-error').hidden",
         timeout=300_000,
     )
     assert page.is_hidden("#job-error"), page.inner_text("#job-error")
-    page.wait_for_function("document.querySelectorAll('#posters img').length === 5")
-    page.wait_for_function("document.getElementById('stage-label').textContent.length > 0")
+    page.wait_for_function("() => document.querySelectorAll('#posters img').length === 5")
+    page.wait_for_function("() => document.getElementById('stage-label').textContent.length > 0")
     page.wait_for_selector("#step-progress", state="hidden", timeout=60_000)
     page.eval_on_selector("#video", "v => v.load()")  # preload=metadata: Chromium fetches with Range
-    page.wait_for_function("document.getElementById('video').readyState >= 1", timeout=30_000)
+    page.wait_for_function("() => document.getElementById('video').readyState >= 1", timeout=30_000)
     screenshot(page, "04-results")
     return {
         "page": page,
@@ -147,7 +147,7 @@ def test_real_photo_runs_to_five_posters_and_a_film_across_a_server_restart(
 def test_a_reload_without_the_fragment_resumes_from_local_storage(journey: dict[str, Any]) -> None:
     page = journey["page"]
     page.goto(page.url.split("#")[0])
-    page.wait_for_function("document.querySelectorAll('#posters img').length === 5")
+    page.wait_for_function("() => document.querySelectorAll('#posters img').length === 5")
     assert _job_from_hash(page) == (journey["job_id"], journey["token"])
 
 
@@ -350,7 +350,7 @@ def test_a_heic_photo_the_browser_cannot_decode_is_uploaded_and_converted_by_the
     )
     heic = heic_file(tmp_path)
     _choose_photo_and_agree(page, heic)
-    page.wait_for_function("document.getElementById('preview-note').textContent.length > 0")
+    page.wait_for_function("() => document.getElementById('preview-note').textContent.length > 0")
     assert "HEIC" in page.inner_text("#preview-note")
     with page.expect_response(lambda r: r.url.endswith("/api/jobs")) as created:
         page.click("#submit")
@@ -466,7 +466,7 @@ def test_progress_pauses_while_hidden_and_catches_up_when_visible_again(
     Job.objects.filter(pk=job.id).update(progress=0.05, event_seq=5)  # moved on meanwhile (no event sent)
     with page.expect_request(lambda r: r.url.endswith(f"/api/jobs/{job.id}")), page.expect_websocket():
         set_hidden(False)  # back: one status fetch at once, then a new socket
-    page.wait_for_function("document.getElementById('job-bar').value === 5")
+    page.wait_for_function("() => document.getElementById('job-bar').value === 5")
     Job.objects.filter(pk=job.id).delete()
 
 
@@ -524,6 +524,16 @@ def test_layout_fits_phone_to_tablet_with_big_targets_and_readable_text(
 
     page = new_page()
     page.goto(h5_stack.url)
+    # Film first: its title, real length and a muted loop of it; a sample poster beside it.
+    assert page.inner_text("#feature-title") == "演示" and page.inner_text("#feature-length") == "2 秒"
+    assert page.evaluate(
+        "(() => { const v = document.getElementById('trailer'); return v.muted && v.loop; })()"
+    )
+    assert page.is_visible("#feature-poster") and page.is_hidden("#film-fieldset")  # one film: no picker
+    # The face-data consent: its own checkbox with a short summary; the full text one tap away.
+    assert page.is_hidden("#consent-full")
+    page.click(".consent-details summary")
+    assert page.is_visible("#consent-full") and "敏感个人信息" in page.inner_text("#consent-full")
     page.click("#lang-toggle")
     assert page.evaluate("document.documentElement.lang") == "en"
     assert page.inner_text("#submit") == "Make my posters and film"
@@ -556,7 +566,11 @@ def test_roles_open_only_when_ready_and_a_second_film_can_be_chosen(
         assert page.inner_text(".film[data-film=demo] .film-length") == "2 秒"  # the film's real length
         assert page.is_enabled("input[name=gender][value=female]")  # the first film's role is ready
         assert page.is_hidden("label.choice[data-gender=male]")  # a role neither film has
+        assert page.inner_text("#feature-title") == "演示"
+        assert "/media/films/" in page.get_attribute("#trailer", "src")  # the ready film loops at the top
         page.click(".film[data-film=second]")
+        assert page.inner_text("#feature-title") == "第二部"
+        assert page.get_attribute("#trailer", "src") is None  # not ready: its cover only
         assert page.is_disabled("input[name=gender][value=female]")
         assert page.is_visible("label.choice[data-gender=female] .soon")
         assert page.is_visible("#roles-note")

@@ -36,6 +36,8 @@ def test_campaign_lists_films_and_only_ready_genders(client: APIClient, ready_ca
     assert body["genders"] == ["female"]
     cover_url = body["films"][0].pop("cover_url")
     assert cover_url.startswith("/media/posters/1.jpg?e=")  # the ready variant's first poster artwork
+    trailer_url = body["films"][0].pop("trailer_url")
+    assert trailer_url.startswith("/media/films/x.mp4?e=")  # the ready variant's film, not the other's
     assert body["films"] == [
         {
             "slug": "f",

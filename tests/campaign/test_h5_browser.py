@@ -139,7 +139,7 @@ def test_visitor_uploads_a_photo_and_gets_five_posters_and_a_playable_film(
         expect(video).to_be_visible(timeout=120_000)
         expect(page.locator("#stage-label")).to_be_hidden()  # progress card gone when done
         # The film really plays: metadata loads through the Range-capable media view.
-        page.wait_for_function("document.getElementById('video').readyState >= 1", timeout=30_000)
+        page.wait_for_function("() => document.getElementById('video').readyState >= 1", timeout=30_000)
         assert page.evaluate("document.getElementById('video').duration") == pytest.approx(2.0, abs=0.2)
         for attribute in ("playsinline", "webkit-playsinline", "x5-playsinline"):
             assert video.get_attribute(attribute) is not None
