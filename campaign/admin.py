@@ -19,7 +19,7 @@ from campaign.errors import IllegalTransition, TransitionConflict
 from campaign.models import Campaign, Film, FilmVariant, Job, JobState, PosterTemplate
 from campaign.services.films import poster_template_prepare_request, variant_ingest_request
 from campaign.services.jobs import job_delete, job_retry
-from campaign.services.storage import blob_signed_url
+from campaign.services.storage import blob_signed_url, field_key
 from campaign.sharing import campaign_share_url, qr_box, qr_corner_for
 
 admin.site.site_header = "Protagonist"
@@ -33,6 +33,11 @@ def _thumb(key: str, height: int = 120) -> SafeString | str:
     return format_html(
         '<img src="{}" style="height:{}px;border-radius:4px" alt="">', blob_signed_url(key=key), height
     )
+
+
+def _key(field: Any) -> str:
+    """A file field's storage key, "" when it holds no file."""
+    return field_key(field) if field else ""
 
 
 def _image_size(key: str) -> tuple[int, int] | None:
@@ -52,7 +57,7 @@ def _thumb_with_safe_zone(
     """The thumbnail with the QR code's corner outlined: the safe zone to keep faces and lettering out of."""
     if not key or not poster.image:
         return _thumb(key, height)
-    size = _image_size(poster.image.name)
+    size = _image_size(_key(poster.image))
     if size is None:
         return _thumb(key, height)
     campaign = poster.variant.film.campaign
@@ -162,11 +167,11 @@ class PosterInline(admin.TabularInline):
 
     @admin.display(description="template (outlined: QR safe zone)")
     def template_thumb(self, poster: PosterTemplate) -> SafeString | str:
-        return _thumb_with_safe_zone(poster, poster.image.name if poster.image else "", 100)
+        return _thumb_with_safe_zone(poster, _key(poster.image), 100)
 
     @admin.display(description="preview with a sample face")
     def preview_thumb(self, poster: PosterTemplate) -> SafeString | str:
-        return _thumb_with_safe_zone(poster, poster.preview.name if poster.preview else "", 100)
+        return _thumb_with_safe_zone(poster, _key(poster.preview), 100)
 
 
 @admin.register(FilmVariant)
@@ -219,7 +224,7 @@ class FilmVariantAdmin(admin.ModelAdmin):
 
     @admin.display(description="preview with a sample face (one film frame)")
     def preview_thumb(self, variant: FilmVariant) -> SafeString | str:
-        return _thumb(variant.preview.name if variant.preview else "", 320)
+        return _thumb(_key(variant.preview), 320)
 
     @admin.display(description="progress")
     def progress_percent(self, variant: FilmVariant) -> str:
@@ -289,11 +294,11 @@ class PosterTemplateAdmin(admin.ModelAdmin):
 
     @admin.display(description="template (outlined: QR safe zone)")
     def template_thumb(self, poster: PosterTemplate) -> SafeString | str:
-        return _thumb_with_safe_zone(poster, poster.image.name if poster.image else "", 160)
+        return _thumb_with_safe_zone(poster, _key(poster.image), 160)
 
     @admin.display(description="preview with a sample face")
     def preview_thumb(self, poster: PosterTemplate) -> SafeString | str:
-        return _thumb_with_safe_zone(poster, poster.preview.name if poster.preview else "", 160)
+        return _thumb_with_safe_zone(poster, _key(poster.preview), 160)
 
     def save_model(self, request: HttpRequest, obj: PosterTemplate, form: Any, change: bool) -> None:
         super().save_model(request, obj, form, change)

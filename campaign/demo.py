@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
 FILM_SECONDS = 15
@@ -36,6 +37,9 @@ FILM_SIZE = (540, 960)  # portrait, width x height
 AUDIO_RATE = 44_100
 FILM_TITLE = ("星际主角", "STAR LEAD")
 PORTRAIT_CREDIT = "Portrait: Eileen Collins, NASA (public domain), via scikit-image"
+
+RGB = npt.NDArray[np.uint8]  # (H, W, 3)
+Floats = npt.NDArray[np.float32]
 
 _CJK_FONTS = (
     "/usr/share/fonts/opentype/noto/NotoSansCJK-Bold.ttc",
@@ -54,14 +58,14 @@ _JAW_SIDES = (150, 136, 172, 58, 379, 365, 397, 288)
 _MOUTH_CORNERS = ((61, 78, 146), (291, 308, 375))
 
 
-def astronaut() -> np.ndarray:
+def astronaut() -> RGB:
     from skimage import data
 
     return data.astronaut()
 
 
 @lru_cache(maxsize=1)
-def _portrait() -> tuple[np.ndarray, np.ndarray]:
+def _portrait() -> tuple[RGB, Floats]:
     """The portrait (512x512 RGB) and its 478 Face Mesh landmarks, found once per process."""
     from swap.landmarks import find_faces
 
@@ -110,7 +114,7 @@ def head_turn(t: float) -> tuple[float, float]:
     return max(-1.0, min(1.0, yaw)), max(-1.0, min(1.0, pitch))
 
 
-def face_offsets(points: np.ndarray, t: float) -> np.ndarray:
+def face_offsets(points: Floats, t: float) -> Floats:
     """Landmark offsets (478, 2) in portrait pixels for the expression and head pose at `t`."""
     offsets = np.zeros((len(points), 2), np.float32)
     x0, _ = points[:468, :2].min(axis=0)
@@ -153,7 +157,7 @@ class _FaceWarp:
     """The engine's shape warp with its basis computed once (the portrait's landmarks never move), so
     a frame costs one gather and one remap instead of a triangulation."""
 
-    def __init__(self, rgb: np.ndarray, points: np.ndarray) -> None:
+    def __init__(self, rgb: RGB, points: Floats) -> None:
         from swap.shape import warp_basis, warp_box
 
         height, width = rgb.shape[:2]
@@ -167,26 +171,22 @@ class _FaceWarp:
         grid_y, grid_x = np.mgrid[y0:y1, x0:x1].astype(np.float32)
         self.grid = (grid_x, grid_y)
 
-    def apply(
-        self, rgb: np.ndarray, offsets: np.ndarray, *, closure: float = 0.0, opening: float = 0.0
-    ) -> np.ndarray:
+    def apply(self, rgb: RGB, offsets: Floats, *, closure: float = 0.0) -> RGB:
         """The portrait with its landmarks moved by `offsets`; a closing eye gets its lid painted over
-        the squeezed iris, an opening mouth a dark cavity below the upper teeth."""
+        the squeezed iris (squeezing alone leaves a dark slit)."""
         out = self._warp(rgb, offsets)
         if closure > 0.3:
             out = self._paint_lids(out, rgb, offsets, closure)
         return out
 
-    def _paint_lids(
-        self, out: np.ndarray, rgb: np.ndarray, offsets: np.ndarray, closure: float
-    ) -> np.ndarray:
+    def _paint_lids(self, out: RGB, rgb: RGB, offsets: Floats, closure: float) -> RGB:
         import cv2
 
         points = self.points
         moved = points[:, :2] + offsets
         strength = _smoothstep(0.3, 0.85, closure)
-        for side in (slice(0, 6), slice(6, 12)):
-            upper, lower = list(_UPPER_LID[side]), list(_LOWER_LID[side])
+        for upper_ids, lower_ids in ((_UPPER_LID[:6], _LOWER_LID[:6]), (_UPPER_LID[6:], _LOWER_LID[6:])):
+            upper, lower = list(upper_ids), list(lower_ids)
             ring = np.concatenate([moved[upper], moved[lower][::-1]])
             # The lid's own skin: just above the open eye in the photo.
             lid = points[upper, :2].mean(axis=0) - np.array(
@@ -195,7 +195,7 @@ class _FaceWarp:
             x, y = round(float(lid[0])), round(float(lid[1]))
             colour = rgb[max(0, y - 2) : y + 2, max(0, x - 4) : x + 4].reshape(-1, 3).mean(axis=0)
             mask = np.zeros(out.shape[:2], np.float32)
-            cv2.fillPoly(mask, [np.round(ring).astype(np.int32)], 1.0)
+            cv2.fillPoly(mask, [np.round(ring).astype(np.int32)], (1.0,))
             # The closed lid: a little wider than the squeezed opening, its lash line a shade darker.
             mask = cv2.GaussianBlur(cv2.dilate(mask, np.ones((3, 5), np.uint8)), (0, 0), 1.2) * strength
             lash = cv2.GaussianBlur(np.roll(mask, 1, axis=0) - mask, (0, 0), 0.8).clip(0, 1)
@@ -205,7 +205,7 @@ class _FaceWarp:
             out = np.clip(blended * (1 - 0.35 * lash[..., None]), 0, 255).astype(np.uint8)
         return out
 
-    def _warp(self, rgb: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    def _warp(self, rgb: RGB, offsets: Floats) -> RGB:
         import cv2
 
         x0, y0, x1, y1 = self.box
@@ -227,7 +227,7 @@ def _smoothstep(edge0: float, edge1: float, x: float) -> float:
     return u * u * (3 - 2 * u)
 
 
-def _camera(t: float, seconds: float, size: tuple[int, int], face: tuple[float, float]) -> np.ndarray:
+def _camera(t: float, seconds: float, size: tuple[int, int], face: tuple[float, float]) -> Floats:
     """The 2x3 affine from the portrait to the frame: a slow push-in with a little drift and roll, the
     window always inside the 512x512 photo (nothing outside it is ever shown: no smeared borders)."""
     import cv2
@@ -247,7 +247,7 @@ def _camera(t: float, seconds: float, size: tuple[int, int], face: tuple[float, 
     matrix = cv2.getRotationMatrix2D((cx, cy), roll, scale)
     matrix[0, 2] += width / 2 - cx
     matrix[1, 2] += height / 2 - cy
-    return matrix
+    return np.asarray(matrix, np.float32)
 
 
 # Light keyframes: (gain, tint RGB, key light from the left (-1) or right (+1), its strength)
@@ -276,7 +276,7 @@ def light_at(t: float) -> tuple[float, tuple[float, float, float], float, float,
     )
 
 
-def _light(frame: np.ndarray, t: float) -> np.ndarray:
+def _light(frame: RGB, t: float) -> RGB:
     height, width = frame.shape[:2]
     gain, tint, side, key, headlights = light_at(t)
     xs = np.linspace(-1.0, 1.0, width, dtype=np.float32)[None, :]
@@ -293,19 +293,22 @@ def _light(frame: np.ndarray, t: float) -> np.ndarray:
 
 def demo_frame(
     t: float, size: tuple[int, int] = FILM_SIZE, seconds: float = FILM_SECONDS, *, mirrored: bool = False
-) -> np.ndarray:
+) -> RGB:
     """One RGB frame of the demo film at time `t` (seconds)."""
     import cv2
 
     rgb, points = _portrait()
     warped = _face_warp().apply(rgb, face_offsets(points, t), closure=blink_closure(t))
     face = tuple(float(v) for v in points[:468, :2].mean(axis=0))
-    frame = cv2.warpAffine(
-        warped,
-        _camera(t, seconds, size, face),  # type: ignore[arg-type]
-        size,
-        flags=cv2.INTER_CUBIC,
-        borderMode=cv2.BORDER_REFLECT_101,
+    frame: RGB = np.asarray(
+        cv2.warpAffine(
+            warped,
+            _camera(t, seconds, size, (face[0], face[1])),
+            size,
+            flags=cv2.INTER_CUBIC,
+            borderMode=cv2.BORDER_REFLECT_101,
+        ),
+        np.uint8,
     )
     frame = _light(frame, t)
     return np.ascontiguousarray(frame[:, ::-1]) if mirrored else frame
@@ -328,7 +331,7 @@ def _hz(midi: float) -> float:
     return 440.0 * 2 ** ((midi - 69) / 12)
 
 
-def _pluck(freq: float, seconds: float, rng: np.random.Generator) -> np.ndarray:
+def _pluck(freq: float, seconds: float, rng: np.random.Generator) -> Floats:
     """A plucked string (Karplus-Strong): a noise burst through a damped comb filter."""
     from scipy.signal import lfilter
 
@@ -342,7 +345,7 @@ def _pluck(freq: float, seconds: float, rng: np.random.Generator) -> np.ndarray:
     return lfilter([1.0], denominator, excitation).astype(np.float32)
 
 
-def music(seconds: float) -> np.ndarray:
+def music(seconds: float) -> Floats:
     """A short cue, stereo float32 in [-1, 1]: plucked arpeggio over a pad, bass and soft drums."""
     from scipy.signal import butter, lfilter
 
@@ -353,7 +356,7 @@ def music(seconds: float) -> np.ndarray:
     left = np.zeros(n, np.float32)
     right = np.zeros(n, np.float32)
 
-    def add(signal: np.ndarray, start_s: float, gain: float, pan: float = 0.0) -> None:
+    def add(signal: Floats, start_s: float, gain: float, pan: float = 0.0) -> None:
         start = int(start_s * AUDIO_RATE)
         if start >= n:
             return
@@ -472,16 +475,16 @@ TAGLINES = (
 )
 
 
-def _grade(rgb: np.ndarray, look: str) -> np.ndarray:
+def _grade(rgb: RGB, look: str) -> RGB:
     out = rgb.astype(np.float32)
     if look == "teal":  # teal shadows, warm highlights
         luma = out.mean(axis=2, keepdims=True) / 255.0
         out = out * (0.75 + 0.25 * luma) + (1 - luma) * np.asarray([-18, 6, 14], np.float32)
         out += luma * np.asarray([14, 4, -10], np.float32)
     elif look == "noir":  # gold-toned monochrome with deep blacks
-        luma = out @ np.asarray([0.3, 0.59, 0.11], np.float32)
-        luma = np.clip((luma - 20) * 1.25, 0, 255)[..., None]
-        out = luma * np.asarray([1.08, 0.98, 0.8], np.float32)
+        grey = out @ np.asarray([0.3, 0.59, 0.11], np.float32)
+        toned = np.clip((grey - 20) * 1.25, 0, 255)[..., None] * np.asarray([1.08, 0.98, 0.8], np.float32)
+        out = toned.astype(np.float32)
     return np.clip(out, 0, 255).astype(np.uint8)
 
 
@@ -504,8 +507,11 @@ def build_demo_poster(index: int, *, mirrored: bool = False) -> bytes:
     matrix = cv2.getRotationMatrix2D((cx, cy), tilt, scale)
     matrix[0, 2] += width / 2 - cx
     matrix[1, 2] += height / 2 - cy
-    still = cv2.warpAffine(
-        rgb, matrix, (width, height), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT_101
+    still: RGB = np.asarray(
+        cv2.warpAffine(
+            rgb, matrix, (width, height), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT_101
+        ),
+        np.uint8,
     )
     still = _grade(_light(still, moment), look)
     if mirrored:
