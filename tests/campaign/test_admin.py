@@ -46,6 +46,7 @@ def test_uploading_a_variant_in_admin_ingests_it_and_prepares_posters(tmp_path: 
     }
     for index in range(5):
         form[f"posters-{index}-position"] = str(index + 1)
+        form[f"posters-{index}-qr_corner"] = "auto"
         form[f"posters-{index}-image"] = SimpleUploadedFile(
             f"p{index}.jpg", demo.build_demo_poster(index), content_type="image/jpeg"
         )

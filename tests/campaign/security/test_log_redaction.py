@@ -71,6 +71,6 @@ def test_uvicorn_log_lines_never_carry_a_token(tmp_path: Path) -> None:
         log.close()
     output = (tmp_path / "web.log").read_text()
 
-    assert "/?token=[redacted]\" [accepted]" in output  # uvicorn's websocket line
+    assert '/?token=[redacted]" [accepted]' in output  # uvicorn's websocket line
     assert '"GET /livez?token=[redacted] HTTP/1.1" 200' in output
     assert SECRET not in output
