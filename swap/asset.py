@@ -208,8 +208,8 @@ def build_face_asset(
     weight = weight * (1 - hair_occlusion(texture, weight, size))
     frame, _ = glasses_mask(texture, weight)
     warnings = tuple(analysis.warnings) + (("glasses",) if frame.any() else ())
-    if remove_glasses:
-        weight = weight * (1 - frame)
+    if remove_glasses and frame.any():
+        weight = weight * (1 - glasses_mask(texture, weight, fine=True)[0])
     likeness = rim_skin_likeness(texture, weight, size)
     trust = weight * lowpass_weight(size) * likeness  # = skin_trust(texture, weight, size)
     weight = weight * likeness

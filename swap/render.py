@@ -113,33 +113,43 @@ class FaceRenderer:
         idx = [idx[k] for k in keep]
         targets = [targets[k] for k in keep]
         boxes_ = [b for b in boxes if b is not None]
-        ch = max(b[3] - b[1] for b in boxes_)
-        cw = max(b[2] - b[0] for b in boxes_)
-        bsz = len(idx)
-        origin = np.array([[b[0], b[1]] for b in boxes_], np.float32)
-        crops = np.zeros((bsz, ch, cw, 3), np.uint8)
         # Everything from here on is in crop coordinates, so that a poster's face region and the same
         # region of a full frame give the same pixels to the last bit.
+        regions: list[npt.NDArray[np.uint8]] = []  # per face: its (warped) render box
+        inner: list[tuple[int, int, int, int]] = []  # the face's own crop inside it: what is shaded
         local_targets = []
         for k, (x0, y0, x1, y1) in enumerate(boxes_):
-            crop = frames[idx[k], y0:y1, x0:x1]
+            region = frames[idx[k], y0:y1, x0:x1]
             local = np.array(targets[k].landmarks, np.float32) - np.array([x0, y0, 0], np.float32)
             if self._shape is not None:
                 # the visitor's proportions: move the target's face (and its surroundings) first,
                 # then render the texture on the moved landmarks; a cross-fade fades the shape too
                 offsets = identity_offsets(self._shape, local) * np.float32(min(1.0, targets[k].strength))
-                crop = warp_image(crop, local, offsets)
+                region = warp_image(region, local, offsets)
                 local = local + offsets
-            crops[k, : y1 - y0, : x1 - x0] = crop
-            local_targets.append(replace(targets[k], landmarks=local))
+            # the warp reaches a quarter face width beyond the outline, the face only its own crop:
+            # shading and blending the whole warp box would cost twice the pixels for nothing
+            face = crop_box(self.mesh.positions(local), x1 - x0, y1 - y0) or (0, 0, x1 - x0, y1 - y0)
+            regions.append(np.array(region))
+            inner.append(face)
+            shift = np.array([face[0], face[1], 0], np.float32)
+            local_targets.append(replace(targets[k], landmarks=local - shift))
+        ch = max(b[3] - b[1] for b in inner)
+        cw = max(b[2] - b[0] for b in inner)
+        bsz = len(idx)
+        crops = np.zeros((bsz, ch, cw, 3), np.uint8)
+        for k, (fx0, fy0, fx1, fy1) in enumerate(inner):
+            crops[k, : fy1 - fy0, : fx1 - fx0] = regions[k][fy0:fy1, fx0:fx1]
         pts = np.stack([self.mesh.positions(t.landmarks) for t in local_targets])  # (B, V, 3)
-        colour, alpha, covered = self._shade(pts, np.zeros_like(origin), ch, cw, local_targets)
+        colour, alpha, covered = self._shade(pts, np.zeros((bsz, 2), np.float32), ch, cw, local_targets)
         crop_t = torch.from_numpy(crops).to(self.device).permute(0, 3, 1, 2).float() / 255.0
         rendered = torch.where(covered, colour, crop_t)  # outside the mesh: the target itself
         blended = blend_crops(crop_t, rendered, alpha)
         result = (blended * 255.0 + 0.5).clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
         for k, (x0, y0, x1, y1) in enumerate(boxes_):
-            out[idx[k], y0:y1, x0:x1] = result[k, : y1 - y0, : x1 - x0]
+            fx0, fy0, fx1, fy1 = inner[k]
+            regions[k][fy0:fy1, fx0:fx1] = result[k, : fy1 - fy0, : fx1 - fx0]
+            out[idx[k], y0:y1, x0:x1] = regions[k]
 
     def _shade(
         self, pts: FloatArray, origin: FloatArray, height: int, width: int, targets: list[TargetFace]
