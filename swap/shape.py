@@ -9,18 +9,20 @@ visitor's *identity shape* can be separated from pose and expression:
    lips, lids, brows and chin stay out of the fit, so expression does not tilt it.
 2. `identity_offsets`: aligned visitor minus reference, per landmark, with the parts that an
    expression moves *damped* so that they stay the target's (engine notes, "Prototype 2"):
-   the mouth follows the visitor only by position and (soft-clamped) width, never by its opening or
-   by smile-lifted corners; each eye only by its centre and size, never by its lid opening; the chin
+   the mouth follows the visitor only by position, (soft-clamped) width and each lip's thickness,
+   never by its opening or by smile-lifted corners; each eye only by its centre, size and corner
+   tilt, never by its lid opening; the chin
    does not follow a visitor's open mouth. Without the damping a grin becomes a stretched dark mouth
    and a wink vanishes.
-3. `displacement_field` / `warp_image`: the offsets move the target image. Inside the face the mesh
+3. `warp_basis` / `warp_image`: the offsets move the target image. Inside the face the mesh
    (re-rendered with the displaced landmarks) decides; outside it a displacement that decays over
    three rings (1/3, 2/3, 1 x `RING_REACH` of the face width beyond the outline, carrying 0.74, 0.26
    and 0 of the outline's offset) bends hair, ears and neck smoothly, with no holes or tears.
 
 For stills the reference is the target's own landmarks. For films it is the actor's mean shape
-over the film (`film_reference`): the offset is computed once in that canonical frame and carried
-into every frame by the frame's similarity, so the actor's expression stays per frame.
+over the film (`FilmShape`): the offset is computed once in that canonical frame and carried
+into every frame by the frame's similarity, so the actor's expression stays per frame; `FilmWarp`
+triangulates once per film, so a frame's warp is one batched raster and a remap.
 """
 
 from __future__ import annotations
