@@ -221,6 +221,8 @@ def main() -> int:
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # its own process group: SIGINT reaches it as Ctrl-C would
+            # a shell cannot trap a signal ignored on entry (a background CI job ignores SIGINT)
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
         )
     try:
         visitor(base, clone, runner)

@@ -80,6 +80,9 @@ def platform(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], Path, in
         stdout=output,
         stderr=subprocess.STDOUT,
         start_new_session=True,
+        # a shell cannot trap a signal ignored on entry: under a background CI job SIGINT is
+        # ignored, and Ctrl-C as a terminal sends it must reach the script
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     try:
         yield runner, var_dir, web_port, valkey_port
