@@ -507,17 +507,3 @@ class FilmShape:
         """Offsets (N, 3) in this frame's pixels (scaled by the frame's cross-fade `strength`)."""
         frame_sim = align(self.mean, np.asarray(landmarks, np.float32))
         return frame_sim.apply_vectors(self.canonical) * np.float32(min(1.0, max(0.0, strength)))
-
-
-def warp_i420(yuv: npt.NDArray[np.uint8], points: npt.NDArray[np.floating[Any]], offsets: FloatArray) -> None:
-    """Move the face at `points` by `offsets` in one I420 frame (H*3/2, W) in place (one frame; films
-    use `FilmWarp` for a batch)."""
-    height = yuv.shape[0] * 2 // 3
-    box = even_warp_box(points, yuv.shape[1], height)
-    x0, y0, x1, y1 = box
-    if x1 - x0 < 8 or y1 - y0 < 8:
-        return
-    local = np.array(points, np.float32)
-    local[:, 0] -= x0
-    local[:, 1] -= y0
-    warp_i420_field(yuv, box, warp_basis(local, (0, 0, x1 - x0, y1 - y0)).field(offsets))
