@@ -37,6 +37,7 @@ from swap.glasses import glasses_mask
 from swap.landmarks import N_LANDMARKS
 from swap.mesh import vertex_normals
 from swap.target import LIGHT_MAP_SIZE, LIGHT_SIGMA, RIM_BAND, hair_occlusion, rim_skin_likeness, unwrap
+from swap.threads import single_blas_thread
 from swap.topology import frontalise
 from swap.uv import (
     UV_SIZE,
@@ -199,6 +200,7 @@ def build_face_asset(
     judge (30 pairs: mean distance 0.434 -> 0.463, all 9 glasses pairs worse) and by eye (flat fill
     patches, the upper rim left under the brows), so it is off by default.
     """
+    single_blas_thread()
     pts = analysis.landmarks.points
     texture, weight = unwrap(analysis.rgb, pts, size)
     ur = uv_raster(size)

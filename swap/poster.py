@@ -29,6 +29,7 @@ from swap.fonts import LabelFontError as LabelFontError  # re-exported: what dra
 from swap.landmarks import find_faces
 from swap.render import FaceRenderer, face_box
 from swap.target import TargetFace, prepare_target
+from swap.threads import single_blas_thread
 
 MAX_LONG_SIDE = 1920
 MAX_SHORT_SIDE = 1080
@@ -330,6 +331,7 @@ def render_poster(
     per process (`_canvas`), so the pixels equal a full-frame swap + overlay + label exactly.
     The WebP is encoded when first read (`RenderedPoster.webp`): the platform stores only the JPEG.
     """
+    single_blas_thread()
     r = renderer or FaceRenderer(asset)
     landmarks = np.ascontiguousarray(template.target.landmarks, np.float32).tobytes()
     canvas = _canvas(template.image, template.overlay_png, landmarks, label or None, r.mesh.level)

@@ -51,6 +51,7 @@ from swap.film.track import (
     track_path,
 )
 from swap.landmarks import N_MESH_VERTICES, FaceLandmarks, detect_boxes, mesh_in_box
+from swap.threads import single_blas_thread
 
 Progress = Callable[[int, int], None]
 FloatArray = npt.NDArray[np.float32]
@@ -463,6 +464,7 @@ def ingest_film(path: Path | str, progress: Progress | None = None, *, save: boo
 
     Raises `TemplateError` with code `corrupt_video`, `too_short` or `no_face`.
     """
+    single_blas_thread()
     started = time.perf_counter()
     path = Path(path)
     info = _probe_film(path)

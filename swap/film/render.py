@@ -34,6 +34,7 @@ from swap.errors import SwapError, TemplateError
 from swap.film import fields, io
 from swap.film.track import FilmTrack
 from swap.shape import FilmShape, FilmWarp, even_warp_box, warp_i420_field
+from swap.threads import single_blas_thread
 
 if TYPE_CHECKING:
     from swap.asset import FaceAsset
@@ -395,6 +396,7 @@ def render_film(
     (`AI_METADATA`, merged with `metadata`), as the deep-synthesis labelling rules require. On any
     error the partial video and a half-built fields cache are removed.
     """
+    single_blas_thread()
     from swap.asset import FaceAsset
     from swap.shading import visitor_detail
 
