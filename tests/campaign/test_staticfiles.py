@@ -52,7 +52,7 @@ def test_no_static_path_reads_a_file_outside_the_static_roots(secret_beside_stat
 
 
 def test_a_static_file_is_still_served_with_its_type() -> None:
-    static_root = Path(__file__).resolve().parents[3] / "static"
+    static_root = Path(__file__).resolve().parents[2] / "static"
     some_file = next(p for p in sorted(static_root.rglob("*.js")))
     relative = some_file.relative_to(static_root).as_posix()
     answer = asgi_request(f"/static/{relative}")
