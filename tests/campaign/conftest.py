@@ -94,6 +94,18 @@ def intake_campaign(settings: Any) -> Iterator[Any]:
 
 
 @pytest.fixture
+def editor_client(db: Any) -> Any:
+    """A Django test client logged in as a superuser (the admin's and the dashboard's tests)."""
+    from django.contrib.auth import get_user_model
+    from django.test import Client
+
+    user = get_user_model().objects.create_superuser(username="editor", password="pw-editor-123")
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
 def ready_campaign(db: Any, settings: Any) -> Any:
     """A running campaign whose female variant is marked ready (files are placeholders: no engine)."""
     settings.RATELIMIT_ENABLED = False

@@ -1,4 +1,5 @@
-"""Reconciler rules against the real database and the in-process broker: who is re-enqueued, once."""
+"""Reconciler rules (campaign.services.recovery) against the real database and the in-process broker: who
+is re-enqueued, once."""
 
 from __future__ import annotations
 
@@ -125,21 +126,6 @@ def test_posters_stage_waiting_is_re_enqueued_to_the_posters_actor(
 
     assert reconcile_pass().requeued == [str(job.pk)]
     assert _messages(cpu_queue)[before:] == [("render_posters", (str(job.pk),))]
-
-
-def test_stage_lease_skips_a_duplicate_while_the_first_holds_it(queued_job: Any) -> None:
-    from campaign.models import Job
-    from workers.middleware import stage_lease
-
-    job, _token = queued_job
-    with stage_lease(job_id=str(job.pk), stage="analyze", ttl_s=30) as first:
-        assert first.held and not first.busy_elsewhere
-        assert Job.objects.get(pk=job.pk).lease_owner == first.owner
-        with stage_lease(job_id=str(job.pk), stage="analyze", ttl_s=30) as duplicate:
-            assert duplicate.busy_elsewhere and not duplicate.held
-        with stage_lease(job_id=str(job.pk), stage="posters", ttl_s=30) as next_stage:
-            assert next_stage.held  # the next stage never waits for the previous one's release
-    assert Job.objects.get(pk=job.pk).lease_owner == ""
 
 
 def test_film_ingest_left_running_by_a_dead_worker_is_sent_again(
