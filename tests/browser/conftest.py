@@ -1,9 +1,17 @@
-"""A real stack for the H5 page: uvicorn (HTTP + websockets), one Dramatiq worker, embedded Valkey and a
-SQLite file, driven by Debian's Chromium through Playwright at phone viewports.
+"""The browser suite: the H5 page (and the editors' admin) in Debian's Chromium through Playwright at phone
+viewports. Every test skips when Chromium or Playwright is missing (`chromium_path`).
 
-Everything runs as separate processes like `scripts/run`, so the page talks to the same ASGI app,
-channel layer and workers it meets in production; the test process reads and writes the same database
-through the ORM. The whole module skips when Chromium or Playwright is missing.
+Two stacks:
+- `h5_stack` (test_h5_page.py): uvicorn (HTTP + websockets), one Dramatiq worker, embedded Valkey and a
+  SQLite file as separate processes like `scripts/run`, so the page talks to the same ASGI app, channel
+  layer and workers it meets in production; the test process reads and writes the same database through
+  the ORM.
+- `in_process_platform` (test_h5_in_process.py): the platform of tests/campaign in this process (StubBroker,
+  in-memory channel layer, media in a temp dir); the test runs uvicorn and the workers in threads.
+  Importing tests.campaign.conftest below chooses the StubBroker for this process, as it does in any run
+  that collects tests/campaign; `h5_stack` points the services and actors at its own Valkey.
+
+Screenshots (`screenshot`) go to docs/screenshots with `PROTAGONIST_SCREENSHOTS=1`, else to a temp folder.
 """
 
 from __future__ import annotations
@@ -20,6 +28,7 @@ from typing import Any
 
 import pytest
 
+from tests.campaign.conftest import isolate_platform
 from tests.faults.conftest import Valkey, free_port, stack_database, wait_for
 
 REPO = Path(__file__).resolve().parents[2]
@@ -167,6 +176,13 @@ def chromium_path() -> Path:
         pytest.skip(f"Chromium not found at {CHROMIUM} (apt install chromium)")
     pytest.importorskip("playwright.sync_api")
     return CHROMIUM
+
+
+@pytest.fixture
+def in_process_platform(settings: Any, tmp_path: Path) -> None:
+    """The isolation tests/campaign gives every test (temp media, in-memory channel layer), for the
+    in-process suite only: `h5_stack`'s tests share its media folder with the processes."""
+    isolate_platform(settings, tmp_path)
 
 
 @pytest.fixture(scope="module")

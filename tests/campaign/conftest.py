@@ -18,8 +18,9 @@ from django.conf import settings as django_settings
 django_settings.BROKER_URL = "stub://"
 
 
-@pytest.fixture(autouse=True)
-def _platform_isolation(settings: Any, tmp_path: Path) -> None:
+def isolate_platform(settings: Any, tmp_path: Path) -> None:
+    """Media in a temp dir, the in-memory channel layer, a temp local cache (also tests/browser's in-process
+    suite, through its `in_process_platform` fixture)."""
     settings.STORAGES = {
         **settings.STORAGES,
         "default": {
@@ -29,6 +30,11 @@ def _platform_isolation(settings: Any, tmp_path: Path) -> None:
     }
     settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
     settings.LOCAL_CACHE_DIR = tmp_path / "cache"
+
+
+@pytest.fixture(autouse=True)
+def _platform_isolation(settings: Any, tmp_path: Path) -> None:
+    isolate_platform(settings, tmp_path)
 
 
 def jpeg_bytes(rgb: Any, quality: int = 92) -> bytes:

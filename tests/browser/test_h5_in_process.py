@@ -1,17 +1,15 @@
-"""The H5 page in a real browser (Playwright + Debian Chromium, phone viewport) against the real stack.
+"""The H5 page in a real browser (Playwright + Debian Chromium, phone viewport) against the platform in
+this process (tests/browser/conftest.py, `in_process_platform`).
 
 The ASGI app runs under uvicorn in a thread, the cpu and gpu workers in threads (in-process broker and
 channel layer, so the whole platform shares one in-memory database), the engine for real. The visitor
 picks a photo, ticks the consents, uploads, watches progress over the websocket and gets five posters
-and a playable film; "delete my data" then removes it. Set PROTAGONIST_SCREENSHOTS=<dir> to keep
-screenshots (the README's come from here).
+and a playable film; "delete my data" then removes it; then the editors' admin. The README's admin
+screenshots come from here (`PROTAGONIST_SCREENSHOTS=1`).
 """
 
 from __future__ import annotations
 
-import os
-import shutil
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -27,25 +25,16 @@ from campaign import demo
 from campaign.broker import broker
 from campaign.models import Campaign, Film, FilmVariant, IngestStatus, Job, JobState, PosterTemplate
 from campaign.services.films import poster_template_prepare_request, variant_ingest_request
+from tests.browser.conftest import PHONE, free_port, screenshot
 from tests.campaign.conftest import jpeg_bytes
 from workers import actors
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = [
     pytest.mark.django_db(transaction=True),
     pytest.mark.slow,
-    pytest.mark.skipif(
-        CHROMIUM is None, reason="Debian chromium is not installed (scripts/setup test installs it)"
-    ),
+    pytest.mark.usefixtures("in_process_platform"),
 ]
-PHONE = {"width": 360, "height": 640}
 EDITOR_PASSWORD = "editor-pw-2026"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture
@@ -81,7 +70,7 @@ def live_platform(settings: Any, tmp_path: Path) -> Iterator[str]:
     ]
     for worker in workers:
         worker.start()
-    port = _free_port()
+    port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(application, host="127.0.0.1", port=port, lifespan="off", log_level="warning")
     )
@@ -99,22 +88,15 @@ def live_platform(settings: Any, tmp_path: Path) -> Iterator[str]:
     broker.flush_all()
 
 
-def _shot(page: Any, name: str) -> None:
-    target = os.environ.get("PROTAGONIST_SCREENSHOTS")
-    if target:
-        Path(target).mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(Path(target) / f"{name}.png"), full_page=True)
-
-
 def test_visitor_uploads_a_photo_and_gets_five_posters_and_a_playable_film(
-    live_platform: str, astronaut_rgb: Any, tmp_path: Path
+    chromium_path: Path, live_platform: str, astronaut_rgb: Any, tmp_path: Path
 ) -> None:
     from playwright.sync_api import expect, sync_playwright
 
     photo = tmp_path / "me.jpg"
     photo.write_bytes(jpeg_bytes(astronaut_rgb))
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        browser = playwright.chromium.launch(executable_path=str(chromium_path), args=["--no-sandbox"])
         context = browser.new_context(viewport=PHONE, device_scale_factor=2, is_mobile=True, has_touch=True)
         page = context.new_page()
         page.goto(live_platform + "/")
@@ -128,13 +110,13 @@ def test_visitor_uploads_a_photo_and_gets_five_posters_and_a_playable_film(
         expect(submit).to_be_disabled()  # the age confirmation is still missing
         page.check("#age-self")
         expect(page.locator("#photo-preview")).to_be_visible()
-        _shot(page, "h5-form")
+        screenshot(page, "h5-form")
         submit.click()
 
         expect(page.locator("#step-progress")).to_be_visible(timeout=15_000)
         posters = page.locator("#posters img")
         expect(posters).to_have_count(5, timeout=120_000)
-        _shot(page, "h5-posters")
+        screenshot(page, "h5-posters")
         video = page.locator("#video")
         expect(video).to_be_visible(timeout=120_000)
         expect(page.locator("#stage-label")).to_be_hidden()  # progress card gone when done
@@ -145,7 +127,7 @@ def test_visitor_uploads_a_photo_and_gets_five_posters_and_a_playable_film(
             assert video.get_attribute(attribute) is not None
         widths = posters.evaluate_all("imgs => imgs.map(i => i.naturalWidth)")
         assert widths == [720] * 5
-        _shot(page, "h5-result")
+        screenshot(page, "h5-result")
 
         # The result URL carries id and token in the fragment, which browsers never send to servers.
         fragment = page.evaluate("location.hash")
@@ -173,12 +155,12 @@ def test_visitor_uploads_a_photo_and_gets_five_posters_and_a_playable_film(
         admin.click("input[type=submit]")
         expect(admin.locator("h2").first).to_have_text("Queues")
         expect(admin.locator("body")).to_contain_text("jobs finished per minute")
-        _shot(admin, "admin-dashboard")
+        screenshot(admin, "admin-dashboard")
         admin.goto(live_platform + "/admin/campaign/filmvariant/")
         admin.locator("#result_list tbody th a").first.click()
         expect(admin.locator("body")).to_contain_text("100.0%")  # face coverage of the clip
         expect(admin.locator("img[src*='/media/posters/previews/']")).to_have_count(5)
-        _shot(admin, "admin-variant")
+        screenshot(admin, "admin-variant")
         overflow = admin.evaluate("() => document.scrollingElement.scrollWidth - innerWidth")
         assert overflow <= 0, f"the variant page is {overflow} px wider than 1280 px"
         # The QR code's corner is outlined on each template and preview (bottom-left: the label is
