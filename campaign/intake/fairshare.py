@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from campaign.errors import ServiceBusy
+from campaign.intake.memo import ProcessSingleton
 
 if TYPE_CHECKING:
     from campaign.models import Campaign
@@ -178,24 +179,17 @@ class QueueShare:
 
 # ------------------------------------------------------------------------------------------- Django glue
 
-_share: QueueShare | None = None
-_share_lock = threading.Lock()
 
-
+@ProcessSingleton
 def get_queue_share() -> QueueShare:
-    global _share
-    if _share is None:
-        with _share_lock:
-            if _share is None:
-                from campaign.intake.ratelimit import get_rate_limiter
+    """The process-wide queue share, on the rate limiter's Redis, built on first use."""
+    from campaign.intake.ratelimit import get_rate_limiter
 
-                _share = QueueShare(get_rate_limiter().redis_client)
-    return _share
+    return QueueShare(get_rate_limiter().redis_client)
 
 
 def reset_queue_share() -> None:
-    global _share
-    _share = None
+    get_queue_share.reset()
 
 
 def client_shares(*, ip: str, device_id: str | None, capacity: int) -> list[ClientShare]:

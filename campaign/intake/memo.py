@@ -1,4 +1,5 @@
-"""Intake's lookups remembered per process for ``ADMISSION_SNAPSHOT_TTL_S`` (1 s).
+"""What intake remembers per process: lookups for ``ADMISSION_SNAPSHOT_TTL_S`` (1 s), and the objects it
+builds once (`ProcessSingleton`).
 
 Intake reads the running campaign and its ready variants on every request; at thousands of requests
 per second those two reads were ~40 % of the request's CPU. An editor's change (campaign closed,
@@ -9,9 +10,10 @@ built again when the TTL setting changes (tests override it).
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Callable
-from typing import TypeVar, cast
+from typing import Generic, TypeVar, cast
 
 from cachetools import TTLCache
 from django.conf import settings
@@ -38,3 +40,27 @@ def intake_memo(key: object, compute: Callable[[], T]) -> T:
     with _lock:
         _cache[key] = value
     return value
+
+
+class ProcessSingleton(Generic[T]):
+    """Decorates a builder without arguments: the first call builds the value, later calls return it.
+    Built under a lock, so requests that arrive together at start build it once; `reset()` forgets it
+    (tests, settings changed) and the next call builds it again."""
+
+    def __init__(self, build: Callable[[], T]) -> None:
+        self._build = build
+        self._value: T | None = None
+        self._lock = threading.Lock()
+        functools.update_wrapper(self, build)
+
+    def __call__(self) -> T:
+        value = self._value
+        if value is None:
+            with self._lock:
+                value = self._value
+                if value is None:
+                    value = self._value = self._build()
+        return value
+
+    def reset(self) -> None:
+        self._value = None

@@ -33,6 +33,7 @@ from typing import Any
 
 from campaign.errors import ServiceBusy
 from campaign.intake.device import DEVICE_COOKIE, device_id_from_request
+from campaign.intake.memo import ProcessSingleton
 
 logger = logging.getLogger(__name__)
 
@@ -248,26 +249,17 @@ def client_ip(request: Any) -> str:
     return str(request.META.get("REMOTE_ADDR") or "unknown")
 
 
-_limiter: RateLimiter | None = None
-_limiter_lock = threading.Lock()
-
-
+@ProcessSingleton
 def get_rate_limiter() -> RateLimiter:
     """The process-wide limiter from settings (``RATELIMIT_*``), built on first use."""
-    global _limiter
-    if _limiter is None:
-        with _limiter_lock:
-            if _limiter is None:
-                _limiter = _build_from_settings()
-    return _limiter
+    return _build_from_settings()
 
 
 def reset_rate_limiter() -> None:
     """Forget the limiter (tests, settings changed); the queue share, which uses its Redis, too."""
     from campaign.intake.fairshare import reset_queue_share
 
-    global _limiter
-    _limiter = None
+    get_rate_limiter.reset()
     reset_queue_share()
 
 
