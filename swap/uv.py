@@ -40,6 +40,11 @@ MOUTH_FEATHER = 0.05  # feather around the inner-mouth hole: keeps the target's 
 HAIR_RIM = 0.12  # rim band (fraction of the width) where hair may cover the target face
 BROW_TOP = [105, 334, 66, 296]  # upper-brow landmarks: the forehead zone starts above them
 TRUSTED = 0.25  # a texel with at least this weight is used as it is by the fills
+# the low-passes leave out the eyes with their brows and the lips (distance from the eye / inner-mouth
+# openings, fraction of the face width; see `lowpass_weight`)
+LOWPASS_EYE_MARGIN = 0.10
+LOWPASS_MOUTH_MARGIN = 0.05
+LOWPASS_FEATURE_SOFT = 0.02  # width of the ramp at those margins
 
 
 @dataclass(frozen=True)
@@ -150,10 +155,24 @@ def lowpass_weight(size: int) -> FloatArray:
     Both the target's light map and the visitor's own low-pass use this same weighting, so that in
     a self-swap ``detail * light_map`` gives back the photo; and the rim, where hair, ears and the
     background creep into the mesh, does not colour the face.
+
+    The eyes with their brows and the lips are left out too (their low-pass there is filled from
+    the skin around them): a light map over them would carry the actor's dark brows and lip colour
+    as a blurred band under the visitor's, and the visitor's own low-pass would lighten the
+    visitor's brows in the detail ratio. Measured on 30 tuning pairs by the identity judge: mean
+    distance to the visitor 0.436 -> 0.425 (median 0.442 -> 0.433); brows only 0.430.
     """
-    outer = loop_mask(face_topology().outer_loop, size)
+    topo = face_topology()
+    outer = loop_mask(topo.outer_loop, size)
     d = cv2.distanceTransform(outer, cv2.DIST_L2, 5)
     weight = smoothstep(d / (RIM_FEATHER * size)) * uv_raster(size).covered * (1 - eye_holes(size))
+    for loop, margin in (
+        (topo.left_eye_loop, LOWPASS_EYE_MARGIN),
+        (topo.right_eye_loop, LOWPASS_EYE_MARGIN),
+        (topo.mouth_loop, LOWPASS_MOUTH_MARGIN),
+    ):
+        away = cv2.distanceTransform(255 - loop_mask(loop, size), cv2.DIST_L2, 5) / size
+        weight = weight * smoothstep((away - margin) / LOWPASS_FEATURE_SOFT + 0.5)
     return weight.astype(np.float32)
 
 

