@@ -8,12 +8,13 @@ visitor to retake one photo than to receive five bad posters.
 
 Order of the checks (cheapest and most fundamental first, so the message names the *first* thing
 the visitor must fix): decode -> faces found / counted -> upside down -> face size -> face cut off by
-the border -> head pose -> exposure -> blur -> something covering the face -> expression. Every limit
+the border -> head pose -> exposure -> blur -> a photographed screen -> something covering the face ->
+expression. Every limit
 is in `swap.thresholds`, with the measurements that chose it.
 
 Refusal codes (stable, `PhotoRejected.code`): not_an_image, image_too_small, image_too_large (decode),
 no_face, multiple_faces, face_too_small, face_cut_off, not_facing_camera (turned, tilted, sideways or
-upside down), too_dark, overexposed, too_blurry, face_covered, expression_strong.
+upside down), too_dark, overexposed, too_blurry, screen_photo, face_covered, expression_strong.
 
 Soft warnings (`FaceAnalysis.warnings`; the photo is accepted, the platform may suggest a better one):
 face_small (face under SMALL_FACE_WARN_PX), head_turned (pose between the warn and refuse limits),
@@ -26,7 +27,8 @@ much darker than the skin (locks 0.03-0.25, clean 0.00-0.14) and the share darke
 than its mirror twin (locks 0.11-0.32, clean 0.00-0.26): neither separates them, beards, moustaches,
 glasses and side light look the same, so there is no honest threshold. Coloured hair, masks and objects
 are caught by colour, hands by MediaPipe Hands. A big closed-mouth smile is only warned about (no
-sample photo to set a refusal limit on). Face Mesh lays an upright mesh on some upside-down faces; the
+sample photo to set a refusal limit on). Paintings and cartoons are not recognised (no sample to measure
+a cue on; a beauty-filtered selfie is as smooth as a cartoon's skin). Face Mesh lays an upright mesh on some upside-down faces; the
 detector vote (`upside_down_evidence`) catches those on every sample photo turned over.
 
 Everything measured is returned by `measure_face` too, so benchmarks, tests and threshold tuning use
@@ -73,6 +75,7 @@ class FaceMeasurements:
     foreign_fraction: float  # share of the checked face area whose colour is not skin (see _foreign_fraction)
     mouth_open: float  # inner-lip gap (13-14) / mouth width (61-291)
     mouth_width: float  # mouth width (61-291) / distance between the eye centres
+    screen_pattern: float = 0.0  # strongest periodic peak in the skin's fine detail (see `_screen_pattern`)
 
 
 def _face_crop(
@@ -206,6 +209,41 @@ def upside_down_evidence(rgb: ImageArray) -> tuple[float, float]:
     return _detector_confidence(small), _detector_confidence(np.ascontiguousarray(small[::-1, ::-1]))
 
 
+def _screen_pattern(grey: npt.NDArray[np.float32], points: npt.NDArray[np.float64]) -> float:
+    """How strongly the face's fine detail repeats on a grid: a photographed screen's pixel raster.
+
+    A phone photo of a monitor shows the monitor's pixel grid (or its moire) all over the skin: in the
+    spectrum of the fine detail of a square on the cheeks and nose, sharp peaks stand far above their
+    neighbourhood, whereas skin, pores, noise and JPEG blocking give a smooth spectrum (the 8x8 JPEG
+    grid's own frequencies are skipped). Returns the highest peak's log-ratio to the local spectrum
+    level (`swap.thresholds.MAX_SCREEN_PATTERN` has the measured values).
+    """
+    import cv2
+
+    xy = points[:N_MESH_VERTICES, :2]
+    (x0, y0), (x1, y1) = xy.min(axis=0), xy.max(axis=0)
+    cx, cy, half = (x0 + x1) / 2, (y0 + y1) / 2, int(0.3 * (x1 - x0))
+    h, w = grey.shape
+    top, left = max(0, int(cy - half)), max(0, int(cx - half))
+    square = grey[top : min(h, int(cy + half)), left : min(w, int(cx + half))]
+    n = min(square.shape) & ~1
+    if n < 32:
+        return 0.0
+    square = square[:n, :n]
+    fine = square - cv2.GaussianBlur(square, (0, 0), 2.0)
+    window = np.outer(np.hanning(n), np.hanning(n)).astype(np.float32)
+    spectrum = np.log(np.abs(np.fft.fftshift(np.fft.fft2(fine * window))) + 1e-6).astype(np.float32)
+    level = cv2.GaussianBlur(cv2.medianBlur(spectrum, 5), (0, 0), 3)
+    fy, fx = (np.mgrid[:n, :n] - n // 2) / n  # cycles per pixel
+    band = (np.hypot(fx, fy) > 0.08) & (np.hypot(fx, fy) < 0.5)
+
+    def on_jpeg_grid(f: npt.NDArray[np.float64]) -> npt.NDArray[np.bool_]:
+        return np.asarray(np.abs(f * 8 - np.round(f * 8)) < 12 / n)
+
+    keep = band & ~(on_jpeg_grid(fx) & on_jpeg_grid(fy))
+    return float((spectrum - level)[keep].max()) if keep.any() else 0.0
+
+
 def _hand_polygons(rgb: ImageArray) -> list[npt.NDArray[np.float64]]:
     """Each detected hand as its 21 landmarks in pixels (MediaPipe Hands, static mode, per thread)."""
     if _graphs.hands is None:
@@ -335,6 +373,7 @@ def measure_face(rgb: ImageArray, face: FaceLandmarks, *, with_hands: bool = Tru
     clipped = float(np.mean(luma >= th.CLIPPED_LUMA))
 
     sharp = _sharpness(grey.astype(np.float32), face_mask, face.interocular)
+    screen = _screen_pattern(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).astype(np.float32), pts_full)
 
     lab = cv2.cvtColor(crop.astype(np.float32) / 255.0, cv2.COLOR_RGB2Lab)
     foreign = _foreign_fraction(lab, labels)
@@ -362,6 +401,7 @@ def measure_face(rgb: ImageArray, face: FaceLandmarks, *, with_hands: bool = Tru
         foreign_fraction=foreign,
         mouth_open=mouth_open,
         mouth_width=mouth_width,
+        screen_pattern=screen,
     )
 
 
@@ -478,6 +518,12 @@ _LIMITS = (
         "This photo is too blurry: hold the phone still, tap your face to focus and take it again.",
     ),
     _Limit("soft_focus", lambda m: m.sharpness < th.WARN_SHARPNESS),
+    _Limit(
+        "screen_photo",
+        lambda m: m.screen_pattern > th.MAX_SCREEN_PATTERN,
+        "This looks like a photo of a screen: upload the original photo file instead (or take a new "
+        "photo of yourself).",
+    ),
     _Limit(
         "face_covered",
         lambda m: m.hand_cover > th.MAX_HAND_COVER,

@@ -16,6 +16,7 @@ PHOTO_REFUSAL_CODES = frozenset(
         "too_dark",
         "overexposed",
         "too_blurry",
+        "screen_photo",
         "face_covered",
         "expression_strong",
     }

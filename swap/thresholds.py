@@ -128,6 +128,16 @@ SHARPNESS_INTEROCULAR_PX = 48.0
 MIN_SHARPNESS = 0.6
 WARN_SHARPNESS = 1.5
 
+# ---- a photographed screen ----------------------------------------------------------------------
+
+# `analysis._screen_pattern`: the strongest peak of the face's fine-detail spectrum over its local
+# level (natural log). badinputs/photo_of_laptop_screen.jpg: 3.5 (3.2 at 3/4 size, 2.6-2.9 at half
+# size or JPEG q70 at 3/4; at half size and q70 the raster is gone, 2.0); the 18 shared visitor photos
+# 1.06-1.57, one 2.04 (east_asian_older_man_glasses, a resampled PNG). Only one screen sample exists:
+# the limit sits halfway between it at 3/4 size as JPEG q70 (2.86) and the highest real photo (2.04).
+# A recapture shrunk to half size or less shows no raster any more and passes.
+MAX_SCREEN_PATTERN = 2.45
+
 # ---- something covering the face ------------------------------------------------------------------
 
 # MediaPipe Hands' detection confidence: its default. It also "finds" hands on obama's flag/suit and on

@@ -94,6 +94,7 @@
       err_too_dark: "照片太暗了。请到光线充足的地方再拍一张。",
       err_overexposed: "照片太亮了。请避开强光再拍一张。",
       err_too_blurry: "照片太模糊了。请保持手机稳定再拍一张。",
+      err_screen_photo: "这像是翻拍的屏幕照片。请直接上传原始照片，或重新拍一张自己的照片。",
       err_face_covered: "脸被遮挡了。请摘下口罩、墨镜或移开手。",
       err_expression_strong: "表情太夸张了。请用自然的表情再拍一张。",
       err_internal_error: "我们这边出了点问题，请稍后再试。"
@@ -184,6 +185,7 @@
       err_too_dark: "The photo is too dark. Please take one in better light.",
       err_overexposed: "The photo is too bright. Please avoid strong light.",
       err_too_blurry: "The photo is blurry. Please hold the phone still.",
+      err_screen_photo: "This looks like a photo of a screen. Please upload the original photo file, or take a new photo of yourself.",
       err_face_covered: "Your face is covered. Please remove mask, sunglasses or hands.",
       err_expression_strong: "The expression is too strong. Please use a natural expression.",
       err_internal_error: "Something went wrong on our side. Please try again in a few minutes."

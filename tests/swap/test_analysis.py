@@ -28,6 +28,7 @@ CONTRACT_CODES = {
     "too_dark",
     "overexposed",
     "too_blurry",
+    "screen_photo",
     "face_covered",
     "expression_strong",
 }
@@ -55,6 +56,7 @@ BAD_INPUTS = {
     "upside_down.jpg": {"no_face"},
     "partial_face_cut_off.jpg": {"face_cut_off"},
     "video_noface_hand.mp4": {"not_an_image"},
+    "photo_of_laptop_screen.jpg": {"screen_photo"},
 }
 
 Outcome = FaceAnalysis | PhotoRejected
