@@ -226,7 +226,7 @@ def build_face_asset(
     # a smiling photo's folds would print as smudges on a neutral actor (swap.folds)
     albedo = remove_folds(albedo, pts)
     # the visitor's own low-pass, over the same texels (same rule) as a target's light map
-    # (computed at 128 texels: a Gaussian of sigma 9 % of the width needs no more, and at 512 it
+    # (computed at 128 texels: a Gaussian of sigma 13 % of the width needs no more, and at 512 it
     # would be a 277-tap kernel)
     small = LIGHT_MAP_SIZE
     a_s = np.asarray(

@@ -2,7 +2,7 @@
 
 * `unwrap` samples an image into the UV layout (`swap.uv`) with one bilinear resampling, and says per
   texel how much to trust it (front-facing, not hidden behind the nose, inside the image).
-* `prepare_target` computes a target's *light map*: its own face unwrapped and low-passed at ~9 % of
+* `prepare_target` computes a target's *light map*: its own face unwrapped and low-passed at ~13 % of
   the face width. The rendered colour is ``visitor_detail * light_map`` (`swap.shading`), so low
   frequencies (light direction, colour of the light, skin tone, shadows) come from the target and
   everything finer (eyes, brows, nose, lips, skin texture) from the visitor. The scale is the main
@@ -42,7 +42,7 @@ FloatArray = npt.NDArray[np.float32]
 
 # ---- tuning (each one was measured; see swap/README.md "Measured choices") -------------------------
 LIGHT_MAP_SIZE = 128  # the light map is low-pass: 128 texels carry all it has
-LIGHT_SIGMA = 0.09  # Gaussian sigma of the light map's low-pass, as a fraction of the UV face width
+LIGHT_SIGMA = 0.13  # Gaussian sigma of the light map's low-pass (fraction of the UV face width); 0.09 before, see README
 RIM_BAND = 0.10  # rim band (fraction of the width) where texels must look like skin to be trusted
 MIN_FACING = 0.1  # texels facing the camera less than this (cosine) are not trusted at all
 FULL_FACING = 0.35  # ... and from this cosine on fully trusted

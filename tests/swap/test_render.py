@@ -89,9 +89,9 @@ def test_self_swap_reproduces_the_photo(shared_media, name):
 def test_self_swap_of_the_astronaut_reproduces_her():
     a = analysis_of("astronaut")
     out = FaceRenderer(asset_of("astronaut")).render(a.rgb[None], [prepare_target(a.rgb, a.landmarks)])[0]
-    # 27.9 dB measured (28.2 before the low-passes left out brows and lips: her de-lit brows now
-    # meet the raw target's light there; obama's self-swap rose 29.2 -> 29.9 with the same change)
-    assert _psnr_in_face(out, a.rgb, a.landmarks) > 27.5
+    # 27.2 dB measured (28.2 before the low-passes left out brows and lips and widened to 13 %: her
+    # de-lit brows now meet the raw target's light there; obama's rose 29.2 -> 29.9 with the first)
+    assert _psnr_in_face(out, a.rgb, a.landmarks) > 27.0
     assert not np.array_equal(out, a.rgb)  # it did render
 
 
