@@ -9,8 +9,7 @@ visitor to retake one photo than to receive five bad posters.
 Order of the checks (cheapest and most fundamental first, so the message names the *first* thing
 the visitor must fix): decode -> faces found / counted -> upside down -> face size -> face cut off by
 the border -> head pose -> exposure -> blur -> a photographed screen -> something covering the face ->
-expression. Every limit
-is in `swap.thresholds`, with the measurements that chose it.
+expression. Every limit is in `swap.thresholds`, with the measurements that chose it.
 
 Refusal codes (stable, `PhotoRejected.code`): not_an_image, image_too_small, image_too_large (decode),
 no_face, multiple_faces, face_too_small, face_cut_off, not_facing_camera (turned, tilted, sideways or
@@ -27,9 +26,10 @@ much darker than the skin (locks 0.03-0.25, clean 0.00-0.14) and the share darke
 than its mirror twin (locks 0.11-0.32, clean 0.00-0.26): neither separates them, beards, moustaches,
 glasses and side light look the same, so there is no honest threshold. Coloured hair, masks and objects
 are caught by colour, hands by MediaPipe Hands. A big closed-mouth smile is only warned about (no
-sample photo to set a refusal limit on). Paintings and cartoons are not recognised (no sample to measure
-a cue on; a beauty-filtered selfie is as smooth as a cartoon's skin). Face Mesh lays an upright mesh on some upside-down faces; the
-detector vote (`upside_down_evidence`) catches those on every sample photo turned over.
+sample photo to set a refusal limit on). Paintings and cartoons are not recognised (no sample to
+measure a cue on; a beauty-filtered selfie is as smooth as a cartoon's skin). Face Mesh lays an upright
+mesh on some upside-down faces; the detector vote (`upside_down_evidence`) catches those on every
+sample photo turned over.
 
 Everything measured is returned by `measure_face` too, so benchmarks, tests and threshold tuning use
 the very numbers the decision uses.
@@ -373,7 +373,7 @@ def measure_face(rgb: ImageArray, face: FaceLandmarks, *, with_hands: bool = Tru
     clipped = float(np.mean(luma >= th.CLIPPED_LUMA))
 
     sharp = _sharpness(grey.astype(np.float32), face_mask, face.interocular)
-    screen = _screen_pattern(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).astype(np.float32), pts_full)
+    screen = _screen_pattern(grey.astype(np.float32), pts)  # the crop holds the square it looks at
 
     lab = cv2.cvtColor(crop.astype(np.float32) / 255.0, cv2.COLOR_RGB2Lab)
     foreign = _foreign_fraction(lab, labels)
