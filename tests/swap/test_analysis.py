@@ -132,6 +132,29 @@ def test_skimage_astronaut_is_accepted_as_a_small_face(astronaut_rgb):
     assert result.warnings == ("face_small",)
 
 
+def _photographed(rgb: np.ndarray, *, raster: bool) -> np.ndarray:
+    """`rgb` as a phone photo of a monitor shows it (`raster`) or as a plain 3x upscale: each image
+    pixel drawn as 3x3 device pixels (R, G, B sub-pixel stripes, a dark line between pixel rows),
+    blurred by the lens and resampled by the camera at 0.8 (moire)."""
+    up = cv2.resize(rgb, None, fx=3, fy=3, interpolation=cv2.INTER_NEAREST).astype(np.float32)
+    if raster:
+        x = np.arange(up.shape[1])[None, :]
+        rows = np.where(np.arange(up.shape[0])[:, None] % 3 == 2, 0.8, 1.0)
+        for c in range(3):
+            up[..., c] *= 1.6 * (0.55 + 0.45 * (x % 3 == c)) * rows
+    shot = cv2.resize(cv2.GaussianBlur(up, (0, 0), 0.7), None, fx=0.8, fy=0.8, interpolation=cv2.INTER_AREA)
+    return np.clip(shot, 0, 255).astype(np.uint8)
+
+
+def test_photo_of_a_screen_is_refused_and_the_same_face_unscreened_is_not(astronaut_rgb):
+    with pytest.raises(PhotoRejected) as refusal:
+        analyze_rgb(_photographed(astronaut_rgb, raster=True))
+    assert refusal.value.code == "screen_photo" and "screen" in refusal.value.message
+    plain = _photographed(astronaut_rgb, raster=False)
+    assert measure_face(plain, find_main_face(plain), with_hands=False).screen_pattern < th.MAX_SCREEN_PATTERN
+    analyze_rgb(plain)
+
+
 def test_wide_open_mouth_is_refused_as_a_strong_expression(analysed):
     assert _code(analysed("photos/woman_shouting_yellow_wall.jpg")) == "expression_strong"
 
