@@ -6,11 +6,11 @@ ingest/preparation in a worker after commit; actions call services too.
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.contrib import admin, messages
 from django.core.files.storage import default_storage
 from django.db.models import QuerySet
+from django.db.models.fields.files import FieldFile
+from django.forms import BaseInlineFormSet, ModelForm
 from django.http import HttpRequest
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
@@ -35,7 +35,7 @@ def _thumb(key: str, height: int = 120) -> SafeString | str:
     )
 
 
-def _key(field: Any) -> str:
+def _key(field: FieldFile) -> str:
     """A file field's storage key, "" when it holds no file."""
     return field_key(field) if field else ""
 
@@ -52,7 +52,7 @@ def _image_size(key: str) -> tuple[int, int] | None:
 
 
 def _thumb_with_safe_zone(
-    poster: PosterTemplate, key: str, height: int, request: Any = None
+    poster: PosterTemplate, key: str, height: int, request: HttpRequest | None = None
 ) -> SafeString | str:
     """The thumbnail with the QR code's corner outlined: the safe zone to keep faces and lettering out of."""
     if not key or not poster.image:
@@ -139,7 +139,13 @@ class FilmAdmin(admin.ModelAdmin):
     list_filter = ("campaign", "is_active")
     inlines = (VariantInline,)
 
-    def save_formset(self, request: HttpRequest, form: Any, formset: Any, change: bool) -> None:
+    def save_formset(
+        self,
+        request: HttpRequest,
+        form: ModelForm[Film],
+        formset: BaseInlineFormSet[FilmVariant, Film, ModelForm[FilmVariant]],  # VariantInline's
+        change: bool,
+    ) -> None:
         super().save_formset(request, form, formset, change)
         for variant_form in formset.forms:
             if (
@@ -244,12 +250,20 @@ class FilmVariantAdmin(admin.ModelAdmin):
         ready = variant.posters.filter(prepare_status="ready").count()
         return f"{ready}/5"
 
-    def save_model(self, request: HttpRequest, obj: FilmVariant, form: Any, change: bool) -> None:
+    def save_model(
+        self, request: HttpRequest, obj: FilmVariant, form: ModelForm[FilmVariant], change: bool
+    ) -> None:
         super().save_model(request, obj, form, change)
         if "template_video" in form.changed_data or not change:
             variant_ingest_request(variant=obj)
 
-    def save_formset(self, request: HttpRequest, form: Any, formset: Any, change: bool) -> None:
+    def save_formset(
+        self,
+        request: HttpRequest,
+        form: ModelForm[FilmVariant],
+        formset: BaseInlineFormSet[PosterTemplate, FilmVariant, ModelForm[PosterTemplate]],  # PosterInline's
+        change: bool,
+    ) -> None:
         super().save_formset(request, form, formset, change)
         for poster_form in formset.forms:
             poster = poster_form.instance
@@ -300,7 +314,9 @@ class PosterTemplateAdmin(admin.ModelAdmin):
     def preview_thumb(self, poster: PosterTemplate) -> SafeString | str:
         return _thumb_with_safe_zone(poster, _key(poster.preview), 160)
 
-    def save_model(self, request: HttpRequest, obj: PosterTemplate, form: Any, change: bool) -> None:
+    def save_model(
+        self, request: HttpRequest, obj: PosterTemplate, form: ModelForm[PosterTemplate], change: bool
+    ) -> None:
         super().save_model(request, obj, form, change)
         if {"image", "overlay"} & set(form.changed_data) or not change:
             poster_template_prepare_request(poster=obj)

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from asgiref.typing import ASGIReceiveCallable, ASGISendCallable, LifespanScope
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "campaign.settings")
 
@@ -21,7 +24,7 @@ from campaign.security.proxies import TrustedProxyHeaders  # noqa: E402
 from campaign.security.websocket import SameOriginValidator  # noqa: E402
 
 
-async def lifespan(scope: dict[str, Any], receive: Any, send: Any) -> None:
+async def lifespan(scope: LifespanScope, receive: ASGIReceiveCallable, send: ASGISendCallable) -> None:
     """Acknowledge the server's start-up and shutdown: nothing needs doing then (Django and Channels
     connect lazily), but without an answer uvicorn logs "ASGI 'lifespan' protocol appears unsupported"."""
     while True:

@@ -28,7 +28,7 @@ import threading
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from typing import IO, Any, cast
+from typing import IO, TYPE_CHECKING, Any, cast
 
 from asgiref.sync import sync_to_async
 from django.core import signals
@@ -39,6 +39,9 @@ from django.db.backends.signals import connection_created
 from django.http import HttpResponse
 from django.http.response import HttpResponseBase
 from django.urls import set_script_prefix
+
+if TYPE_CHECKING:
+    from django.db.backends.base.base import BaseDatabaseWrapper
 
 Scope = dict[str, Any]  # as Django's ASGIHandler types them
 Message = Mapping[str, Any]
@@ -51,7 +54,9 @@ API_THREAD_PREFIX = "api-onehop"
 _pool_threads = threading.local()
 
 
-def _keep_connection(sender: Any, connection: Any, **kwargs: Any) -> None:
+def _keep_connection(
+    sender: type[BaseDatabaseWrapper], connection: BaseDatabaseWrapper, **kwargs: object
+) -> None:
     """`connection_created`: a connection opened by a pool thread lives `API_CONN_MAX_AGE` seconds."""
     if not getattr(_pool_threads, "active", False) or connection.settings_dict.get("OPTIONS", {}).get("pool"):
         return

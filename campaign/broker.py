@@ -33,7 +33,7 @@ class DjangoConnections(Middleware):
         broker: dramatiq.Broker,
         message: MessageProxy,
         *,
-        result: Any | None = None,
+        result: Any | None = None,  # whatever the actor returned: Dramatiq's own signature
         exception: BaseException | None = None,
     ) -> None:
         close_old_connections()

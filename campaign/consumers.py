@@ -55,7 +55,7 @@ class JobProgressConsumer(AsyncJsonWebsocketConsumer):
         self.auth_timer = asyncio.create_task(self._auth_deadline())
 
     async def receive(
-        self, text_data: str | None = None, bytes_data: bytes | None = None, **kwargs: Any
+        self, text_data: str | None = None, bytes_data: bytes | None = None, **kwargs: object
     ) -> None:
         """Only small JSON text frames; anything else closes the socket with 4400 (bad frame)."""
         if text_data is None or len(text_data) > MAX_FRAME_CHARS:
@@ -102,7 +102,7 @@ class JobProgressConsumer(AsyncJsonWebsocketConsumer):
             self.in_queue_group = True
         await self.send_json({"type": "snapshot", "seq": snapshot["seq"], "job": snapshot})
 
-    async def receive_json(self, content: Any, **kwargs: Any) -> None:
+    async def receive_json(self, content: Any, **kwargs: object) -> None:  # content: decoded JSON
         kind = content.get("type") if isinstance(content, dict) else None
         if self.group is None:
             # Until the token is shown, the only message that makes sense is the token itself.

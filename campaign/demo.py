@@ -25,7 +25,6 @@ import sys
 from fractions import Fraction
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -262,7 +261,7 @@ def light_at(t: float) -> tuple[float, tuple[float, float, float], float, float,
     a = _smoothstep(4.3, 5.8, t)
     b = _smoothstep(9.3, 10.8, t)
 
-    def mix(i: int) -> Any:
+    def mix(i: int) -> Floats:
         first = np.asarray(_INDOOR[i], np.float32) * (1 - a) + np.asarray(_DUSK[i], np.float32) * a
         return first * (1 - b) + np.asarray(_NIGHT[i], np.float32) * b
 

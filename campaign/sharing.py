@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import io
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import segno
@@ -21,11 +21,14 @@ from PIL import Image
 
 from campaign.models import Campaign, LabelPosition, QrCorner
 
+if TYPE_CHECKING:
+    from swap.poster import PosterTemplate as EnginePosterTemplate
+
 QR_SHARE = 0.2  # QR side as a share of the poster's short side: ~145 px on 720 px, scans from a screen
 QR_MARGIN = 0.025  # like the label's margin
 
 
-def campaign_share_url(*, campaign: Campaign, request: HttpRequest | Any | None = None) -> str:
+def campaign_share_url(*, campaign: Campaign, request: HttpRequest | None = None) -> str:
     """The campaign's public page: its own share_url, else PUBLIC_BASE_URL, else this request's site.
 
     Workers have no request: set `share_url` or PUBLIC_BASE_URL in production so that posters point to
@@ -135,7 +138,9 @@ def _overlay_cached(
     )
 
 
-def poster_template_for_campaign(template: Any, *, campaign: Campaign, qr_corner: str = QrCorner.AUTO) -> Any:
+def poster_template_for_campaign(
+    template: EnginePosterTemplate, *, campaign: Campaign, qr_corner: str = QrCorner.AUTO
+) -> EnginePosterTemplate:
     """The engine's PosterTemplate with the campaign's QR code (in the template's `qr_corner`) and AI
     label added to its overlay.
 

@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from functools import lru_cache
 from itertools import islice
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dramatiq.middleware import CurrentMessage, TimeLimitExceeded
 
@@ -57,6 +57,10 @@ from campaign.services.storage import (
 from campaign.sharing import poster_template_for_campaign
 from swap.errors import PhotoRejected, TemplateError
 from workers.middleware import EngineWarmup, RenderScratchSweep, stage_actor, stage_lease
+
+if TYPE_CHECKING:  # at run time the stages import the engine themselves (and EngineWarmup at boot)
+    from swap.asset import FaceAsset
+    from swap.poster import PosterTemplate as EnginePosterTemplate
 
 logger = logging.getLogger(__name__)
 broker.add_middleware(EngineWarmup())  # the engine imported before messages
@@ -142,14 +146,14 @@ def analyze_job(job_id: str) -> None:
 
 
 @lru_cache(maxsize=32)
-def _poster_template(poster_id: int, generation: int, prepared_key: str) -> Any:
+def _poster_template(poster_id: int, generation: int, prepared_key: str) -> EnginePosterTemplate:
     """Prepared templates are immutable per generation: load each once per worker process."""
     from swap.poster import PosterTemplate as EnginePosterTemplate
 
     return EnginePosterTemplate.from_bytes(blob_get(key=prepared_key))
 
 
-def _face_asset(key: str) -> Any:
+def _face_asset(key: str) -> FaceAsset:
     """Decrypted in memory for one stage and not cached: a deleted job's face must not linger in a worker."""
     from swap.asset import FaceAsset
 
@@ -345,7 +349,7 @@ def _film_preview(variant_id: int, generation: int, film_path: Path) -> str:
     return key
 
 
-def _poster_preview(poster_id: int, generation: int, template: Any) -> str:
+def _poster_preview(poster_id: int, generation: int, template: EnginePosterTemplate) -> str:
     """A preview of the template with a sample face (scikit-image's astronaut), for editors."""
     from swap.poster import render_poster
 
@@ -356,7 +360,7 @@ def _poster_preview(poster_id: int, generation: int, template: Any) -> str:
 
 
 @lru_cache(maxsize=1)
-def _sample_face_asset() -> Any:
+def _sample_face_asset() -> FaceAsset:
     import io
 
     from PIL import Image
@@ -370,7 +374,7 @@ def _sample_face_asset() -> Any:
     return build_face_asset(analyze_photo(buffer.getvalue()))
 
 
-def _jsonable(value: Any) -> Any:
+def _jsonable(value: object) -> Any:  # JSON of whatever shape the report has
     """Film reports hold numpy scalars; the JSONField needs plain numbers."""
     if isinstance(value, dict):
         return {str(k): _jsonable(v) for k, v in value.items()}

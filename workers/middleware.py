@@ -22,13 +22,14 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import dramatiq
+from dramatiq.actor import ActorDecorator
 from dramatiq.middleware import Middleware
 
 from campaign.services.leases import (
@@ -83,8 +84,11 @@ class RenderScratchSweep(Middleware):  # type: ignore[misc]
             logger.warning("could not sweep abandoned render folders", exc_info=True)
 
 
-def stage_actor(spec: ActorSpec, **options: Any) -> Callable[[Callable[..., Any]], Any]:
-    """`dramatiq.actor` with the name, queue and time limit of `spec` (campaign.stages), written once."""
+def stage_actor(spec: ActorSpec, **options: Any) -> ActorDecorator:
+    """`dramatiq.actor` with the name, queue and time limit of `spec` (campaign.stages), written once.
+
+    `options` stay `Any` as in `dramatiq.actor`: each middleware reads its own (max_retries, throws...).
+    """
     return dramatiq.actor(
         actor_name=spec.name, queue_name=spec.queue, time_limit=spec.time_limit_ms, **options
     )

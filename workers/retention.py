@@ -13,7 +13,7 @@ chain needs nothing beyond the workers, like the reconciler's (`workers.reconcil
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING
 
 import dramatiq
 from django.conf import settings
@@ -25,6 +25,9 @@ from campaign.services.retention import retention_sweep, sweep_slot_acquire
 from campaign.stages import RETENTION_SWEEP
 from workers.middleware import stage_actor
 
+if TYPE_CHECKING:
+    import redis
+
 logger = logging.getLogger(__name__)
 
 
@@ -32,7 +35,7 @@ def _interval_s() -> float:
     return float(settings.RETENTION_SWEEP_INTERVAL_S)
 
 
-def _lock_client() -> Any:
+def _lock_client() -> redis.Redis:
     import redis
 
     url = settings.RATELIMIT_REDIS_URL or settings.CHANNEL_REDIS_URL

@@ -13,7 +13,8 @@ from rest_framework.views import exception_handler as drf_exception_handler
 from campaign.errors import CampaignError, ServiceBusy
 
 
-def _first_message(detail: Any) -> str:
+def _first_message(detail: object) -> str:
+    """The first message of a ValidationError's detail (nested dicts and lists); anything else as str."""
     if isinstance(detail, dict):
         for field, value in detail.items():
             message = _first_message(value)

@@ -28,8 +28,8 @@ import statistics
 import threading
 import time
 from dataclasses import dataclass
-from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from campaign.errors import ServiceBusy
 
@@ -97,7 +97,7 @@ def _clamp(seconds: float) -> int:
 # -------------------------------------------------------------------------------------- live figures
 
 
-def _median_seconds(pairs: list[tuple[Any, Any]], default: float) -> float:
+def _median_seconds(pairs: list[tuple[datetime | None, datetime | None]], default: float) -> float:
     spans = [(end - start).total_seconds() for start, end in pairs if start and end and end > start]
     return statistics.median(spans) if spans else default
 

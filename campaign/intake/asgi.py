@@ -92,7 +92,7 @@ def _header(scope: Scope, name: bytes) -> str:
     return ""
 
 
-def _rate_decision(scope: Scope) -> Any:
+def _rate_decision(scope: Scope) -> RateDecision:
     """The limiter's decision for this request, from headers and the peer address only."""
     from django.http.cookie import parse_cookie
 

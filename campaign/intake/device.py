@@ -12,16 +12,31 @@ from __future__ import annotations
 
 import re
 import secrets
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Protocol
 
 from django.conf import settings
 from django.core import signing
+
+if TYPE_CHECKING:
+    from django.http import HttpRequest
+    from django.http.response import HttpResponseBase
 
 DEVICE_COOKIE = "pg_device"
 _SALT = "protagonist.device.v1"
 _RAW_ID = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 _MAX_AGE_S = 365 * 24 * 3600
+
+
+class ClientRequest(Protocol):
+    """What the intake checks read of a request (address, cookies). A Protocol, not HttpRequest: the
+    ASGI layer (`campaign.intake.asgi`) checks the rate limit before Django builds a request."""
+
+    @property
+    def META(self) -> Mapping[str, object]: ...
+
+    @property
+    def COOKIES(self) -> Mapping[str, str]: ...
 
 
 def _signer() -> signing.Signer:
@@ -51,12 +66,12 @@ def device_id_verify(value: str | None) -> str | None:
     return raw if _RAW_ID.match(raw) else None
 
 
-def device_id_from_request(request: Any) -> str | None:
+def device_id_from_request(request: ClientRequest) -> str | None:
     """The request's verified device id; anything else in the cookie is ignored, never trusted."""
     return device_id_verify(request.COOKIES.get(DEVICE_COOKIE))
 
 
-def device_cookie_ensure(request: Any, response: Any) -> None:
+def device_cookie_ensure(request: HttpRequest, response: HttpResponseBase) -> None:
     """Give a client without a valid device id a fresh signed one (HttpOnly, SameSite=Lax)."""
     if device_id_from_request(request) is not None or DEVICE_COOKIE in response.cookies:
         return
@@ -74,10 +89,10 @@ class DeviceCookieMiddleware:
     """Issues the device cookie with every HTML page and API answer that lacks a valid one, so the H5
     page holds a device id before its first upload (static files and media are left alone)."""
 
-    def __init__(self, get_response: Callable[[Any], Any]) -> None:
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
         self.get_response = get_response
 
-    def __call__(self, request: Any) -> Any:
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
         response = self.get_response(request)
         content_type = str(response.get("Content-Type", ""))
         if request.path.startswith("/api/") or (

@@ -26,12 +26,15 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from campaign.errors import ServiceBusy
 from campaign.intake.memo import ProcessSingleton
 
 if TYPE_CHECKING:
+    import redis
+    from django.http import HttpRequest
+
     from campaign.models import Campaign
 
 logger = logging.getLogger(__name__)
@@ -121,7 +124,7 @@ class QueueShare:
     """Takes a place in each client's share atomically, or raises `QueueShareExceeded`."""
 
     def __init__(
-        self, redis_client: Any, *, prefix: str = "share:intake", fallback_retry_s: float = 5.0
+        self, redis_client: redis.Redis | None, *, prefix: str = "share:intake", fallback_retry_s: float = 5.0
     ) -> None:
         self._redis = redis_client
         self._script = redis_client.register_script(_SHARE_LUA) if redis_client is not None else None
@@ -207,7 +210,7 @@ def client_shares(*, ip: str, device_id: str | None, capacity: int) -> list[Clie
     return shares
 
 
-def queue_share_take(*, request: Any, campaign: Campaign) -> ShareTicket | None:
+def queue_share_take(*, request: HttpRequest, campaign: Campaign) -> ShareTicket | None:
     """Intake's check: a place in this client's share, or QueueShareExceeded (429 + Retry-After).
 
     None when shares are off (``ADMISSION_SHARE_ENABLED=false``).

@@ -13,7 +13,7 @@ the view then only checks the rate limit itself when no ASGI layer did (test cli
 from __future__ import annotations
 
 import io
-from typing import Any
+from typing import TYPE_CHECKING
 
 from django.core.files.uploadedfile import InMemoryUploadedFile
 from django.core.files.uploadhandler import FileUploadHandler
@@ -23,6 +23,9 @@ from campaign.intake.device import device_cookie_ensure
 from campaign.intake.ratelimit import ratelimit_enforce
 from campaign.intake.uploads import UploadLimits, UploadRejected, _too_many_bytes
 
+if TYPE_CHECKING:
+    from django.http import HttpRequest
+
 # Multipart framing and the small form fields (gender, consent, film) on top of the photo itself.
 _FORM_OVERHEAD_BYTES = 64 * 1024
 
@@ -30,13 +33,21 @@ _FORM_OVERHEAD_BYTES = 64 * 1024
 class CappedMemoryUploadHandler(FileUploadHandler):
     """Collects the upload in memory and refuses it (413) as soon as it exceeds the photo byte limit."""
 
-    def __init__(self, request: Any = None, *, max_bytes: int) -> None:
+    def __init__(self, request: HttpRequest | None = None, *, max_bytes: int) -> None:
         super().__init__(request)
         self.max_bytes = max_bytes
         self._buffer = io.BytesIO()
 
-    def new_file(self, *args: Any, **kwargs: Any) -> None:
-        super().new_file(*args, **kwargs)
+    def new_file(
+        self,
+        field_name: str,
+        file_name: str,
+        content_type: str,
+        content_length: int | None,
+        charset: str | None = None,
+        content_type_extra: dict[str, bytes] | None = None,
+    ) -> None:
+        super().new_file(field_name, file_name, content_type, content_length, charset, content_type_extra)
         self._buffer = io.BytesIO()
 
     def receive_data_chunk(self, raw_data: bytes, start: int) -> None:
@@ -58,7 +69,7 @@ class CappedMemoryUploadHandler(FileUploadHandler):
         )
 
 
-def intake_guard(request: Any) -> None:
+def intake_guard(request: HttpRequest) -> None:
     """Rate limits (429 + Retry-After) and request size (413), before the body is parsed.
 
     `request` is the DRF or Django request of ``POST /api/jobs``; call this before touching

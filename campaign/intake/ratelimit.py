@@ -29,11 +29,14 @@ import math
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
 
 from campaign.errors import ServiceBusy
-from campaign.intake.device import DEVICE_COOKIE, device_id_from_request
+from campaign.intake.device import DEVICE_COOKIE, ClientRequest, device_id_from_request
 from campaign.intake.memo import ProcessSingleton
+
+if TYPE_CHECKING:
+    import redis
 
 logger = logging.getLogger(__name__)
 
@@ -162,7 +165,7 @@ class RateLimiter:
 
     def __init__(
         self,
-        redis_client: Any,
+        redis_client: redis.Redis | None,
         *,
         device: Rule,
         ip: Rule,
@@ -182,7 +185,7 @@ class RateLimiter:
         self._last_warning = 0.0
 
     @property
-    def redis_client(self) -> Any:
+    def redis_client(self) -> redis.Redis | None:
         """The limiter's Redis (None without one): the queue share keeps its counts there too."""
         return self._redis
 
@@ -243,7 +246,7 @@ class RateLimiter:
 # ------------------------------------------------------------------------------------------- Django glue
 
 
-def client_ip(request: Any) -> str:
+def client_ip(request: ClientRequest) -> str:
     """The client address: ``REMOTE_ADDR``, which `campaign.security.proxies.TrustedProxyHeaders` has
     already resolved through the trusted proxies (X-Forwarded-For is never read here)."""
     return str(request.META.get("REMOTE_ADDR") or "unknown")
@@ -282,7 +285,7 @@ def _build_from_settings() -> RateLimiter:
     )
 
 
-def ratelimit_enforce(request: Any) -> RateDecision:
+def ratelimit_enforce(request: ClientRequest) -> RateDecision:
     """Intake's check: raises RateLimited (429 + Retry-After) or returns the (allowed) decision."""
     from django.conf import settings
 

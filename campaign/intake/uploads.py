@@ -33,7 +33,7 @@ import struct
 import threading
 import warnings
 from dataclasses import dataclass, field
-from typing import IO, Any
+from typing import IO
 
 from PIL import Image, ImageCms, ImageFile, ImageOps, UnidentifiedImageError
 
@@ -212,7 +212,7 @@ def _too_small(width: int, height: int, limits: UploadLimits) -> UploadRejected:
 # ------------------------------------------------------------------------------------------------ entry
 
 
-def read_upload(uploaded_file: Any, limits: UploadLimits) -> bytes:
+def read_upload(uploaded_file: bytes | bytearray | memoryview | IO[bytes], limits: UploadLimits) -> bytes:
     """The upload's bytes, refusing oversize files before reading them whole (Django has no per-file cap)."""
     if isinstance(uploaded_file, bytes | bytearray | memoryview):
         data = bytes(uploaded_file)
@@ -231,7 +231,9 @@ def read_upload(uploaded_file: Any, limits: UploadLimits) -> bytes:
     return data
 
 
-def sanitize_upload(uploaded_file: Any, limits: UploadLimits | None = None) -> SanitizedPhoto:
+def sanitize_upload(
+    uploaded_file: bytes | bytearray | memoryview | IO[bytes], limits: UploadLimits | None = None
+) -> SanitizedPhoto:
     """Check, clean and normalise one uploaded photo; raises `UploadRejected` with a specific code.
 
     `uploaded_file` is a Django ``UploadedFile``, any binary file object, or bytes.

@@ -13,10 +13,17 @@ import contextvars
 import json
 import logging
 import re
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias, TypedDict, cast
+
+if TYPE_CHECKING:  # the logging config loads this module while Django sets up: stdlib imports only
+    from django.http import HttpRequest
+    from django.http.response import HttpResponseBase
+
+    GetResponse: TypeAlias = Callable[[HttpRequest], HttpResponseBase]
+    AsyncGetResponse: TypeAlias = Callable[[HttpRequest], Awaitable[HttpResponseBase]]
 
 _context: contextvars.ContextVar[dict[str, str]] = contextvars.ContextVar("log_context", default={})  # noqa: B039
 
@@ -117,6 +124,11 @@ def logging_config(*, fmt: str, level: str) -> dict[str, Any]:
     }
 
 
+class _RequestIds(TypedDict):
+    request_id: str
+    job_id: str | None
+
+
 class RequestContextMiddleware:
     """Bind a request id (from the load balancer's X-Request-ID, else a fresh one) and the job id in
     the path to every log line a request produces; echo the request id back for support tickets.
@@ -128,7 +140,7 @@ class RequestContextMiddleware:
     async_capable = True
     _job_in_path = re.compile(r"/(?:api/jobs|ws/jobs|media/jobs)/([0-9a-f-]{36})")
 
-    def __init__(self, get_response: Any) -> None:
+    def __init__(self, get_response: GetResponse | AsyncGetResponse) -> None:
         from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 
         self.get_response = get_response
@@ -136,7 +148,7 @@ class RequestContextMiddleware:
         if self.is_async:
             markcoroutinefunction(self)
 
-    def _ids(self, request: Any) -> dict[str, str | None]:
+    def _ids(self, request: HttpRequest) -> _RequestIds:
         import uuid
 
         match = self._job_in_path.search(request.path)
@@ -145,18 +157,18 @@ class RequestContextMiddleware:
             "job_id": match.group(1) if match else None,
         }
 
-    def __call__(self, request: Any) -> Any:
+    def __call__(self, request: HttpRequest) -> HttpResponseBase | Awaitable[HttpResponseBase]:
         if self.is_async:
             return self._acall(request)
         ids = self._ids(request)
         with log_context(**ids):
-            response = self.get_response(request)
+            response = cast("GetResponse", self.get_response)(request)  # not is_async: a sync chain
         response["X-Request-ID"] = ids["request_id"]
         return response
 
-    async def _acall(self, request: Any) -> Any:
+    async def _acall(self, request: HttpRequest) -> HttpResponseBase:
         ids = self._ids(request)
         with log_context(**ids):
-            response = await self.get_response(request)
+            response = await cast("AsyncGetResponse", self.get_response)(request)
         response["X-Request-ID"] = ids["request_id"]
         return response

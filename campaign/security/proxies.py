@@ -17,11 +17,17 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Awaitable, Callable, Iterable
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from asgiref.typing import ASGIReceiveCallable, ASGISendCallable
+
+if TYPE_CHECKING:
+    from django.http import HttpRequest
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+# A plain dict, not asgiref.typing's TypedDict Scope: this middleware rebuilds it with a new client/scheme.
 Scope = dict[str, Any]
-App = Callable[[Scope, Any, Any], Awaitable[None]]
+App = Callable[[Scope, ASGIReceiveCallable, ASGISendCallable], Awaitable[None]]
 
 
 def trusted_networks_parse(values: Iterable[str]) -> tuple[Network, ...]:
@@ -85,7 +91,7 @@ class TrustedProxyHeaders:
     def __init__(self, app: App) -> None:
         self.app = app
 
-    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+    async def __call__(self, scope: Scope, receive: ASGIReceiveCallable, send: ASGISendCallable) -> None:
         if scope["type"] in ("http", "websocket"):
             trusted = trusted_networks()
             peer = (scope.get("client") or ("", 0))[0]
@@ -107,7 +113,7 @@ class TrustedProxyHeaders:
         await self.app(scope, receive, send)
 
 
-def request_client_address(request: Any) -> str:
+def request_client_address(request: HttpRequest) -> str:
     """A Django request's client address (django-axes' AXES_CLIENT_IP_CALLABLE): ``REMOTE_ADDR``, set
     from TRUSTED_PROXIES by `TrustedProxyHeaders`, never read from a header a client can write."""
     return str(request.META.get("REMOTE_ADDR") or "")

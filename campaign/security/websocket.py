@@ -14,16 +14,15 @@ server answered with HTTP 500 and a traceback; `refuse_unrouted` denies the hand
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
+from collections.abc import Awaitable, Callable
 from urllib.parse import urlsplit
 
+from asgiref.typing import ASGIReceiveCallable, ASGISendCallable, WebSocketScope
 from channels.generic.websocket import AsyncWebsocketConsumer
 from channels.security.websocket import WebsocketDenier
 from django.http.request import split_domain_port, validate_host
 
-Scope = MutableMapping[str, Any]
-App = Callable[[Scope, Any, Any], Awaitable[None]]
+App = Callable[[WebSocketScope, ASGIReceiveCallable, ASGISendCallable], Awaitable[None]]
 _DEFAULT_PORT = {"http": 80, "https": 443}
 
 
@@ -60,7 +59,9 @@ class SameOriginValidator:
     def __init__(self, app: App) -> None:
         self.app = app
 
-    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+    async def __call__(
+        self, scope: WebSocketScope, receive: ASGIReceiveCallable, send: ASGISendCallable
+    ) -> None:
         from django.conf import settings
 
         headers = {name.lower(): value.decode("latin-1") for name, value in scope.get("headers", [])}

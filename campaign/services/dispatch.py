@@ -15,7 +15,7 @@ when the broker fails: the job is already someone's, and the reconciler re-enque
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TypeAlias
 
 from django.db import transaction
 
@@ -23,6 +23,9 @@ from campaign.errors import ServiceBusy
 from campaign.stages import ACTORS
 
 logger = logging.getLogger(__name__)
+
+# A JSON scalar: Dramatiq's JSON encoder gives it back unchanged (a tuple would come back a list).
+ActorArg: TypeAlias = str | int | float | bool | None
 
 
 class QueueUnavailable(ServiceBusy):
@@ -39,7 +42,7 @@ class QueueUnavailable(ServiceBusy):
         )
 
 
-def enqueue_now(actor_name: str, *args: Any) -> None:
+def enqueue_now(actor_name: str, *args: ActorArg) -> None:
     """Send a message to `actor_name` (a `campaign.stages.ACTORS` name) at once; broker errors propagate."""
     import dramatiq
 
@@ -52,7 +55,7 @@ def enqueue_now(actor_name: str, *args: Any) -> None:
     )
 
 
-def _send(actor_name: str, args: tuple[Any, ...], *, required: bool) -> None:
+def _send(actor_name: str, args: tuple[ActorArg, ...], *, required: bool) -> None:
     try:
         enqueue_now(actor_name, *args)
     except Exception as error:
@@ -64,7 +67,7 @@ def _send(actor_name: str, args: tuple[Any, ...], *, required: bool) -> None:
         logger.exception("could not enqueue %s%r", actor_name, args)
 
 
-def enqueue_on_commit(actor_name: str, *args: Any, required: bool = False) -> None:
+def enqueue_on_commit(actor_name: str, *args: ActorArg, required: bool = False) -> None:
     """Send after commit. With `required`, a failed send raises `QueueUnavailable` out of the
     commit (Django runs non-robust on_commit callbacks and lets their exception through)."""
     transaction.on_commit(lambda: _send(actor_name, args, required=required))

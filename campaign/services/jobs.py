@@ -22,7 +22,7 @@ from campaign.errors import IllegalTransition, TransitionConflict, VariantUnavai
 from campaign.intake.admission import admission_release, admission_request
 from campaign.intake.memo import intake_memo
 from campaign.intake.uploads import sanitize_upload
-from campaign.models import Campaign, Gender, Job, JobId, JobState
+from campaign.models import Campaign, FilmVariant, Gender, Job, JobId, JobState
 from campaign.selectors import POSTER_COUNT, variants_ready
 from campaign.services.dispatch import QueueUnavailable, enqueue_on_commit
 from campaign.services.events import job_event_publish, queue_moved_publish
@@ -151,7 +151,7 @@ def _job_insert(
     job_id: uuid.UUID,
     token_hash: str,
     campaign: Campaign,
-    variant: Any,
+    variant: FilmVariant,
     gender: str,
     photo_key: str,
     position: int,

@@ -35,7 +35,7 @@ import secrets
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, cast
 
 from django.conf import settings
 from django.db.models import F, Q
@@ -45,6 +45,12 @@ from campaign.models import ACTIVE_STATES, Job
 from campaign.services.dispatch import enqueue_now
 from campaign.services.jobs import job_fail
 from campaign.stages import INGEST_VARIANT, STATE_SINCE, STATE_STAGE
+
+if TYPE_CHECKING:
+    import threading
+
+    import dramatiq
+    from dramatiq.brokers.rabbitmq import RabbitmqBroker
 
 logger = logging.getLogger(__name__)
 
@@ -74,7 +80,7 @@ class ReconcileReport:
 # --------------------------------------------------------------------------------- broker epoch
 
 
-def broker_epoch_check(broker: Any = None) -> bool:
+def broker_epoch_check(broker: dramatiq.Broker | None = None) -> bool:
     """True when the broker lost its data since the last pass (its epoch marker is gone); re-marks it.
 
     A fresh broker also reads as "lost"; then there is nothing queued to lose and the pass is cheap.
@@ -89,11 +95,11 @@ def broker_epoch_check(broker: Any = None) -> bool:
         client.set(EPOCH_KEY, secrets.token_hex(8), nx=True)
         return True
     if broker.__class__.__name__ == "RabbitmqBroker":
-        return _rabbitmq_epoch_check(broker)
+        return _rabbitmq_epoch_check(cast("RabbitmqBroker", broker))  # by name: no pika import here
     return False
 
 
-def _rabbitmq_epoch_check(broker: Any) -> bool:
+def _rabbitmq_epoch_check(broker: RabbitmqBroker) -> bool:
     """RabbitMQ: a durable queue holding one persistent message survives only a broker that kept data."""
     import pika
 
@@ -252,7 +258,7 @@ def reconcile_pass(*, now: datetime | None = None, limit: int = 1000) -> Reconci
     return report
 
 
-def reconcile_forever(*, interval_s: float, stop: Any = None) -> None:
+def reconcile_forever(*, interval_s: float, stop: threading.Event | None = None) -> None:
     """The reconciler process: a pass every `interval_s` seconds; database errors wait for the next."""
     from django.db import close_old_connections
 

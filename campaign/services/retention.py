@@ -29,6 +29,8 @@ from django.utils import timezone
 from swap.errors import PHOTO_REFUSAL_CODES
 
 if TYPE_CHECKING:
+    import redis
+
     from campaign.models import JobId
 
 logger = logging.getLogger(__name__)
@@ -118,11 +120,11 @@ def retention_sweep(*, now: datetime | None = None) -> RetentionReport:
 LOCK_KEY = "protagonist:retention:lock"
 
 
-def sweep_slot_acquire(redis_client: object, interval_s: float) -> bool:
+def sweep_slot_acquire(redis_client: redis.Redis, interval_s: float) -> bool:
     """Whether this run of the self-rescheduling chain may sweep and reschedule.
 
     Every worker boot starts a chain (so the sweep survives restarts and lost messages); the lock,
     held for 90 % of the interval, lets exactly one chain survive: a second chain finds the lock taken
     and ends instead of rescheduling.
     """
-    return bool(redis_client.set(LOCK_KEY, "1", nx=True, px=max(1, int(interval_s * 900))))  # type: ignore[attr-defined]
+    return bool(redis_client.set(LOCK_KEY, "1", nx=True, px=max(1, int(interval_s * 900))))

@@ -101,7 +101,7 @@ class TaggedS3Storage(S3Storage):
     instead of silently handing out unsigned CDN links.
     """
 
-    def __init__(self, **options: Any) -> None:
+    def __init__(self, **options: object) -> None:
         import os
 
         if os.environ.get("CLOUDFRONT_KEY_ID") and os.environ.get("CLOUDFRONT_KEY"):

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import secrets
 from pathlib import Path
-from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -15,7 +14,7 @@ from django.core.management.base import BaseCommand
 class Command(BaseCommand):
     help = "Create the admin user (ADMIN_USERNAME/ADMIN_PASSWORD or a random password) if none exists."
 
-    def handle(self, *args: Any, **options: Any) -> None:
+    def handle(self, *args: object, **options: object) -> None:
         users = get_user_model()
         if users.objects.filter(is_superuser=True).exists():
             return

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import json
-from typing import Any
 
 from django.conf import settings
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandParser
 
 
 class Command(BaseCommand):
     help = "Re-enqueue jobs whose worker died, whose message was lost, or whose broker lost its data."
 
-    def add_arguments(self, parser: Any) -> None:
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--once", action="store_true", help="one pass, print what it did, exit")
         parser.add_argument(
             "--interval",
@@ -21,7 +20,7 @@ class Command(BaseCommand):
             help="seconds between passes (default RECONCILE_INTERVAL_S)",
         )
 
-    def handle(self, *args: Any, once: bool, interval: float, **options: Any) -> None:
+    def handle(self, *args: object, once: bool, interval: float, **options: object) -> None:
         from campaign.services.recovery import reconcile_forever, reconcile_pass
 
         if once:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.core.management.base import BaseCommand
 
 from campaign.services.retention import retention_sweep
@@ -15,7 +13,7 @@ class Command(BaseCommand):
         "campaign retention period has passed. Idempotent; the workers also run it periodically."
     )
 
-    def handle(self, *args: Any, **options: Any) -> None:
+    def handle(self, *args: object, **options: object) -> None:
         report = retention_sweep()
         self.stdout.write(
             f"deleted {report.originals_deleted} original photos and {report.jobs_expired} expired jobs"

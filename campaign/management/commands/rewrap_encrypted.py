@@ -7,8 +7,6 @@ is not re-encrypted. Idempotent: blobs already under the current key are skipped
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.core.management.base import BaseCommand
 
 from campaign.services.private_blobs import private_blob_rewrap
@@ -17,7 +15,7 @@ from campaign.services.private_blobs import private_blob_rewrap
 class Command(BaseCommand):
     help = "Re-wrap the data keys of encrypted blobs (photos, face assets) with the current master key."
 
-    def handle(self, *args: Any, **options: Any) -> None:
+    def handle(self, *args: object, **options: object) -> None:
         from campaign.models import Job, JobState
 
         rewrapped = current = 0

@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
-from typing import Any
 
 from django.core.files.base import ContentFile
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandParser
 from django.db import transaction
 
 from campaign import demo
@@ -24,10 +23,10 @@ from campaign.services.films import poster_template_prepare_request, variant_ing
 class Command(BaseCommand):
     help = "Create the demo campaign with a generated film and posters (skips when it exists)."
 
-    def add_arguments(self, parser: Any) -> None:
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--now", action="store_true", help="ingest in this process instead of a worker")
 
-    def handle(self, *args: Any, now: bool = False, **options: Any) -> None:
+    def handle(self, *args: object, now: bool = False, **options: object) -> None:
         if Campaign.objects.filter(slug="demo").exists():
             self.stdout.write("demo campaign exists; nothing to do")
             return

