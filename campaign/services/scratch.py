@@ -53,7 +53,18 @@ def _process_alive(pid: int) -> bool:
         return False
     except PermissionError:  # someone else's process: alive
         return True
-    return True
+    return not _zombie(pid)
+
+
+def _zombie(pid: int) -> bool:
+    """A killed process not yet reaped still answers `kill(pid, 0)`: a SIGKILLed worker's forked child
+    stays a zombie until its new parent (the container's init) reaps it, which may be after the
+    replacement worker's sweep. Linux only (/proc); elsewhere such a folder waits for the next sweep."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[-1].split()[:1] == ["Z"]
 
 
 def _abandoned(folder: Path, now: float) -> bool:

@@ -26,6 +26,7 @@ def _free_port() -> int:
 
 @pytest.mark.slow
 def test_uvicorn_log_lines_never_carry_a_token(tmp_path: Path) -> None:
+    from websockets.exceptions import ConnectionClosed
     from websockets.sync.client import connect
 
     port = _free_port()
@@ -62,8 +63,11 @@ def test_uvicorn_log_lines_never_carry_a_token(tmp_path: Path) -> None:
                 assert web.poll() is None and time.monotonic() < deadline, (tmp_path / "web.log").read_text()
                 time.sleep(0.2)
         url = f"ws://127.0.0.1:{port}/ws/jobs/{uuid.uuid4()}/?token={SECRET}"
-        with connect(url, origin=f"http://127.0.0.1:{port}") as ws:
-            ws.send('{"type": "ping"}')  # not authenticated: closed 4403
+        try:
+            with connect(url, origin=f"http://127.0.0.1:{port}") as ws:
+                ws.send('{"type": "ping"}')  # not authenticated: closed 4403
+        except ConnectionClosed:
+            pass  # the server's close can beat the ping (seen under load): only the log lines matter here
         time.sleep(0.5)
     finally:
         web.terminate()
