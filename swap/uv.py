@@ -148,6 +148,14 @@ def eye_holes(size: int) -> FloatArray:
 
 
 @lru_cache(maxsize=8)
+def lip_region(size: int) -> FloatArray:
+    """(S, S): 1 on the lips (within `LOWPASS_MOUTH_MARGIN` of the inner mouth), ramping to 0 over
+    `LOWPASS_FEATURE_SOFT`: the texels whose colour is the visitor's own, not skin (`visitor_detail`)."""
+    away = cv2.distanceTransform(255 - loop_mask(face_topology().mouth_loop, size), cv2.DIST_L2, 5) / size
+    return smoothstep((LOWPASS_MOUTH_MARGIN - away) / LOWPASS_FEATURE_SOFT + 0.5).astype(np.float32)
+
+
+@lru_cache(maxsize=8)
 def lowpass_weight(size: int) -> FloatArray:
     """Weight of each texel in the light-map / detail low-passes: 0 outside the mesh, ramping up from
     the rim over `RIM_FEATHER`.

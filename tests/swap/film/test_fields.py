@@ -110,7 +110,9 @@ def test_first_render_writes_the_fields_and_later_renders_only_read_them(
     second = render_film(visitor_asset, film, speech_track, tmp_path / "b.mp4")
     a = next(f.data for f in io.iter_frames(first.path, "rgb24") if f.index == 30).astype(int)
     b = next(f.data for f in io.iter_frames(second.path, "rgb24") if f.index == 30).astype(int)
-    assert np.abs(a - b).mean() < 0.5  # same pixels into the encoder (x264 threads may differ slightly)
+    # same pixels into the encoder; x264's threads make the output differ slightly, more under load:
+    # 0.31 measured alone, 0.54 with a benchmark beside it (a lost or misplaced face differs by levels)
+    assert np.abs(a - b).mean() < 1.0
 
 
 def test_fields_of_another_track_or_a_damaged_file_are_rebuilt(
