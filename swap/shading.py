@@ -115,7 +115,7 @@ def visitor_detail(albedo: FloatArray, low: FloatArray) -> FloatArray:
     brown skin is less orange than that skin, and its full colour ratio would turn it blue on pale skin.
     The eyes (iris colour, white sclera) and the lips (their own red, a lipstick) keep their full
     colour ratio: they are the visitor's, not skin. Full colour on the lips, measured by the identity
-    judge on 48 pairs: tune mean 0.423 -> 0.422, held 0.443 -> 0.438, every held pair recognised.
+    judge on 48 pairs: tune mean 0.423 -> 0.422, held 0.443 -> 0.437, every held pair recognised.
     """
     size = albedo.shape[0]
     low_full = np.asarray(cv2.resize(low, (size, size), interpolation=cv2.INTER_LINEAR), np.float32)

@@ -174,14 +174,10 @@ def lowpass_weight(size: int) -> FloatArray:
     outer = loop_mask(topo.outer_loop, size)
     d = cv2.distanceTransform(outer, cv2.DIST_L2, 5)
     weight = smoothstep(d / (RIM_FEATHER * size)) * uv_raster(size).covered * (1 - eye_holes(size))
-    for loop, margin in (
-        (topo.left_eye_loop, LOWPASS_EYE_MARGIN),
-        (topo.right_eye_loop, LOWPASS_EYE_MARGIN),
-        (topo.mouth_loop, LOWPASS_MOUTH_MARGIN),
-    ):
+    for loop in (topo.left_eye_loop, topo.right_eye_loop):
         away = cv2.distanceTransform(255 - loop_mask(loop, size), cv2.DIST_L2, 5) / size
-        weight = weight * smoothstep((away - margin) / LOWPASS_FEATURE_SOFT + 0.5)
-    return weight.astype(np.float32)
+        weight = weight * smoothstep((away - LOWPASS_EYE_MARGIN) / LOWPASS_FEATURE_SOFT + 0.5)
+    return (weight * (1 - lip_region(size))).astype(np.float32)
 
 
 @lru_cache(maxsize=8)
