@@ -139,7 +139,8 @@ def analyze_job(job_id: str) -> None:
             face_asset = build_face_asset(analysis)
             job_progress_report(job_id=job.pk, stage=JobState.ANALYZING, done=2, total=3)
             private_blob_put(key=asset_key, data=face_asset.to_bytes())
-            job_face_asset_set(job_id=job.pk, face_asset_key=asset_key, warnings=list(analysis.warnings))
+            # the asset's warnings: the analysis's and what the texture showed (glasses in the photo)
+            job_face_asset_set(job_id=job.pk, face_asset_key=asset_key, warnings=list(face_asset.warnings))
         job_advance(job_id=job.pk, from_state=JobState.ANALYZING, to_state=JobState.POSTERS)
 
     _run_stage(job_id, "analyze", body)

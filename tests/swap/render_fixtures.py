@@ -36,3 +36,22 @@ def analysis_of(name: str) -> FaceAnalysis:
 @lru_cache(maxsize=16)
 def asset_of(name: str) -> FaceAsset:
     return build_face_asset(analysis_of(name))
+
+
+def framed_astronaut() -> tuple[FaceAnalysis, FaceAnalysis]:
+    """The astronaut bare and with a dark 4-px frame drawn on the photo: a rim hugging each eye and a
+    bridge over the nose between them, as real frames sit (the shared photos' geometry)."""
+    from dataclasses import replace
+
+    import cv2
+
+    a = analysis_of("astronaut")
+    photo = a.rgb.copy()
+    pts = a.landmarks.points
+    for inner, outer in ((133, 33), (362, 263)):
+        c = (pts[inner, :2] + pts[outer, :2]) / 2
+        half = abs(pts[outer, 0] - pts[inner, 0]) / 2 + 4
+        cv2.ellipse(photo, (round(c[0]), round(c[1])), (round(half), 11), 0, 0, 360, (15, 15, 15), 4)
+    bridge = np.round(pts[[133, 168, 362], :2]).astype(np.int32)
+    cv2.polylines(photo, [bridge], False, (15, 15, 15), 4)
+    return a, replace(a, rgb=photo)

@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
 
 from swap.asset import build_face_asset
-from swap.face import FaceAnalysis
 from swap.glasses import glasses_mask, glasses_zone
 from swap.target import unwrap
 
-from .render_fixtures import analysis_of
+from .render_fixtures import analysis_of, framed_astronaut
 
 SIZE = 512
 WITH_GLASSES = (
@@ -34,29 +31,14 @@ WITHOUT = (
 )
 
 
-def _framed_astronaut() -> tuple[FaceAnalysis, FaceAnalysis]:
-    """The astronaut bare and with a dark 4-px frame drawn on the photo: a rim hugging each eye and a
-    bridge over the nose between them, as real frames sit (the shared photos' geometry)."""
-    a = analysis_of("astronaut")
-    photo = a.rgb.copy()
-    pts = a.landmarks.points
-    for inner, outer in ((133, 33), (362, 263)):
-        c = (pts[inner, :2] + pts[outer, :2]) / 2
-        half = abs(pts[outer, 0] - pts[inner, 0]) / 2 + 4
-        cv2.ellipse(photo, (round(c[0]), round(c[1])), (round(half), 11), 0, 0, 360, (15, 15, 15), 4)
-    bridge = np.round(pts[[133, 168, 362], :2]).astype(np.int32)
-    cv2.polylines(photo, [bridge], False, (15, 15, 15), 4)
-    return a, replace(a, rgb=photo)
-
-
 def test_a_bare_face_has_nothing_removed() -> None:
-    a, _ = _framed_astronaut()
+    a, _ = framed_astronaut()
     mask, share = glasses_mask(*unwrap(a.rgb, a.landmarks.points, SIZE))
     assert share < 0.2 and mask.max() == 0.0
 
 
 def test_a_frame_on_the_face_is_found_where_it_lies_and_nowhere_else() -> None:
-    bare, framed = _framed_astronaut()
+    bare, framed = framed_astronaut()
     pts = bare.landmarks.points
     before, _ = unwrap(bare.rgb, pts, SIZE)
     texture, weight = unwrap(framed.rgb, pts, SIZE)

@@ -70,6 +70,20 @@ def test_refused_photo_is_deleted_when_it_is_refused(ready_campaign: Any, worker
     assert not default_storage.exists(photo_key)  # at once, not at the retention sweep
 
 
+def test_glasses_in_the_photo_reach_the_job_as_a_warning(ready_campaign: Any) -> None:
+    from swap.imageio import encode_jpeg
+    from tests.swap.render_fixtures import framed_astronaut
+
+    _bare, framed = framed_astronaut()
+    ticket = job_create(
+        campaign=ready_campaign, gender="female", photo=encode_jpeg(framed.rgb, 95), consent=True
+    )
+    actors.analyze_job.fn(str(ticket.job.id))
+    job = Job.objects.get(pk=ticket.job.id)
+    assert job.state == JobState.POSTERS and job.face_asset_key
+    assert "glasses" in job.warnings and "face_small" in job.warnings  # the asset's and the analysis's
+
+
 def test_transient_fault_is_retried_then_recorded_on_the_job(
     queued_job: Any, worker: dramatiq.Worker
 ) -> None:
