@@ -46,6 +46,12 @@
       mayLeave: "你可以先离开，稍后回到本页面查看结果（请保存本页链接）。",
       tryAnother: "换一张照片重试",
       postersTitle: "你的海报",
+      tip_glasses: "小提示：换一张不戴眼镜的照片，海报和电影里会更像你。",
+      tip_head_turned: "小提示：换一张正对镜头的照片，效果会更像你。",
+      tip_face_small: "小提示：换一张离镜头近一些、脸更大的照片，效果会更像你。",
+      tip_soft_focus: "小提示：换一张更清晰的照片，效果会更像你。",
+      tip_hand_near_face: "小提示：换一张手不挨着脸的照片，效果会更像你。",
+      tip_expression_moderate: "小提示：换一张表情自然、闭着嘴的照片，效果会更像你。",
       wechatHint: "长按海报可保存。保存视频请点右上角 ··· 选择“在浏览器打开”。",
       videoTitle: "你的电影",
       videoPending: "电影正在制作中，完成后会出现在这里。",
@@ -137,6 +143,12 @@
       mayLeave: "You may leave and come back to this page later (keep this link).",
       tryAnother: "Try another photo",
       postersTitle: "Your posters",
+      tip_glasses: "Tip: a photo without glasses makes the posters and film look more like you.",
+      tip_head_turned: "Tip: a photo looking straight into the camera looks more like you.",
+      tip_face_small: "Tip: a photo taken closer, with your face larger, looks more like you.",
+      tip_soft_focus: "Tip: a sharper photo looks more like you.",
+      tip_hand_near_face: "Tip: a photo without a hand near your face looks more like you.",
+      tip_expression_moderate: "Tip: a photo with a relaxed face and your mouth closed looks more like you.",
       wechatHint: "Long-press a poster to save it. To save the film, tap ··· at the top right and open in the browser.",
       videoTitle: "Your film",
       videoPending: "Your film is being made and will appear here.",
@@ -539,6 +551,17 @@
     renderVideo(status);
     if (status.state === "done") $("step-progress").hidden = true;
     $("wechat-hint").hidden = !isWeChat || !anyPoster;
+    renderTip(status.warnings || [], anyPoster);
+  }
+
+  // The photo was accepted with a soft warning (swap.analysis, swap.asset): once there are results,
+  // one line on what would make the next try look more like the visitor (the most useful first).
+  var TIP_ORDER = ["glasses", "head_turned", "face_small", "soft_focus", "hand_near_face", "expression_moderate"];
+  function renderTip(warnings, anyPoster) {
+    var code = TIP_ORDER.filter(function (c) { return warnings.indexOf(c) >= 0; })[0];
+    var tip = $("photo-tip");
+    tip.hidden = !code || !anyPoster;
+    tip.textContent = code ? t("tip_" + code) : "";
   }
 
   function renderPosters(posters) {

@@ -116,6 +116,8 @@ def test_visitor_uploads_a_photo_and_gets_five_posters_and_a_playable_film(
         expect(page.locator("#step-progress")).to_be_visible(timeout=15_000)
         posters = page.locator("#posters img")
         expect(posters).to_have_count(5, timeout=120_000)
+        # the astronaut's face is small in her photo (warning face_small): the results say what helps
+        expect(page.locator("#photo-tip")).to_contain_text("脸更大")
         screenshot(page, "h5-posters")
         video = page.locator("#video")
         expect(video).to_be_visible(timeout=120_000)
