@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,14 @@ def _find_shared_media() -> Path:
 
 
 SHARED_MEDIA = _find_shared_media()
+
+
+def free_port() -> int:
+    """A loopback port free at the moment of asking (the OS's pick): for a server the test starts, or
+    as a port where nothing listens."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(scope="session")

@@ -29,7 +29,8 @@ from typing import Any
 import pytest
 
 from tests.campaign.conftest import isolate_platform
-from tests.faults.conftest import Valkey, free_port, stack_database, wait_for
+from tests.conftest import free_port
+from tests.faults.conftest import Valkey, stack_database, wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 PYTHON = sys.executable
@@ -140,12 +141,11 @@ class H5Stack:
 
 def _demo_campaign(stack: H5Stack) -> Any:
     """A campaign with one film (female variant) and five posters, ingested by the real worker."""
-    from django.core.files.base import ContentFile
     from django.db import transaction
 
     from campaign import demo
-    from campaign.models import Campaign, Film, FilmVariant, PosterTemplate
-    from campaign.services.films import poster_template_prepare_request, variant_ingest_request
+    from campaign.models import Campaign, Film
+    from tests.campaign.conftest import demo_variant
 
     film_file = demo.build_demo_film(stack.root / "short.mp4", seconds=2, size=(216, 384))
     with transaction.atomic():
@@ -158,15 +158,7 @@ def _demo_campaign(stack: H5Stack) -> Any:
             share_url=stack.url,
         )
         film = Film.objects.create(campaign=campaign, slug="demo", title="演示", title_en="Demo")
-        variant = FilmVariant(film=film, gender="female")
-        variant.template_video.save("short.mp4", ContentFile(film_file.read_bytes()), save=False)
-        variant.save()
-        for index in range(5):
-            poster = PosterTemplate(variant=variant, position=index + 1)
-            poster.image.save(f"p{index + 1}.jpg", ContentFile(demo.build_demo_poster(index)), save=False)
-            poster.save()
-            poster_template_prepare_request(poster=poster)
-        variant_ingest_request(variant=variant)
+        demo_variant(film, film_file, overlays=False)  # prepared and ingested by the stack's workers
     return campaign
 
 

@@ -19,14 +19,13 @@ from typing import Any
 import dramatiq
 import pytest
 from django.contrib.auth import get_user_model
-from django.core.files.base import ContentFile
 
 from campaign import demo
 from campaign.broker import broker
-from campaign.models import Campaign, Film, FilmVariant, IngestStatus, Job, JobState, PosterTemplate
-from campaign.services.films import poster_template_prepare_request, variant_ingest_request
-from tests.browser.conftest import PHONE, free_port, screenshot
-from tests.campaign.conftest import jpeg_bytes
+from campaign.models import Campaign, Film, FilmVariant, IngestStatus, Job, JobState
+from tests.browser.conftest import PHONE, screenshot
+from tests.campaign.conftest import demo_variant, jpeg_bytes
+from tests.conftest import free_port
 from workers import actors
 
 pytestmark = [
@@ -49,17 +48,11 @@ def live_platform(settings: Any, tmp_path: Path) -> Iterator[str]:
     settings.PROGRESS_MIN_INTERVAL_S = 0.2
     campaign = Campaign.objects.create(slug="demo", title="你就是主角", title_en="You are the protagonist")
     film = Film.objects.create(campaign=campaign, slug="astronaut", title="星际主角")
-    variant = FilmVariant(film=film, gender="female")
     clip = demo.build_demo_film(tmp_path / "clip.mp4", seconds=2, size=(270, 480))
-    variant.template_video.save("clip.mp4", ContentFile(clip.read_bytes()), save=False)
-    variant.save()
-    for index in range(5):
-        poster = PosterTemplate(variant=variant, position=index + 1)
-        poster.image.save(f"p{index}.jpg", ContentFile(demo.build_demo_poster(index)), save=False)
-        poster.overlay.save(f"o{index}.png", ContentFile(demo.build_demo_overlay(index)), save=False)
-        poster.save()
-        actors.prepare_poster.fn(poster.pk, poster_template_prepare_request(poster=poster))
-    actors.ingest_variant.fn(variant.pk, variant_ingest_request(variant=variant))
+    variant, posters, ingest = demo_variant(film, clip)
+    for poster_id, generation in posters:
+        actors.prepare_poster.fn(poster_id, generation)
+    actors.ingest_variant.fn(variant.pk, ingest)
     assert FilmVariant.objects.get(pk=variant.pk).ingest_status == IngestStatus.READY
     get_user_model().objects.create_superuser(username="editor", password=EDITOR_PASSWORD)
 

@@ -73,6 +73,31 @@ def campaign_with_ready_variant(**campaign_fields: Any) -> Any:
     return campaign
 
 
+def demo_variant(film: Any, clip: Path, *, overlays: bool = True) -> tuple[Any, list[tuple[int, int]], int]:
+    """`film`'s female variant with `clip` as its template and the five generated demo posters (with
+    their title overlays unless `overlays` is false), as an editor uploads them; preparation and
+    ingest requested. Returns the variant, (poster id, generation) per poster and the ingest
+    generation, for tests that run the actors themselves instead of a worker."""
+    from django.core.files.base import ContentFile
+
+    from campaign import demo
+    from campaign.models import FilmVariant, PosterTemplate
+    from campaign.services.films import poster_template_prepare_request, variant_ingest_request
+
+    variant = FilmVariant(film=film, gender="female")
+    variant.template_video.save(clip.name, ContentFile(clip.read_bytes()), save=False)
+    variant.save()
+    posters = []
+    for index in range(5):
+        poster = PosterTemplate(variant=variant, position=index + 1)
+        poster.image.save(f"p{index + 1}.jpg", ContentFile(demo.build_demo_poster(index)), save=False)
+        if overlays:
+            poster.overlay.save(f"o{index + 1}.png", ContentFile(demo.build_demo_overlay(index)), save=False)
+        poster.save()
+        posters.append((poster.pk, poster_template_prepare_request(poster=poster)))
+    return variant, posters, variant_ingest_request(variant=variant)
+
+
 def intake_campaign(settings: Any) -> Iterator[Any]:
     """A campaign ready for intake with a fresh master key, the limiter and admission without Redis or
     cached figures (tight device limit, generous IP limit); their per-process state reset around it."""

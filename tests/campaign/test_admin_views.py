@@ -36,7 +36,8 @@ def test_dashboard_broker_figures_keep_scheduled_maintenance_apart_from_waiting_
 ) -> None:
     """An idle platform (only the reconciler's delayed self-scheduling messages on cpu) shows 0 waiting."""
     from campaign import broker as broker_module
-    from tests.faults.conftest import Valkey, free_port
+    from tests.conftest import free_port
+    from tests.faults.conftest import Valkey
 
     valkey = Valkey(tmp_path / "valkey", free_port())
     valkey.start(appendonly=False)

@@ -15,7 +15,6 @@ from __future__ import annotations
 import io
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -28,18 +27,14 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import free_port
+
 REPO = Path(__file__).resolve().parents[2]
 PYTHON = sys.executable
 BIN = Path(PYTHON).parent
 BACKENDS = os.environ.get("PROTAGONIST_TEST_BACKENDS", "")
 USE_SERVICES = BACKENDS in ("services", "services-rabbitmq")
 USE_RABBITMQ = BACKENDS == "services-rabbitmq"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def wait_for(predicate: Callable[[], Any], *, timeout: float, interval: float = 0.1, what: str = "") -> Any:

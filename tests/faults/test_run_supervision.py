@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.faults.conftest import REPO, free_port, wait_for
+from tests.conftest import free_port
+from tests.faults.conftest import REPO, wait_for
 
 pytestmark = pytest.mark.slow
 

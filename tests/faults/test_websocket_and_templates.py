@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from tests.faults.conftest import Stack, free_port, wait_for
+from tests.conftest import free_port
+from tests.faults.conftest import Stack, wait_for
 
 pytestmark = pytest.mark.slow
 

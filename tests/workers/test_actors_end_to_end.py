@@ -15,7 +15,6 @@ from typing import Any
 
 import dramatiq
 import pytest
-from django.core.files.base import ContentFile
 from django.db import transaction
 from PIL import Image
 from rest_framework.test import APIClient
@@ -23,7 +22,7 @@ from rest_framework.test import APIClient
 from campaign import demo
 from campaign.broker import broker_from_url
 from campaign.models import Campaign, Film, FilmVariant, IngestStatus, Job, JobState, PosterTemplate
-from campaign.services.films import poster_template_prepare_request, variant_ingest_request
+from tests.campaign.conftest import demo_variant
 from workers import actors
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
@@ -93,16 +92,7 @@ def _editor_uploads_a_film(tmp_path: Path) -> FilmVariant:
     with transaction.atomic():
         campaign = Campaign.objects.create(slug="e2e", title="E2E")
         film = Film.objects.create(campaign=campaign, slug="f", title="F")
-        variant = FilmVariant(film=film, gender="female")
-        variant.template_video.save("short.mp4", ContentFile(film_file.read_bytes()), save=False)
-        variant.save()
-        for index in range(5):
-            poster = PosterTemplate(variant=variant, position=index + 1)
-            poster.image.save(f"p{index + 1}.jpg", ContentFile(demo.build_demo_poster(index)), save=False)
-            poster.overlay.save(f"o{index + 1}.png", ContentFile(demo.build_demo_overlay(index)), save=False)
-            poster.save()
-            poster_template_prepare_request(poster=poster)
-        variant_ingest_request(variant=variant)
+        variant, _posters, _ingest = demo_variant(film, film_file)  # the workers prepare and ingest
     return variant
 
 

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import logging
-import socket
 import time
 
 import pytest
 import redis
 
 from campaign.intake.ratelimit import RateLimiter, Rule
+from tests.conftest import free_port
 
 
 @pytest.fixture
@@ -64,14 +64,8 @@ def test_buckets_are_shared_between_web_processes(valkey: redis.Redis) -> None:
     assert results == [True, True, False]
 
 
-def _closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def test_cache_down_falls_back_to_per_process_limits_and_warns(caplog: pytest.LogCaptureFixture) -> None:
-    dead = redis.Redis(host="127.0.0.1", port=_closed_port(), socket_connect_timeout=0.2, socket_timeout=0.2)
+    dead = redis.Redis(host="127.0.0.1", port=free_port(), socket_connect_timeout=0.2, socket_timeout=0.2)
     limiter = RateLimiter(dead, device=Rule(2, 1.0), ip=Rule(100, 100.0), prefix="rl:down")
 
     with caplog.at_level(logging.WARNING, logger="campaign.intake.ratelimit"):

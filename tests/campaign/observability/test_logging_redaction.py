@@ -4,7 +4,6 @@ with `?token=` on a websocket and on HTTP, and its output is read."""
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -14,14 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import free_port
+
 REPO = Path(__file__).resolve().parents[3]
 SECRET = "tok3n-" + uuid.uuid4().hex
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.mark.slow
@@ -29,7 +24,7 @@ def test_uvicorn_log_lines_never_carry_a_token(tmp_path: Path) -> None:
     from websockets.exceptions import ConnectionClosed
     from websockets.sync.client import connect
 
-    port = _free_port()
+    port = free_port()
     log = (tmp_path / "web.log").open("wb")
     env = {
         **os.environ,
