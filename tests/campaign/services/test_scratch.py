@@ -58,13 +58,13 @@ def test_sweep_removes_dead_processes_and_old_legacy_folders_only() -> None:
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="zombies are read from Linux's /proc")
 def test_sweep_removes_the_folder_of_a_killed_process_not_yet_reaped() -> None:
-    from campaign.services.scratch import render_scratch_sweep
+    from campaign.services.scratch import _zombie, render_scratch_sweep
 
     process = subprocess.Popen(["sleep", "30"])
     try:
         process.kill()  # not waited for: a zombie, as a SIGKILLed worker's child is until init reaps it
         deadline = time.monotonic() + 10
-        while Path(f"/proc/{process.pid}/stat").read_text().rsplit(")", 1)[-1].split()[0] != "Z":
+        while not _zombie(process.pid):
             assert time.monotonic() < deadline
             time.sleep(0.05)
         zombie = _abandoned_render("job-zombie", process.pid)
