@@ -113,7 +113,7 @@ def main() -> None:
         posters = [render_poster(asset, t, renderer=r) for t in templates]
         for p in posters:
             # the WebP is encoded on first access: time both formats (the worker stores only the JPEG)
-            assert p.jpeg and (p.webp if webp else True)
+            assert p.jpeg and (not webp or p.webp)
         return posters
 
     def job(webp: bool = True) -> None:
