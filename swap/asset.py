@@ -13,7 +13,8 @@
    the texture by that shading. What is left is albedo-like: the renderer relights it with the target's
    light map, so the photo's light direction must not stay baked in.
 4. **Fill what the photo does not show**: untrusted texels take their mirror twin (the layout is
-   symmetric), then a push-pull pyramid fills whatever is still missing.
+   symmetric), its colour matched to this side's at the seam (`swap.uv.mirror_fill`'s `match_reach`:
+   no hard edge on a cheek), then a push-pull pyramid fills whatever is still missing.
 
 `FaceAsset.to_bytes()` is a small versioned container (JPEG texture + the frontalised landmarks),
 about 40 KB; the platform stores it encrypted per job.
@@ -61,6 +62,7 @@ LOW_SIZE = 32  # the stored low-pass (sigma ~46 texels at 512 = ~3 samples at 32
 SH_RIDGE = 1e-3  # small ridge: the face's normals cover only a hemisphere, so higher bands are ill-posed
 DELIGHT_STRENGTH = 0.5  # share of the fitted shading removed (1 = all; measured trade-off, see README)
 SHADING_BLUR = 0.01  # Gaussian sigma (fraction of the width) applied to the fitted shading
+MIRROR_MATCH_REACH = 0.06  # mirror fills match this side at the seam, fading to the twin over this reach
 SHADING_FLOOR = 0.35  # never divide by less than this fraction of the mean shading (deep shadow = noise)
 
 
@@ -221,7 +223,7 @@ def build_face_asset(
     normals /= np.maximum(np.linalg.norm(normals, axis=-1, keepdims=True), 1e-6)
     albedo = delight(texture, weight, normals, skin_region(size))
     interior = np.clip((rim_distance(size) - RIM_BAND * size) / (0.03 * size), 0, 1)
-    albedo, weight = mirror_fill(albedo, weight, source=interior)
+    albedo, weight = mirror_fill(albedo, weight, source=interior, match_reach=MIRROR_MATCH_REACH)
     albedo = push_pull_fill(albedo, weight)
     # a smiling photo's folds would print as smudges on a neutral actor (swap.folds)
     albedo = remove_folds(albedo, pts)

@@ -223,8 +223,35 @@ def normalized_blur(image: FloatArray, weight: FloatArray, sigma: float) -> tupl
     return (num / np.maximum(den, 1e-6)[..., None]).astype(np.float32), den.astype(np.float32)
 
 
+def _seam_matched_twin(texture: FloatArray, own: FloatArray, twin: FloatArray, reach: float) -> FloatArray:
+    """The mirrored texture with its local brightness and colour matched to this side's where they meet.
+
+    A half-face in shadow, a hair strand or a hand at the seam make the twin's colour differ from the
+    texels it joins: copied as it is, it leaves a hard edge on the cheek (seen on the shared side-lit,
+    hand-on-chin and historic photos). The log ratio of the two sides' low-passes (sigma 2 % of the
+    width), measured where both were seen, is carried into the filled region and fades out over
+    `reach` (fraction of the width) from the seam: the fill joins without an edge, and deeper in it is
+    the twin's own colour, not the shadow or strand it started from.
+    """
+    size = texture.shape[0]
+    mirrored = texture[:, ::-1]
+    both = (own * twin).astype(np.float32)
+    eps = 1e-3
+    sigma = 0.02 * size
+    lo_own, _ = normalized_blur(np.log(texture + eps), both, sigma)
+    lo_twin, _ = normalized_blur(np.log(mirrored + eps), both, sigma)
+    ratio = np.clip(lo_own - lo_twin, -1.2, 1.2) * (both > 0.5)[..., None]
+    ratio = push_pull_fill(ratio.astype(np.float32), (both > 0.5).astype(np.float32))
+    away = cv2.distanceTransform((both <= 0.5).astype(np.uint8), cv2.DIST_L2, 5) / (reach * size)
+    fade = np.exp(-np.square(away))[..., None]
+    return (mirrored * np.exp(ratio * fade)).astype(np.float32)
+
+
 def mirror_fill(
-    texture: FloatArray, weight: FloatArray, source: FloatArray | None = None
+    texture: FloatArray,
+    weight: FloatArray,
+    source: FloatArray | None = None,
+    match_reach: float | None = None,
 ) -> tuple[FloatArray, FloatArray]:
     """Fill untrusted texels from their mirror twin (the layout is symmetric about u = 0.5).
 
@@ -232,15 +259,18 @@ def mirror_fill(
     takes the missing share from its twin in proportion to how much better the twin was seen, so the
     far cheek of a turned head becomes the near cheek's mirror image, while texels seen as well as
     their twin (both sides of a frontal face) stay untouched. `source` (0..1) limits which texels
-    may give their colour (e.g. not the rim, where wall or hair may pass for skin).
+    may give their colour (e.g. not the rim, where wall or hair may pass for skin). `match_reach`
+    (fraction of the width) matches the twin's colour to this side's at the seam
+    (`_seam_matched_twin`); None copies it as it is.
     """
     own = smoothstep(weight / TRUSTED)
     twin = own[:, ::-1] if source is None else (own * source)[:, ::-1]
     take = (1 - own) * np.clip(twin - own, 0, 1)
     total = own + take
-    filled = (texture * own[..., None] + texture[:, ::-1] * take[..., None]) / np.maximum(total, 1e-6)[
-        ..., None
-    ]
+    mirrored = (
+        texture[:, ::-1] if match_reach is None else _seam_matched_twin(texture, own, twin, match_reach)
+    )
+    filled = (texture * own[..., None] + mirrored * take[..., None]) / np.maximum(total, 1e-6)[..., None]
     filled = np.where(total[..., None] > 1e-6, filled, texture)
     return filled.astype(np.float32), np.clip(total, 0, 1).astype(np.float32)
 
