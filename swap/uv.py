@@ -235,16 +235,28 @@ def _seam_matched_twin(texture: FloatArray, own: FloatArray, twin: FloatArray, r
     """
     size = texture.shape[0]
     mirrored = texture[:, ::-1]
-    both = (own * twin).astype(np.float32)
-    eps = 1e-3
-    sigma = 0.02 * size
-    lo_own, _ = normalized_blur(np.log(texture + eps), both, sigma)
-    lo_twin, _ = normalized_blur(np.log(mirrored + eps), both, sigma)
-    ratio = np.clip(lo_own - lo_twin, -1.2, 1.2) * (both > 0.5)[..., None]
-    ratio = push_pull_fill(ratio.astype(np.float32), (both > 0.5).astype(np.float32))
-    away = cv2.distanceTransform((both <= 0.5).astype(np.uint8), cv2.DIST_L2, 5) / (reach * size)
-    fade = np.exp(-np.square(away))[..., None]
-    return (mirrored * np.exp(ratio * fade)).astype(np.float32)
+    # the match is smooth (a 2 % low-pass), so it is computed on at most 256 texels
+    small = min(size, 256)
+
+    def shrink(x: FloatArray) -> FloatArray:
+        if small == size:
+            return x
+        return np.asarray(cv2.resize(x, (small, small), interpolation=cv2.INTER_AREA), np.float32)
+
+    log_tex = np.log(shrink(texture) + 1e-3)
+    both = shrink((own * twin).astype(np.float32))
+    known = (both > 0.5).astype(np.float32)
+    sigma = 0.02 * small
+    lo_own, _ = normalized_blur(log_tex, both, sigma)
+    lo_twin, _ = normalized_blur(np.ascontiguousarray(log_tex[:, ::-1]), both, sigma)
+    ratio = push_pull_fill(
+        (np.clip(lo_own - lo_twin, -1.2, 1.2) * known[..., None]).astype(np.float32), known
+    )
+    away = cv2.distanceTransform((known < 0.5).astype(np.uint8), cv2.DIST_L2, 5) / (reach * small)
+    gain = ratio * np.exp(-np.square(away))[..., None]
+    if small != size:
+        gain = np.asarray(cv2.resize(gain, (size, size), interpolation=cv2.INTER_LINEAR), np.float32)
+    return (mirrored * np.exp(gain)).astype(np.float32)
 
 
 def mirror_fill(
