@@ -11,13 +11,14 @@ the film's AAC copied):
 * (a2) the same with the encoder on its own thread, as `render_film` runs it (decode overlaps encode, so
   this floor is lower than (a); b/a2 is the ratio with the threading advantage taken out);
 * (b0) `render_film` for the first visitor of the film: decode, compute the film-only swap fields
-  (swap.film.fields) and write them beside the film, composite the face into every covered frame, encode;
-* (b) `render_film` for every later visitor: the same with the fields read from the cache.
+  (swap.film.fields) and the shape warp's rasters (swap.film.warpcache) and write them beside the film,
+  composite the face into every covered frame, warp it, encode;
+* (b) `render_film` for every later visitor: the same with the fields and rasters read from the caches.
 
 (a) and (b) run twice, interleaved (a, b0, b, a, b), and the faster run of each is compared: the machine
 is shared, and one run of either can be slowed by other work. Printed: wall times, the ratio b/a (target <= 1.2; b0/a <= 1.5; and (b-), the same later render without the shape transfer), the per-visitor compositing time and
 frames/s (time inside `fields.composite_fields`), the time spent computing or reading the fields, output
-size, the cache's size, the peak RSS of each render (measured in a fresh child process) and the machine's
+size, the caches' sizes, the peak RSS of each render (measured in a fresh child process) and the machine's
 load average. With CUDA the fields are computed on the GPU; compositing stays on the CPU.
 """
 
@@ -144,11 +145,14 @@ def main() -> None:
     asset_s = time.perf_counter() - t0
 
     from swap.film.fields import fields_path
+    from swap.film.warpcache import warp_path
 
-    cache = fields_path(film)
+    cache, warp_cache = fields_path(film), warp_path(film)
     cache.unlink(missing_ok=True)
+    warp_cache.unlink(missing_ok=True)
     first = _run_child(film, a.workdir / "render.mp4", a.device)
     cache_mb = cache.stat().st_size / 1e6 if cache.exists() else 0.0
+    warp_mb = warp_cache.stat().st_size / 1e6 if warp_cache.exists() else 0.0
     later_1 = _run_child(film, a.workdir / "render.mp4", a.device)
     # the machine is shared: (a) and (b) twice, interleaved, and the faster of each is compared
     base_2, _ = baseline()
@@ -198,7 +202,8 @@ def main() -> None:
         f"first render {first[0] / base:.2f} (target <= 1.5)"
     )
     print(
-        f"film fields cache: {cache.name} {cache_mb:.0f} MB ({cache_mb * 1e3 / max(covered, 1):.0f} KB per covered frame)"
+        f"film fields cache: {cache.name} {cache_mb:.0f} MB ({cache_mb * 1e3 / max(covered, 1):.0f} KB per covered frame); "
+        f"shape-warp rasters: {warp_cache.name} {warp_mb:.1f} MB"
     )
     cpu_a = min(cpu_base)
     print(

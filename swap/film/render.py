@@ -3,17 +3,18 @@
 Per visitor only what depends on the visitor is done. Everything about the film comes from its
 `FilmTrack` (no landmark model runs here) and from its swap *fields* (`swap.film.fields`: per covered
 frame the face crop's UV, light x expression detail, alpha and coverage), which the first render of a
-film computes and caches beside it (`<film>.fields`) and every later render only reads. The pipeline
-streams:
+film computes and caches beside it (`<film>.fields`) and every later render only reads; the shape
+warp's rasters (`swap.film.warpcache`, `<film>.warp`) are cached the same way. The pipeline streams:
 
     decode (yuv420p planes) -> batches of `BATCH` frames -> fields (cached or computed) -> per face crop:
-    yuv -> RGB, sample the visitor's texture, blend, RGB -> yuv of the changed rectangle -> H.264 encode
-    on a second thread (+ the film's audio)
+    yuv -> RGB, sample the visitor's texture, blend, RGB -> yuv of the changed rectangle -> shape warp
+    (the visitor's offsets gathered over the cached raster, one remap per plane) -> H.264 encode on a
+    second thread (+ the film's audio)
 
 so memory stays flat whatever the film's length, frames without a swapped face reach the encoder byte
 for byte as decoded, and the encoder is fed yuv420p (faster than RGB). `progress(done, total)` fires once
 per batch; `time_budget_s` is checked between batches and a render that runs over raises
-`RenderTimeout` (the partial file, and a half-written fields cache, are removed).
+`RenderTimeout` (the partial file, and half-written caches, are removed).
 """
 
 from __future__ import annotations
@@ -31,9 +32,9 @@ import numpy as np
 import numpy.typing as npt
 
 from swap.errors import SwapError, TemplateError
-from swap.film import fields, io
+from swap.film import fields, io, warpcache
 from swap.film.track import FilmTrack
-from swap.shape import FilmShape, FilmWarp, even_warp_box, warp_i420_field
+from swap.shape import FilmShape, FilmWarp, WarpRaster, even_warp_box, warp_i420_field
 from swap.threads import single_blas_thread
 
 if TYPE_CHECKING:
@@ -229,23 +230,14 @@ def face_motion(track: FilmTrack, index: int) -> tuple[float, float] | None:
     return float(d[0]) / (hi - lo), float(d[1]) / (hi - lo)
 
 
-def _warp_batch(shape: FilmShape, warp: FilmWarp, track: FilmTrack, frames: list[io.Frame]) -> None:
-    """The shape warp of the composited frames, their fields rasterised as one batch (`FilmWarp`)."""
-    moved = []
-    for f in frames:
-        strength = float(track.strength[f.index])
-        if strength <= 0.0:
-            continue
-        points = track.landmarks(f.index)
-        box = even_warp_box(points, f.data.shape[1], f.data.shape[0] * 2 // 3)
-        if box[2] - box[0] >= 8 and box[3] - box[1] >= 8:
-            moved.append((f, points, shape.offsets(points, strength), box))
-    if not moved:
-        return
-    with _one_torch_thread():
-        grids = warp.fields([m[1] for m in moved], [m[2] for m in moved], [m[3] for m in moved])
-    for (f, _, _, box), grid in zip(moved, grids, strict=True):
-        warp_i420_field(f.data, box, grid)
+def _warp_batch(shape: FilmShape, warps: _WarpSource, frames: list[io.Frame]) -> None:
+    """The shape warp of the composited frames: per frame the film's raster (`_WarpSource`) and the
+    visitor's offsets in that frame give the field (a gather, `FilmWarp.field`), then one remap
+    per plane."""
+    for f, raster in zip(frames, warps.batch(frames), strict=True):
+        if raster is not None:
+            offsets = shape.offsets(warps.track.landmarks(f.index), float(warps.track.strength[f.index]))
+            warp_i420_field(f.data, raster.box, warps.warp.field(raster, offsets))
 
 
 def _check_track(track: FilmTrack, info: io.FilmInfo) -> None:
@@ -327,6 +319,63 @@ class _FieldsSource:
             self.building.commit()
 
 
+@dataclass
+class _WarpSource:
+    """Where a render's shape-warp rasters come from: the film's warp cache (`reader`), or rasterised
+    per batch (`FilmWarp.rasters`, on one torch thread beside x264) and written to a new cache as they
+    come (`building`, None where it cannot be written). Film-only, like `_FieldsSource`: the first
+    render of a film builds the cache and every later visitor only reads it."""
+
+    track: FilmTrack
+    warp: FilmWarp
+    reader: warpcache.WarpReader | None
+    building: warpcache.WarpWriter | None
+
+    @classmethod
+    def open(cls, cleanup: ExitStack, film_path: Path, track: FilmTrack, shape: FilmShape) -> _WarpSource:
+        """Open the cache (with the film's triangulation) or start building it; `cleanup` closes the
+        reader, or drops a half-built cache."""
+        key = warpcache.warp_key(track, shape.mean)
+        cache = warpcache.warp_path(film_path)
+        reader = warpcache.WarpReader.open(cache, key, track.frames)
+        if reader is not None:
+            cleanup.callback(reader.close)
+            return cls(track, FilmWarp(shape.mean, reader.triangles), reader, None)
+        warp = FilmWarp(shape.mean)
+        building = warpcache.WarpWriter.open(cache, key, track.frames, warp.triangles)
+        if building is not None:
+            cleanup.push(_on_error(building.abort))
+        return cls(track, warp, None, building)
+
+    def batch(self, frames: list[io.Frame]) -> list[WarpRaster | None]:
+        """Each frame's raster; None where the warp leaves the frame alone (faded out, or a face box
+        under 8 px)."""
+        if self.reader is not None:
+            return [self.reader.get(f.index) for f in frames]
+        out: list[WarpRaster | None] = [None] * len(frames)
+        todo = []
+        for k, f in enumerate(frames):
+            if float(self.track.strength[f.index]) <= 0.0:
+                continue
+            points = self.track.landmarks(f.index)
+            box = even_warp_box(points, f.data.shape[1], f.data.shape[0] * 2 // 3)
+            if box[2] - box[0] >= 8 and box[3] - box[1] >= 8:
+                todo.append((k, points, box))
+        if todo:
+            with _one_torch_thread():
+                rasters = self.warp.rasters([t[1] for t in todo], [t[2] for t in todo])
+            for (k, _, _), raster in zip(todo, rasters, strict=True):
+                out[k] = raster
+                if self.building is not None:
+                    self.building.put(frames[k].index, raster)
+        return out
+
+    def commit(self) -> None:
+        """Publish a cache built during this render."""
+        if self.building is not None:
+            self.building.commit()
+
+
 @dataclass(frozen=True)
 class _VisitorSwap:
     """What a batch of decoded frames gets: the visitor's texture composited through the film's fields,
@@ -335,18 +384,17 @@ class _VisitorSwap:
     track: FilmTrack
     texture: npt.NDArray[np.float32]
     film_shape: FilmShape | None
-    film_warp: FilmWarp | None
+    warps: _WarpSource | None
 
     def apply(self, batch: list[io.Frame], per_frame: list[fields.FaceFields | None]) -> None:
         for f, ff in zip(batch, per_frame, strict=True):
             if ff is not None:
                 fields.composite_fields(f.data, ff, self.texture, motion=face_motion(self.track, f.index))
-        if self.film_shape is not None and self.film_warp is not None:
+        if self.film_shape is not None and self.warps is not None:
             # render first, then move the face to the visitor's proportions (swap.shape)
             _warp_batch(
                 self.film_shape,
-                self.film_warp,
-                self.track,
+                self.warps,
                 [f for f, ff in zip(batch, per_frame, strict=True) if ff is not None],
             )
 
@@ -394,7 +442,7 @@ def render_film(
     track missing or made for another film) and `RenderTimeout`. `label` is burned into every frame
     (and the cover) in a corner; the file always carries the machine-readable AI label
     (`AI_METADATA`, merged with `metadata`), as the deep-synthesis labelling rules require. On any
-    error the partial video and a half-built fields cache are removed.
+    error the partial video and half-built fields and warp caches are removed.
     """
     single_blas_thread()
     from swap.asset import FaceAsset
@@ -409,14 +457,15 @@ def render_film(
     info = io.probe(film_path)
     track = _track_for(film_path, info, track)
     film_shape = _film_shape(asset, track) if shape_transfer else None
-    film_warp = FilmWarp(film_shape.mean) if film_shape is not None else None
-    visitor_swap = _VisitorSwap(track, visitor_detail(asset.albedo, asset.low), film_shape, film_warp)
+    texture = visitor_detail(asset.albedo, asset.low)
     total = info.frames
     cover_index = _cover_index(track, total)
     cover: bytes | None = None
     done = 0
     with ExitStack() as cleanup:
         source = _FieldsSource.open(cleanup, film_path, track, _field_device(device))
+        warps = _WarpSource.open(cleanup, film_path, track, film_shape) if film_shape is not None else None
+        visitor_swap = _VisitorSwap(track, texture, film_shape, warps)
         writer = io.writer_for(
             info, out_path, target_size_bytes, metadata={**AI_METADATA, **(metadata or {})}
         )
@@ -440,6 +489,8 @@ def render_film(
         encoder.finish()
         size = writer.close()
         source.commit()
+        if warps is not None:
+            warps.commit()
     if cover is None:  # the film had fewer frames than its header said
         cover = io.cover_jpeg(np.zeros((info.height, info.width, 3), np.uint8))
     return FilmResult(out_path, cover, writer.frames / float(info.fps), size, writer.frames)

@@ -93,7 +93,8 @@ def test_a_film_warp_fixed_once_moves_every_frame_like_a_still_warp() -> None:
     offsets[:, 1] = 0.04 * (frame_pts[:, 1] - frame_pts[:468, 1].mean())  # and longer
     height, width = 512, 512
     box = even_warp_box(frame_pts, width, height)
-    grid = FilmWarp(pts).fields([frame_pts], [offsets], [box])[0]
+    warp = FilmWarp(pts)
+    grid = warp.field(warp.rasters([frame_pts], [box])[0], offsets)
     x0, y0, x1, y1 = box
     full = _upsample(grid, (x1 - x0, y1 - y0))
     for i in (1, 4, 33, 152, 263, 61, 291):
@@ -104,3 +105,58 @@ def test_a_film_warp_fixed_once_moves_every_frame_like_a_still_warp() -> None:
     warp_i420_field(yuv, box, grid)
     assert np.array_equal(yuv[:y0], before[:y0]) and np.array_equal(yuv[:height, :x0], before[:height, :x0])
     assert not np.array_equal(yuv[y0:y1, x0:x1], before[y0:y1, x0:x1])
+
+
+def test_a_film_warps_stored_raster_gives_the_field_of_the_exact_barycentric_blend() -> None:
+    """`FilmWarp.field` gathers over the raster as cached (uint16 weights, int16 triangles): it must
+    equal the float blend of the raster it came from, and be 0 beyond the outer ring."""
+    import torch
+
+    from swap.raster import rasterize
+    from swap.shape import FILM_FIELD_PX
+
+    pts = _astronaut()
+    warp = FilmWarp(pts)
+    box = even_warp_box(pts, 512, 512)
+    offsets = np.random.default_rng(1).normal(0, 4, pts.shape).astype(np.float32)
+    got = warp.field(warp.rasters([pts], [box])[0], offsets)
+    g = FILM_FIELD_PX
+    x0, y0, x1, y1 = box
+    c = warp._controls(pts)
+    c[:, :2] = (c[:, :2] - [x0, y0] + 0.5) * [g / (x1 - x0), g / (y1 - y0)] - 0.5
+    xyz = torch.from_numpy(c[None])
+    raster = rasterize(
+        xyz[..., :2], xyz[..., 2], torch.from_numpy(warp.triangles), g, g, cull_backfaces=False
+    )
+    tri, bary = raster.triangle[0].numpy(), raster.bary[0].numpy()
+    move = np.concatenate([offsets[:, :2], offsets[warp.ring_follow, :2] * warp.ring_weight[:, None]])
+    expected = np.einsum("hwk,hwkc->hwc", bary, move[warp.triangles[np.maximum(tri, 0)]])
+    expected[tri < 0] = 0.0
+    assert (tri < 0).any() and (tri >= 0).mean() > 0.5
+    assert np.abs(got - expected).max() < 1e-3  # px, for offsets of ~4 px
+    assert np.all(got[tri < 0] == 0.0)
+
+
+def test_a_uniform_field_shifts_the_i420_box_by_whole_pixels() -> None:
+    """The remap's map is relative to the box: a constant field of (4, 2) px moves the luma inside the
+    box by exactly that and each chroma plane by (2, 1), and leaves everything outside the box alone."""
+    height, width = 240, 320
+    yuv = np.random.default_rng(2).integers(0, 255, (height * 3 // 2, width), dtype=np.uint8)
+    before = yuv.copy()
+    box = (100, 60, 200, 180)
+    field = np.zeros((16, 16, 2), np.float32)
+    field[..., 0], field[..., 1] = 4.0, 2.0
+    warp_i420_field(yuv, box, field)
+    x0, y0, x1, y1 = box
+    assert np.array_equal(yuv[y0:y1, x0:x1], before[y0 - 2 : y1 - 2, x0 - 4 : x1 - 4])
+    u, u0 = (
+        yuv[height:].reshape(-1)[: height * width // 4],
+        before[height:].reshape(-1)[: height * width // 4],
+    )
+    u, u0 = u.reshape(height // 2, width // 2), u0.reshape(height // 2, width // 2)
+    assert np.array_equal(
+        u[y0 // 2 : y1 // 2, x0 // 2 : x1 // 2], u0[y0 // 2 - 1 : y1 // 2 - 1, x0 // 2 - 2 : x1 // 2 - 2]
+    )
+    outside = np.ones((height, width), bool)
+    outside[y0:y1, x0:x1] = False
+    assert np.array_equal(yuv[:height][outside], before[:height][outside])
