@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
@@ -72,10 +72,12 @@ class FaceMeasurements:
     sharpness: float  # fine-detail / mid-detail energy ratio at a fixed face scale (see `_sharpness`)
     hand_cover: float  # share of the face area under a detected hand
     hand_gap: float  # distance from the nearest hand to the face, as a fraction of face width (inf: none)
+    hand_on_features: bool  # a hand covers an eye, the nose or the mouth
     foreign_fraction: float  # share of the checked face area whose colour is not skin (see _foreign_fraction)
     mouth_open: float  # inner-lip gap (13-14) / mouth width (61-291)
     mouth_width: float  # mouth width (61-291) / distance between the eye centres
     screen_pattern: float = 0.0  # strongest periodic peak in the skin's fine detail (see `_screen_pattern`)
+    hand_mask: npt.NDArray[np.bool_] | None = field(default=None, compare=False, repr=False)  # (H, W), hands
 
 
 def _face_crop(
@@ -263,10 +265,30 @@ def _hand_polygons(rgb: ImageArray) -> list[npt.NDArray[np.float64]]:
     ]
 
 
+# landmarks a hand must leave clear for the photo to be used: eye corners and lids, nose tip and wings,
+# lip corners and centres (a hand elsewhere on the face is filled from the mirrored side)
+FEATURE_POINTS = (33, 133, 159, 145, 362, 263, 386, 374, 1, 4, 98, 327, 61, 291, 0, 17, 13, 14)
+
+
+@dataclass(frozen=True)
+class HandCover:
+    """Hands against one face: share of the face under them, gap to the face (face widths; inf: none),
+    whether they cover an eye, the nose or the mouth, and their pixels in the whole image."""
+
+    cover: float = 0.0
+    gap: float = float("inf")
+    on_features: bool = False
+    mask: npt.NDArray[np.bool_] | None = None
+
+
 def _hand_cover(
-    rgb: ImageArray, face_mask_full: npt.NDArray[np.bool_], offset: tuple[int, int], face_width: float
-) -> tuple[float, float]:
-    """(share of the face under a hand, gap between hand and face / face width).
+    rgb: ImageArray,
+    face_mask_full: npt.NDArray[np.bool_],
+    offset: tuple[int, int],
+    face_width: float,
+    points: npt.NDArray[np.float64],
+) -> HandCover:
+    """The hands detected in `rgb` against the face (`face_mask_full`: the mesh in the crop at `offset`).
 
     A hand's 21 landmarks sit on the joints, inside the hand's outline; the region is their convex hull
     grown by HAND_MARGIN x the palm length (wrist to middle-finger knuckle), about a finger's half width.
@@ -275,27 +297,31 @@ def _hand_cover(
 
     hands = _hand_polygons(rgb)
     if not hands:
-        return 0.0, float("inf")
+        return HandCover()
     ox, oy = offset
     hh, ww = face_mask_full.shape
     face_area = max(int(face_mask_full.sum()), 1)
     dist = cv2.distanceTransform((~face_mask_full).astype(np.uint8), cv2.DIST_L2, 5)
-    cover, gap = 0.0, float("inf")
+    full: npt.NDArray[Any] = np.zeros(rgb.shape[:2], np.uint8)
     for pts in hands:
-        local = pts - np.array([ox, oy])
         grow = th.HAND_MARGIN * float(np.linalg.norm(pts[0] - pts[9]))
-        hull = cv2.convexHull(np.round(local).astype(np.int32))
-        hand: npt.NDArray[Any] = np.zeros((hh, ww), np.uint8)
-        cv2.fillConvexPoly(hand, hull, (1,))
+        hand: npt.NDArray[Any] = np.zeros(rgb.shape[:2], np.uint8)
+        cv2.fillConvexPoly(hand, cv2.convexHull(np.round(pts).astype(np.int32)), (1,))
         if grow >= 1:
             k = round(grow)
             hand = cv2.dilate(hand, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * k + 1, 2 * k + 1)))
-        inside = hand.astype(bool)
-        if not inside.any():  # the hand lies outside the face crop altogether
-            continue
-        cover = max(cover, float((inside & face_mask_full).sum()) / face_area)
-        gap = min(gap, float(dist[inside].min()) / max(face_width, 1.0))
-    return cover, gap
+        full |= hand
+    inside = full[oy : oy + hh, ox : ox + ww].astype(bool)
+    if not inside.any():  # the hands lie outside the face crop altogether
+        return HandCover()
+    xy = np.round(points[list(FEATURE_POINTS), :2]).astype(np.int64)
+    ok = (xy[:, 0] >= 0) & (xy[:, 0] < ww) & (xy[:, 1] >= 0) & (xy[:, 1] < hh)
+    return HandCover(
+        cover=float((inside & face_mask_full).sum()) / face_area,
+        gap=float(dist[inside].min()) / max(face_width, 1.0),
+        on_features=bool(inside[xy[ok, 1], xy[ok, 0]].any()),
+        mask=full.astype(bool),
+    )
 
 
 def _foreign_fraction(lab: npt.NDArray[Any], labels: npt.NDArray[np.int32]) -> float:
@@ -378,10 +404,7 @@ def measure_face(rgb: ImageArray, face: FaceLandmarks, *, with_hands: bool = Tru
     lab = cv2.cvtColor(crop.astype(np.float32) / 255.0, cv2.COLOR_RGB2Lab)
     foreign = _foreign_fraction(lab, labels)
 
-    if with_hands:
-        hand_cover, hand_gap = _hand_cover(rgb, face_mask, origin, fw)
-    else:
-        hand_cover, hand_gap = 0.0, float("inf")
+    hands = _hand_cover(rgb, face_mask, origin, fw, pts) if with_hands else HandCover()
 
     p = pts_full
     mouth_w = float(np.linalg.norm(p[61, :2] - p[291, :2]))
@@ -396,8 +419,10 @@ def measure_face(rgb: ImageArray, face: FaceLandmarks, *, with_hands: bool = Tru
         luma_p95=luma_p95,
         clipped_fraction=clipped,
         sharpness=sharp,
-        hand_cover=hand_cover,
-        hand_gap=hand_gap,
+        hand_cover=hands.cover,
+        hand_gap=hands.gap,
+        hand_on_features=hands.on_features,
+        hand_mask=hands.mask,
         foreign_fraction=foreign,
         mouth_open=mouth_open,
         mouth_width=mouth_width,
@@ -526,8 +551,13 @@ _LIMITS = (
     ),
     _Limit(
         "face_covered",
+        lambda m: m.hand_on_features,
+        "A hand is covering your eyes, nose or mouth: use a photo where they are clearly visible.",
+    ),
+    _Limit(
+        "face_covered",
         lambda m: m.hand_cover > th.MAX_HAND_COVER,
-        "A hand is covering part of your face: use a photo with nothing in front of your face.",
+        "A hand is covering too much of your face: use a photo with nothing in front of your face.",
     ),
     _Limit("hand_near_face", lambda m: m.hand_cover > 0 or m.hand_gap < th.HAND_NEAR_GAP),
     _Limit(
@@ -573,7 +603,9 @@ def analyze_rgb(rgb: ImageArray) -> FaceAnalysis:
         raise PhotoRejected("face_too_small", _too_small(face.face_width))
     m = measure_face(rgb, face)
     warnings = check_face(m)
-    return FaceAnalysis(rgb=rgb, landmarks=face, pose=m.pose, warnings=warnings)
+    # an accepted hand on the face (clear of the features) is filled from the mirrored side (swap.asset)
+    occluders = m.hand_mask if m.hand_cover > 0 else None
+    return FaceAnalysis(rgb=rgb, landmarks=face, pose=m.pose, warnings=warnings, occluders=occluders)
 
 
 def analyze_photo(photo: bytes) -> FaceAnalysis:

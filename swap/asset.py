@@ -63,6 +63,7 @@ SH_RIDGE = 1e-3  # small ridge: the face's normals cover only a hemisphere, so h
 DELIGHT_STRENGTH = 0.5  # share of the fitted shading removed (1 = all; measured trade-off, see README)
 SHADING_BLUR = 0.01  # Gaussian sigma (fraction of the width) applied to the fitted shading
 MIRROR_MATCH_REACH = 0.06  # mirror fills match this side at the seam, fading to the twin over this reach
+OCCLUDER_GROW = 0.035  # an occluder's UV mask is grown by this fraction of the width
 SHADING_FLOOR = 0.35  # never divide by less than this fraction of the mean shading (deep shadow = noise)
 
 
@@ -192,6 +193,17 @@ def delight(
     return (texture / np.power(shading, strength)).astype(np.float32)
 
 
+def occluder_texels(occluders: npt.NDArray[np.bool_], points: FloatArray, size: int) -> FloatArray:
+    """(S, S) 0..1: the UV texels whose photo pixels lie under an occluder (a hand), grown by
+    `OCCLUDER_GROW` of the texture width so the hand's edge and shadow go with it."""
+    ur = uv_raster(size)
+    texel = ur.interpolate(ur.mesh.positions(points))
+    uv_mask = cv2.remap(occluders.astype(np.float32), texel[..., 0], texel[..., 1], cv2.INTER_LINEAR)
+    grow = max(1, round(OCCLUDER_GROW * size))
+    uv_mask = cv2.dilate(uv_mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow + 1,) * 2))
+    return np.clip(cv2.GaussianBlur(uv_mask, (0, 0), grow / 2), 0, 1).astype(np.float32)
+
+
 def build_face_asset(
     analysis: FaceAnalysis, size: int = UV_SIZE, *, remove_glasses: bool = False
 ) -> FaceAsset:
@@ -210,6 +222,8 @@ def build_face_asset(
     weight = weight * np.clip((rim_distance(size) - RIM_TRIM * size) / 2.0, 0, 1)
     # hair over the forehead or the sides is not face: distrust it like the rim (filled from skin)
     weight = weight * (1 - hair_occlusion(texture, weight, size))
+    if analysis.occluders is not None:  # an accepted hand on a cheek or the chin: filled from the mirror
+        weight = weight * (1 - occluder_texels(analysis.occluders, pts, size))
     frame, _ = glasses_mask(texture, weight)
     warnings = tuple(analysis.warnings) + (("glasses",) if frame.any() else ())
     if remove_glasses and frame.any():

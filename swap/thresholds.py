@@ -146,11 +146,12 @@ HAND_MIN_CONFIDENCE = 0.5
 # Hand landmarks sit on the joints; the hand's region is their hull grown by this x palm length (wrist
 # to middle knuckle), about half a finger's width.
 HAND_MARGIN = 0.15
-# Refuse when a hand covers more than this share of the face mesh. asian_woman_hand_on_chin: the index
-# finger touches the chin's outline and covers 0.5 % of the mesh, all on the outer rim that the texture
-# builder trims and refills: the texture is not affected, so the photo is ACCEPTED with the warning
-# "hand_near_face". A hand over the mouth or a cheek covers 10-30 %. 4 % is about the chin's rim band.
-MAX_HAND_COVER = 0.04
+# A hand over an eye, the nose or the mouth (`swap.analysis.FEATURE_POINTS` inside it) is always refused.
+# Elsewhere it is accepted up to this share of the face mesh, and the asset fills the skin under it from
+# the mirrored side (`swap.asset`): asian_woman_hand_on_chin's index finger touches the chin's outline
+# (0.5 % of the mesh); a hand flat on one cheek covers 10-30 %, and beyond ~30 % the hand reaches the
+# midline, where the mirrored side is hidden too.
+MAX_HAND_COVER = 0.3
 # Warning "hand_near_face" when a hand comes within this fraction of the face width of the mesh.
 HAND_NEAR_GAP = 0.05
 # Colour occluders (masks, scarves, phones, coloured hair over the face): a mesh triangle is foreign when

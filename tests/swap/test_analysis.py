@@ -17,6 +17,8 @@ from swap.errors import PhotoRejected
 from swap.face import FaceAnalysis
 from swap.imageio import decode_image, encode_jpeg
 
+from .hand_composite import hand_cutout, paste_hand
+
 CONTRACT_CODES = {
     "not_an_image",
     "image_too_small",
@@ -302,3 +304,35 @@ def test_photo_held_sideways_is_refused_with_a_hint_to_turn_it(upright):
         refusal = _run(lambda k=quarter_turn: analyze_rgb(np.ascontiguousarray(np.rot90(rgb, k))))
         assert _code(refusal) == "not_facing_camera"
         assert "sideways" in refusal.message
+
+
+# ---- a real hand pasted onto a face (tests/swap/hand_composite.py) ------------------------------
+
+
+def _woman_with_hand(shared_media: Path, landmark: int, dy: float, scale: float, angle: float):
+    """woman_neutral_frown with the shared hand `scale` face widths wide, `dy` face widths below `landmark`."""
+    photo = decode_image((shared_media / "photos" / "woman_neutral_frown.png").read_bytes())
+    face = find_main_face(photo)
+    fw = face.face_width
+    x, y = face.points[landmark, :2]
+    return paste_hand(photo, hand_cutout(shared_media), (x, y + dy * fw), scale * fw, angle)
+
+
+def test_hand_on_a_cheek_is_accepted_and_its_pixels_are_handed_to_the_asset(shared_media):
+    # her right cheek, fingers up, clear of the eye, nose and mouth
+    img, covered = _woman_with_hand(shared_media, 187, 0.1, 0.35, 180.0)
+    result = analyze_rgb(img)
+    assert "hand_near_face" in result.warnings
+    assert result.occluders is not None and result.occluders.shape == img.shape[:2]
+    # the detected region holds most of the pasted hand's pixels
+    assert (result.occluders & covered).sum() > 0.6 * covered.sum()
+    m = measure_face(img, find_main_face(img))
+    assert 0.04 < m.hand_cover < th.MAX_HAND_COVER and not m.hand_on_features
+
+
+def test_hand_over_the_mouth_is_refused_with_what_to_do(shared_media):
+    img, _ = _woman_with_hand(shared_media, 13, 0.0, 0.6, 20.0)
+    with pytest.raises(PhotoRejected) as refused:
+        analyze_rgb(img)
+    assert refused.value.code == "face_covered"
+    assert "eyes, nose or mouth" in str(refused.value)

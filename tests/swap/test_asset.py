@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 
 from swap.asset import AssetFormatError, FaceAsset, build_face_asset
 from swap.target import unwrap
-from swap.uv import mirror_fill, push_pull_fill, uv_raster
+from swap.uv import mirror_fill, push_pull_fill, skin_region, uv_raster
 
 from .render_fixtures import analysis_of, asset_of
 
@@ -84,3 +85,37 @@ def test_a_turned_head_gets_its_hidden_cheek_from_the_seen_one(shared_media):
     # filled texels look like skin of this face, not black or wall
     skin = np.median(asset.albedo[covered & (valid > 0.9)], axis=0)
     assert np.abs(np.median(asset.albedo[hidden], axis=0) - skin).max() < 0.2
+
+
+def test_a_hand_on_the_cheek_is_filled_from_the_mirrored_side_not_painted_on(shared_media):
+    """Known answer: the asset of the photo with a hand pasted on one cheek must match, under the
+    hand, the asset of the same photo without it far better than an asset that keeps the hand."""
+    import dataclasses
+
+    from swap.analysis import analyze_rgb
+    from swap.asset import occluder_texels
+    from swap.imageio import decode_image
+
+    from .hand_composite import hand_cutout, paste_hand
+
+    photo = decode_image((shared_media / "photos" / "woman_neutral_frown.png").read_bytes())
+    clean = analyze_rgb(photo)
+    fw = clean.landmarks.face_width
+    x, y = clean.landmarks.points[187, :2]  # her right cheek, fingers up, clear of the eye, nose and mouth
+    img, _ = paste_hand(photo, hand_cutout(shared_media), (x, y + 0.1 * fw), 0.35 * fw, 180.0)
+    with_hand = analyze_rgb(img)
+    assert with_hand.occluders is not None
+    under = occluder_texels(with_hand.occluders, with_hand.landmarks.points, 512) > 0.9
+    under &= skin_region(512)  # away from the rim, where the clean photo has hair, not a known answer
+    assert under.sum() > 2000
+
+    def detail(analysis) -> np.ndarray:  # type: ignore[no-untyped-def]
+        # the fine structure (finger edges, knuckles; pores and wrinkles of skin), free of the
+        # brightness difference between the two cheeks that a mirror fill legitimately brings
+        lum = build_face_asset(analysis).albedo.mean(axis=-1)
+        return lum - cv2.GaussianBlur(lum, (0, 0), 6.0)
+
+    reference = detail(clean)
+    filled = float(np.abs(detail(with_hand) - reference)[under].mean())
+    painted = float(np.abs(detail(dataclasses.replace(with_hand, occluders=None)) - reference)[under].mean())
+    assert filled < 0.6 * painted, (filled, painted)
