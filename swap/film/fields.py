@@ -45,7 +45,7 @@ if TYPE_CHECKING:
 FloatArray = npt.NDArray[np.float32]
 
 FIELD_FACE_PX = 128  # fields are stored with the face at most this wide (2 px per 64-texel film map)
-FORMAT_VERSION = 3  # 3: light maps without brows and lips; 2: eye fans (visitor's eyes, blink fade). Bump when `compute_fields` changes what it stores: old caches are then rebuilt
+FORMAT_VERSION = 4  # 4: hands over the face cut out of the alpha (swap.film.hands); 3: light maps without brows and lips; 2: eye fans (visitor's eyes, blink fade). Bump when `compute_fields` changes what it stores: old caches are then rebuilt
 SUFFIX = ".fields"
 SHUTTER = 0.5  # share of the frame interval a film camera exposes (a 180-degree shutter)
 MIN_BLUR_PX = 1.5  # motion blur shorter than this is not drawn (invisible, and costs a filter)
@@ -91,6 +91,7 @@ def fields_key(track: FilmTrack) -> bytes:
         track.light_q,
         track.detail_q,
         track.occlusion_q,
+        track.hands,
     ):
         a = np.ascontiguousarray(arr)
         h.update(f"{a.dtype}{a.shape}".encode())
@@ -148,6 +149,7 @@ def compute_fields(
     The same quantities as `FaceRenderer._shade` before the visitor's texture is sampled, computed at
     `FIELD_FACE_PX` instead of `RASTER_FACE_PX`.
     """
+    from swap.film.hands import hand_mask
     from swap.mesh import render_mesh
     from swap.raster import interpolate, rasterize
     from swap.render import crop_box
@@ -208,6 +210,12 @@ def compute_fields(
     eyes = torch.from_numpy(eye_regions(UV_SIZE)).view(1, 2, UV_SIZE, UV_SIZE).to(dev)
     light, alpha = swap_light_alpha(sample, targets, ua, eyes, stack)
     alpha = alpha * cov
+    for j, (k, _, _, box, lh, lw) in enumerate(todo):
+        # a hand over the face stays in front, cut out in image space (swap.film.hands)
+        hands = track.hands_at(int(indices[k]))
+        cut = None if hands is None else hand_mask(hands, box, (lw, lh))
+        if cut is not None:
+            alpha[j, 0, :lh, :lw] *= torch.from_numpy(1.0 - cut).to(dev)
     uv_np = (uv * cov.permute(0, 2, 3, 1)).cpu().numpy()
     light_np = (light * cov).permute(0, 2, 3, 1).cpu().numpy()
     alpha_np = alpha[:, 0].cpu().numpy()

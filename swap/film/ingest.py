@@ -479,7 +479,7 @@ def ingest_film(path: Path | str, progress: Progress | None = None, *, save: boo
     strength = fade_strength(flags, p1.shot)
     covered = (flags & UNCOVERED) == 0
     _check_coverage(path, have, covered)
-    light, detail, occ = _pass2(info, smoothed, covered, p1.shot, progress, total, n)
+    light, detail, occ, hands = _pass2(info, smoothed, covered, p1.shot, progress, total, n)
     report = _ingest_report(
         path, info, p1.shot, flags, have, covered, smoothed, jitter_stats, (len(chosen), passed, refused)
     )
@@ -497,6 +497,7 @@ def ingest_film(path: Path | str, progress: Progress | None = None, *, save: boo
         detail_q=detail,
         occlusion_q=occ,
         shot=p1.shot,
+        hands=hands,
         report=report,
     )
     report["ingest_s"] = round(time.perf_counter() - started, 2)
@@ -563,21 +564,30 @@ def _pass2(
     progress: Progress | None,
     total: int,
     n: int,
-) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.uint8], npt.NDArray[np.uint8]]:
-    """Light maps, expression detail and occlusion for the covered frames (second decode)."""
+) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.uint8], npt.NDArray[np.uint8], FloatArray]:
+    """Light maps, expression detail, occlusion and the hands over the face for the covered frames
+    (second decode)."""
+    from swap.film.hands import HAND_POINTS, MAX_HANDS, HandTracker, hands_over_face
+
     light = np.zeros((n, LIGHT_STORE, LIGHT_STORE, 3), np.float32)
     tex = np.zeros((n, MAP_SIZE, MAP_SIZE, 3), np.float16)
     valid = np.zeros((n, MAP_SIZE, MAP_SIZE), np.float16)
-    for frame in io.iter_frames(info.path, "rgb24"):
-        i = frame.index
-        if i >= n:
-            break
-        if covered[i]:
-            light[i] = light_map(frame.data, landmarks[i])
-            t, v = fast_unwrap(frame.data, landmarks[i], MAP_SIZE)
-            tex[i], valid[i] = t, v
-        if progress is not None and (i + 1) % 10 == 0:
-            progress(n + i + 1, total)
+    hands = np.full((n, MAX_HANDS, HAND_POINTS, 2), np.nan, np.float32)
+    tracker = HandTracker()
+    try:
+        for frame in io.iter_frames(info.path, "rgb24"):
+            i = frame.index
+            if i >= n:
+                break
+            if covered[i]:
+                light[i] = light_map(frame.data, landmarks[i])
+                t, v = fast_unwrap(frame.data, landmarks[i], MAP_SIZE)
+                tex[i], valid[i] = t, v
+                hands[i] = hands_over_face(tracker.hands(frame.data), landmarks[i])
+            if progress is not None and (i + 1) % 10 == 0:
+                progress(n + i + 1, total)
+    finally:
+        tracker.close()
     detail = np.full((n, MAP_SIZE, MAP_SIZE), 128, np.uint8)
     occ = np.zeros((n, MAP_SIZE, MAP_SIZE), np.uint8)
     for s0, s1 in _stretches(covered, shot):
@@ -585,7 +595,7 @@ def _pass2(
         d, o = stretch_maps(tex[s0:s1].astype(np.float32), valid[s0:s1].astype(np.float32))
         detail[s0:s1] = encode_detail(d)
         occ[s0:s1] = encode_unit(o)
-    return encode_unit(light), detail, occ
+    return encode_unit(light), detail, occ, hands
 
 
 def light_map(rgb: npt.NDArray[np.uint8], points: FloatArray) -> FloatArray:

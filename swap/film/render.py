@@ -33,6 +33,7 @@ import numpy.typing as npt
 
 from swap.errors import SwapError, TemplateError
 from swap.film import fields, io, warpcache
+from swap.film.hands import hold_still
 from swap.film.track import FilmTrack
 from swap.shape import FilmShape, FilmWarp, WarpRaster, even_warp_box, warp_i420_field
 from swap.threads import single_blas_thread
@@ -237,7 +238,8 @@ def _warp_batch(shape: FilmShape, warps: _WarpSource, frames: list[io.Frame]) ->
     for f, raster in zip(frames, warps.batch(frames), strict=True):
         if raster is not None:
             offsets = shape.offsets(warps.track.landmarks(f.index), float(warps.track.strength[f.index]))
-            warp_i420_field(f.data, raster.box, warps.warp.field(raster, offsets))
+            field = hold_still(warps.warp.field(raster, offsets), warps.track.hands_at(f.index), raster.box)
+            warp_i420_field(f.data, raster.box, field)
 
 
 def _check_track(track: FilmTrack, info: io.FilmInfo) -> None:

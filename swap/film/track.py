@@ -92,6 +92,9 @@ class FilmTrack:
     occlusion_q: npt.NDArray[np.uint8]  # (N, O, O)
     shot: npt.NDArray[np.int32]  # (N,) shot index
     report: dict[str, Any] = field(default_factory=dict)
+    # (N, 2, 21, 2) float32 pixels: MediaPipe Hands' landmarks of hands over the face (NaN: none);
+    # (0, ...) for a track ingested before hands were found (`swap.film.hands`)
+    hands: npt.NDArray[np.float32] = field(default_factory=lambda: np.zeros((0, 2, 21, 2), np.float32))
     version: int = FORMAT_VERSION
 
     # ---- access --------------------------------------------------------------------------------------
@@ -106,6 +109,12 @@ class FilmTrack:
 
     def landmarks(self, i: int) -> FloatArray:
         return (self.landmarks_q[i].astype(np.float32) / LANDMARK_SCALE).astype(np.float32)
+
+    def hands_at(self, i: int) -> FloatArray | None:
+        """The hands over the face in frame `i` ((2, 21, 2) pixels, NaN rows absent), or None."""
+        if i >= len(self.hands) or not np.isfinite(self.hands[i]).all(axis=(1, 2)).any():
+            return None
+        return np.asarray(self.hands[i], np.float32)
 
     def target(self, i: int) -> TargetFace | None:
         """The renderer's target for frame `i`, or None where the frame stays untouched."""
@@ -149,6 +158,7 @@ class FilmTrack:
             detail_q=self.detail_q,
             occlusion_q=self.occlusion_q,
             shot=self.shot,
+            hands=self.hands,
         )
         return buf.getvalue()
 
@@ -177,6 +187,7 @@ class FilmTrack:
                 detail_q=z["detail_q"],
                 occlusion_q=z["occlusion_q"],
                 shot=z["shot"],
+                hands=z["hands"] if "hands" in z.files else np.zeros((0, 2, 21, 2), np.float32),
                 version=version,
             )
 
