@@ -191,7 +191,8 @@ def _requeue_waiting(now: datetime, report: ReconcileReport, limit: int, everyth
     after = timedelta(seconds=float(settings.RECONCILE_WAITING_AFTER_S))
     no_lease = Q(lease_expires_at__isnull=True)
     for state, since_field in STATE_SINCE.items():
-        waiting = Job.objects.filter(no_lease, state=state)
+        # a job whose expired lease this pass just recovered was sent already (`_recover_expired`)
+        waiting = Job.objects.filter(no_lease, state=state).exclude(reconciled_at=now)
         if not everything:
             waiting = waiting.filter(**{f"{since_field}__lt": now - after}).filter(
                 Q(reconciled_at__isnull=True) | Q(reconciled_at__lt=now - after)
