@@ -15,21 +15,18 @@ full resolution. Per covered frame that is ~26k texels x 12 bytes (~320 KB, what
 resolution): uv uint16 x 2, light float16 x 3, alpha uint8, coverage uint8.
 
 File layout (one file, written once, replaced atomically; a stale or foreign file is rebuilt):
-``MAGIC | version u32 | key (20 bytes sha1) | records ... | index (n x 8 int64) | index offset u64 |
-frame count u32 | MAGIC``. The key hashes the track's content and every constant the fields depend
+`swap.film.framecache`'s container (magic ``PGFF``, no header; an index row is the record's offset,
+its box and its stored size). The key hashes the track's content and every constant the fields depend
 on, so a re-ingested film, or a renderer with other feathers, never reads old fields.
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
-import struct
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, TYPE_CHECKING
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
@@ -37,6 +34,7 @@ import numpy.typing as npt
 import torch
 import torch.nn.functional as F
 
+from swap.film.framecache import FrameFileReader, FrameFileWriter
 from swap.film.track import FilmTrack
 
 if TYPE_CHECKING:
@@ -45,14 +43,12 @@ if TYPE_CHECKING:
 FloatArray = npt.NDArray[np.float32]
 
 FIELD_FACE_PX = 128  # fields are stored with the face at most this wide (2 px per 64-texel film map)
-FORMAT_VERSION = 4  # 4: hands over the face cut out of the alpha (swap.film.hands); 3: light maps without brows and lips; 2: eye fans (visitor's eyes, blink fade). Bump when `compute_fields` changes what it stores: old caches are then rebuilt
+FORMAT_VERSION = 4  # 4: hands over the face cut out of the alpha (swap.film.hands), the framecache container; 3: light maps without brows and lips; 2: eye fans (visitor's eyes, blink fade). Bump when `compute_fields` changes what it stores: old caches are then rebuilt
 SUFFIX = ".fields"
 SHUTTER = 0.5  # share of the frame interval a film camera exposes (a 180-degree shutter)
 MIN_BLUR_PX = 1.5  # motion blur shorter than this is not drawn (invisible, and costs a filter)
 MAX_BLUR_PX = 24.0  # longer blur is capped (a whip pan: the face is a smear either way)
 MAGIC = b"PGFF"
-_HEAD = struct.Struct("<4sI20s")
-_TAIL = struct.Struct("<QI4s")
 _INDEX_COLS = 8  # offset, x0, y0, x1, y1, lh, lw, reserved
 
 
@@ -232,105 +228,59 @@ def compute_fields(
 
 
 class FieldsReader:
-    """Random access to a fields file whose key matches; `get(i)` reads one frame's record."""
+    """Random access to a fields file whose key matches (`swap.film.framecache`); `get(i)` reads one
+    frame's record."""
 
-    def __init__(self, path: Path, fh: IO[bytes], index: npt.NDArray[np.int64]) -> None:
-        self.path = path
-        self._fh = fh
-        self._index = index
+    def __init__(self, frames: FrameFileReader) -> None:
+        self.path = frames.path
+        self._frames = frames
 
     @classmethod
     def open(cls, path: Path, key: bytes, frames: int) -> FieldsReader | None:
         """The reader, or None when the file is missing, damaged, of another version or stale."""
-        try:
-            fh = open(path, "rb")  # noqa: SIM115 (kept open for the render; closed by close())
-        except OSError:
-            return None
-        try:
-            magic, version, file_key = _HEAD.unpack(fh.read(_HEAD.size))
-            fh.seek(-_TAIL.size, os.SEEK_END)
-            at, n, end = _TAIL.unpack(fh.read(_TAIL.size))
-            if (magic, end, version, file_key, n) != (MAGIC, MAGIC, FORMAT_VERSION, key, frames):
-                fh.close()
-                return None
-            fh.seek(at)
-            index = np.frombuffer(fh.read(n * _INDEX_COLS * 8), np.int64).reshape(n, _INDEX_COLS)
-        except (OSError, struct.error, ValueError):
-            fh.close()
-            return None
-        return cls(path, fh, index)
+        opened = FrameFileReader.open(
+            path, magic=MAGIC, version=FORMAT_VERSION, key=key, frames=frames, cols=_INDEX_COLS
+        )
+        return None if opened is None else cls(opened)
 
     def get(self, i: int) -> FaceFields | None:
-        if i >= len(self._index):
+        row = self._frames.row(i)
+        if row is None:
             return None
-        at, x0, y0, x1, y1, lh, lw, _ = (int(v) for v in self._index[i])
-        if at == 0:
-            return None
-        self._fh.seek(at)
-        return FaceFields.decode((x0, y0, x1, y1), lh, lw, self._fh.read(FaceFields.nbytes(lh, lw)))
+        x0, y0, x1, y1, lh, lw, _ = row
+        return FaceFields.decode((x0, y0, x1, y1), lh, lw, self._frames.record(i, FaceFields.nbytes(lh, lw)))
 
     def close(self) -> None:
-        self._fh.close()
-
-
-ABANDONED_S = 3600.0  # a temporary fields file this old belongs to a render that was killed
-
-
-def _remove_abandoned(path: Path) -> None:
-    """Delete temporary files of renders that died while writing (SIGKILL leaves no chance to clean up)."""
-    import time
-
-    try:
-        for part in path.parent.glob(path.name + ".*.part"):
-            if time.time() - part.stat().st_mtime > ABANDONED_S:
-                part.unlink(missing_ok=True)
-    except OSError:
-        pass
+        self._frames.close()
 
 
 class FieldsWriter:
-    """Writes the fields of a film frame by frame (during its first render); `commit()` publishes the file.
+    """Writes the fields of a film frame by frame (during its first render); `commit()` publishes the
+    file atomically (`swap.film.framecache`: concurrent renders of a film never read half a file; a
+    directory that cannot be written just means no cache)."""
 
-    Written to a temporary file in the same directory and renamed over `path`, so concurrent renders
-    of one film on a worker never read half a file. A directory that cannot be written just means no
-    cache (`open` returns None).
-    """
-
-    def __init__(self, path: Path, fh: IO[bytes], tmp: Path, frames: int) -> None:
-        self.path = path
-        self._fh = fh
-        self._tmp = tmp
-        self._index = np.zeros((frames, _INDEX_COLS), np.int64)
+    def __init__(self, frames: FrameFileWriter) -> None:
+        self.path = frames.path
+        self._frames = frames
 
     @classmethod
     def open(cls, path: Path, key: bytes, frames: int) -> FieldsWriter | None:
-        _remove_abandoned(path)
-        try:
-            fd, name = tempfile.mkstemp(prefix=path.name + ".", suffix=".part", dir=path.parent)
-        except OSError:
-            return None
-        fh = os.fdopen(fd, "wb")
-        fh.write(_HEAD.pack(MAGIC, FORMAT_VERSION, key))
-        return cls(path, fh, Path(name), frames)
+        opened = FrameFileWriter.open(
+            path, magic=MAGIC, version=FORMAT_VERSION, key=key, frames=frames, cols=_INDEX_COLS
+        )
+        return None if opened is None else cls(opened)
 
     def put(self, i: int, fields: FaceFields | None) -> None:
-        if fields is None or i >= len(self._index):
+        if fields is None:
             return
         lh, lw = fields.alpha.shape
-        self._index[i] = (self._fh.tell(), *fields.box, lh, lw, 0)
-        self._fh.write(fields.encode())
+        self._frames.put(i, (*fields.box, lh, lw, 0), fields.encode())
 
     def commit(self) -> None:
-        at = self._fh.tell()
-        self._fh.write(self._index.tobytes())
-        self._fh.write(_TAIL.pack(at, len(self._index), MAGIC))
-        self._fh.close()
-        os.chmod(self._tmp, 0o644)  # mkstemp makes it 0600; the film's other files are readable
-        os.replace(self._tmp, self.path)
+        self._frames.commit()
 
     def abort(self) -> None:
-        self._fh.close()
-        self._tmp.unlink(missing_ok=True)
+        self._frames.abort()
 
 
 def build_fields(

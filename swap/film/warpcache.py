@@ -8,9 +8,9 @@ it and writes it here, later renders only read it and gather the visitor's offse
 frame less at 720p; measured in bench/film.py, see swap/README.md).
 
 Per warped frame a record is `FILM_FIELD_PX`^2 x 6 bytes (24 KB): triangle int16, weights uint16 x 2.
-File layout as `swap.film.fields` (one file, written once, replaced atomically; a stale or foreign
-file is rebuilt): ``MAGIC | version u32 | key (20 bytes sha1) | triangle count u32 | triangles
-(T x 3 int16) | records ... | index (n x 6 int64) | index offset u64 | frame count u32 | MAGIC``.
+File layout: `swap.film.framecache`'s container, as the fields cache (one file, written once,
+replaced atomically; a stale or foreign file is rebuilt), magic ``PGFW``, the film's triangles
+(T x 3 int16) as its header, an index row per frame: the record's offset and the frame's box.
 The key hashes the track's content, the film's mean shape (`FilmShape.mean`, which fixes the
 triangulation) and the warp's constants; the triangulation is stored so that a later render needs no
 Delaunay (nor scipy.spatial's import, ~55 ms) and always uses the triangles its rasters index. Kept
@@ -20,24 +20,19 @@ apart from the fields file so that either can change its format without rebuildi
 from __future__ import annotations
 
 import hashlib
-import os
-import struct
-import tempfile
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from swap.film.fields import _remove_abandoned
+from swap.film.framecache import FrameFileReader, FrameFileWriter
 from swap.film.track import FilmTrack
 from swap.shape import FILM_FIELD_PX, RING_REACH, RING_WEIGHTS, WarpRaster
 
-FORMAT_VERSION = 1  # bump when `FilmWarp.rasters` changes what it stores: old caches are then rebuilt
+FORMAT_VERSION = 2  # 2: the framecache container; bump when `FilmWarp.rasters` changes what it stores: old caches are then rebuilt
 SUFFIX = ".warp"
 MAGIC = b"PGFW"
-_HEAD = struct.Struct("<4sI20sI")
-_TAIL = struct.Struct("<QI4s")
 _INDEX_COLS = 6  # offset, x0, y0, x1, y1, reserved
 _NODES = FILM_FIELD_PX * FILM_FIELD_PX
 _RECORD_BYTES = 6 * _NODES
@@ -81,65 +76,47 @@ def _decode(box: tuple[int, int, int, int], data: bytes) -> WarpRaster:
 
 
 class WarpReader:
-    """Random access to a warp cache whose key matches: the film's `triangles`, and `get(i)` reads one
-    frame's raster."""
+    """Random access to a warp cache whose key matches (`swap.film.framecache`): the film's
+    `triangles`, and `get(i)` reads one frame's raster."""
 
-    def __init__(
-        self, path: Path, fh: IO[bytes], triangles: npt.NDArray[np.int64], index: npt.NDArray[np.int64]
-    ) -> None:
-        self.path = path
+    def __init__(self, frames: FrameFileReader, triangles: npt.NDArray[np.int64]) -> None:
+        self.path = frames.path
         self.triangles = triangles
-        self._fh = fh
-        self._index = index
+        self._frames = frames
 
     @classmethod
     def open(cls, path: Path, key: bytes, frames: int) -> WarpReader | None:
         """The reader, or None when the file is missing, damaged, of another version or stale."""
-        try:
-            fh = open(path, "rb")  # noqa: SIM115 (kept open for the render; closed by close())
-        except OSError:
+        opened = FrameFileReader.open(
+            path, magic=MAGIC, version=FORMAT_VERSION, key=key, frames=frames, cols=_INDEX_COLS
+        )
+        if opened is None:
             return None
-        try:
-            magic, version, file_key, n_tri = _HEAD.unpack(fh.read(_HEAD.size))
-            triangles = np.frombuffer(fh.read(6 * n_tri), "<i2").reshape(n_tri, 3).astype(np.int64)
-            fh.seek(-_TAIL.size, os.SEEK_END)
-            at, n, end = _TAIL.unpack(fh.read(_TAIL.size))
-            if (magic, end, version, file_key, n) != (MAGIC, MAGIC, FORMAT_VERSION, key, frames):
-                fh.close()
-                return None
-            fh.seek(at)
-            index = np.frombuffer(fh.read(n * _INDEX_COLS * 8), np.int64).reshape(n, _INDEX_COLS)
-        except (OSError, struct.error, ValueError):
-            fh.close()
+        if len(opened.header) % 6:
+            opened.close()
             return None
-        return cls(path, fh, triangles, index)
+        triangles = np.frombuffer(opened.header, "<i2").reshape(-1, 3).astype(np.int64)
+        return cls(opened, triangles)
 
     def get(self, i: int) -> WarpRaster | None:
         """Frame `i`'s raster; None where the first render did not warp that frame."""
-        if i >= len(self._index):
+        row = self._frames.row(i)
+        if row is None:
             return None
-        at, x0, y0, x1, y1, _ = (int(v) for v in self._index[i])
-        if at == 0:
-            return None
-        self._fh.seek(at)
-        return _decode((x0, y0, x1, y1), self._fh.read(_RECORD_BYTES))
+        x0, y0, x1, y1, _ = row
+        return _decode((x0, y0, x1, y1), self._frames.record(i, _RECORD_BYTES))
 
     def close(self) -> None:
-        self._fh.close()
+        self._frames.close()
 
 
 class WarpWriter:
-    """Writes a film's rasters frame by frame (during its first render); `commit()` publishes the file.
+    """Writes a film's rasters frame by frame (during its first render); `commit()` publishes the file
+    atomically (`swap.film.framecache`, as the fields cache); an unwritable directory means no cache."""
 
-    Written to a temporary file in the same directory and renamed over `path` (as `FieldsWriter`), so
-    concurrent renders of one film never read half a file; an unwritable directory means no cache.
-    """
-
-    def __init__(self, path: Path, fh: IO[bytes], tmp: Path, frames: int) -> None:
-        self.path = path
-        self._fh = fh
-        self._tmp = tmp
-        self._index = np.zeros((frames, _INDEX_COLS), np.int64)
+    def __init__(self, frames: FrameFileWriter) -> None:
+        self.path = frames.path
+        self._frames = frames
 
     @classmethod
     def open(
@@ -147,30 +124,22 @@ class WarpWriter:
     ) -> WarpWriter | None:
         """A writer for the rasters of a film triangulated into `triangles` (T, 3); None where the
         directory cannot be written."""
-        _remove_abandoned(path)
-        try:
-            fd, name = tempfile.mkstemp(prefix=path.name + ".", suffix=".part", dir=path.parent)
-        except OSError:
-            return None
-        fh = os.fdopen(fd, "wb")
-        fh.write(_HEAD.pack(MAGIC, FORMAT_VERSION, key, len(triangles)))
-        fh.write(np.asarray(triangles).astype("<i2").tobytes())
-        return cls(path, fh, Path(name), frames)
+        opened = FrameFileWriter.open(
+            path,
+            magic=MAGIC,
+            version=FORMAT_VERSION,
+            key=key,
+            frames=frames,
+            cols=_INDEX_COLS,
+            header=np.asarray(triangles).astype("<i2").tobytes(),
+        )
+        return None if opened is None else cls(opened)
 
     def put(self, i: int, raster: WarpRaster) -> None:
-        if i >= len(self._index):
-            return
-        self._index[i] = (self._fh.tell(), *raster.box, 0)
-        self._fh.write(_encode(raster))
+        self._frames.put(i, (*raster.box, 0), _encode(raster))
 
     def commit(self) -> None:
-        at = self._fh.tell()
-        self._fh.write(self._index.tobytes())
-        self._fh.write(_TAIL.pack(at, len(self._index), MAGIC))
-        self._fh.close()
-        os.chmod(self._tmp, 0o644)  # mkstemp makes it 0600; the film's other files are readable
-        os.replace(self._tmp, self.path)
+        self._frames.commit()
 
     def abort(self) -> None:
-        self._fh.close()
-        self._tmp.unlink(missing_ok=True)
+        self._frames.abort()

@@ -142,7 +142,9 @@ def test_render_without_a_writable_film_directory_works_without_the_cache(
     def read_only(*args: object, **kwargs: object) -> None:
         raise PermissionError("read-only film directory")
 
-    monkeypatch.setattr(fields.tempfile, "mkstemp", read_only)
+    from swap.film import framecache
+
+    monkeypatch.setattr(framecache.tempfile, "mkstemp", read_only)
     result = render_film(visitor_asset, film, speech_track, tmp_path / "out.mp4")
     assert result.frames == 90 and not fields.fields_path(film).exists()
 
@@ -162,11 +164,13 @@ def test_temporary_files_of_killed_renders_are_removed_after_an_hour(tmp_path: P
     import os
     import time
 
+    from swap.film.framecache import ABANDONED_S
+
     cache = tmp_path / "film.fields"
     old, fresh = tmp_path / "film.fields.abc.part", tmp_path / "film.fields.def.part"
     old.write_bytes(b"x")
     fresh.write_bytes(b"x")
-    os.utime(old, (time.time() - 2 * fields.ABANDONED_S,) * 2)
+    os.utime(old, (time.time() - 2 * ABANDONED_S,) * 2)
     writer = fields.FieldsWriter.open(cache, b"k" * 20, 3)
     assert writer is not None
     writer.abort()
