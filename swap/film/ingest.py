@@ -500,6 +500,8 @@ def ingest_film(path: Path | str, progress: Progress | None = None, *, save: boo
         hands=hands,
         report=report,
     )
+    # frames with a hand over the face (kept in front of the swap, swap.film.hands): for the editor
+    report["hand_frames"] = int(np.isfinite(hands).all(axis=(2, 3)).any(axis=1).sum())
     report["ingest_s"] = round(time.perf_counter() - started, 2)
     if save:
         _save_beside(path, track)

@@ -66,6 +66,7 @@ def test_ingest_finds_the_hand_over_the_face_in_every_frame_it_is_there(hand_fil
     found = [i for i in range(track.frames) if track.hands_at(i) is not None]
     assert set(covered) <= set(found)
     assert not set(found) - set(HAND_FRAMES)  # and nowhere else
+    assert track.report["hand_frames"] == len(found)  # shown to the editor with the ingest report
     # its hull holds the pasted hand
     i = sorted(covered)[len(covered) // 2]
     h, w = covered[i].shape
