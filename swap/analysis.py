@@ -295,10 +295,20 @@ def _hand_cover(
     """
     import cv2
 
-    hands = _hand_polygons(rgb)
+    ox, oy = offset
+    # searched in the face's neighbourhood (HAND_SEARCH face widths around the mesh): MediaPipe's palm
+    # detector finds a hand on a cheek far more often when it fills more of the image (a hand pasted on
+    # five shared photos at 12 placements each: found in 53 of 60 crops, against at most 42 in the
+    # whole photos), and only hands that reach the face matter
+    full_xy = points[:N_MESH_VERTICES, :2] + np.array([ox, oy])
+    (fx0, fy0), (fx1, fy1) = full_xy.min(axis=0), full_xy.max(axis=0)
+    reach = th.HAND_SEARCH * float(fx1 - fx0)
+    h_img, w_img = rgb.shape[:2]
+    sx0, sy0 = max(0, int(fx0 - reach)), max(0, int(fy0 - reach))
+    sx1, sy1 = min(w_img, int(np.ceil(fx1 + reach))), min(h_img, int(np.ceil(fy1 + reach)))
+    hands = [h + np.array([sx0, sy0]) for h in _hand_polygons(np.ascontiguousarray(rgb[sy0:sy1, sx0:sx1]))]
     if not hands:
         return HandCover()
-    ox, oy = offset
     hh, ww = face_mask_full.shape
     face_area = max(int(face_mask_full.sum()), 1)
     dist = cv2.distanceTransform((~face_mask_full).astype(np.uint8), cv2.DIST_L2, 5)

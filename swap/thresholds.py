@@ -146,6 +146,8 @@ HAND_MIN_CONFIDENCE = 0.5
 # Hand landmarks sit on the joints; the hand's region is their hull grown by this x palm length (wrist
 # to middle knuckle), about half a finger's width.
 HAND_MARGIN = 0.15
+# Hands are searched in a crop this many face widths around the face mesh (swap.analysis._hand_cover).
+HAND_SEARCH = 1.0
 # A hand over an eye, the nose or the mouth (`swap.analysis.FEATURE_POINTS` inside it) is always refused.
 # Elsewhere it is accepted up to this share of the face mesh, and the asset fills the skin under it from
 # the mirrored side (`swap.asset`): asian_woman_hand_on_chin's index finger touches the chin's outline
