@@ -96,6 +96,17 @@ def speech_clip(films_dir: Path, film_cache: Path) -> Path:
     return _clip(films_dir, film_cache, "man_suit_speech", 90)
 
 
+@pytest.fixture
+def speech_film(speech_clip: Path, tmp_path: Path) -> Path:
+    """A private copy of the speech clip in the test's own directory: the caches a render writes beside
+    the film (fields, warp rasters) start empty and stay the test's."""
+    import shutil
+
+    film = tmp_path / speech_clip.name
+    shutil.copy(speech_clip, film)
+    return film
+
+
 @pytest.fixture(scope="session")
 def speech_track(speech_clip: Path):
     from swap.film.ingest import ingest_film
