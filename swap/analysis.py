@@ -306,31 +306,35 @@ def _hand_cover(
     h_img, w_img = rgb.shape[:2]
     sx0, sy0 = max(0, int(fx0 - reach)), max(0, int(fy0 - reach))
     sx1, sy1 = min(w_img, int(np.ceil(fx1 + reach))), min(h_img, int(np.ceil(fy1 + reach)))
-    hands = [h + np.array([sx0, sy0]) for h in _hand_polygons(np.ascontiguousarray(rgb[sy0:sy1, sx0:sx1]))]
+    hands = _hand_polygons(np.ascontiguousarray(rgb[sy0:sy1, sx0:sx1]))  # in the search crop's pixels
     if not hands:
         return HandCover()
     hh, ww = face_mask_full.shape
     face_area = max(int(face_mask_full.sum()), 1)
     dist = cv2.distanceTransform((~face_mask_full).astype(np.uint8), cv2.DIST_L2, 5)
-    full: npt.NDArray[Any] = np.zeros(rgb.shape[:2], np.uint8)
+    # drawn in the search crop, which holds the face crop (a smaller margin around the same mesh): the
+    # asset only looks at face pixels, so nothing beyond it is needed
+    near: npt.NDArray[Any] = np.zeros((sy1 - sy0, sx1 - sx0), np.uint8)
     for pts in hands:
         grow = th.HAND_MARGIN * float(np.linalg.norm(pts[0] - pts[9]))
-        hand: npt.NDArray[Any] = np.zeros(rgb.shape[:2], np.uint8)
+        hand: npt.NDArray[Any] = np.zeros_like(near)
         cv2.fillConvexPoly(hand, cv2.convexHull(np.round(pts).astype(np.int32)), (1,))
         if grow >= 1:
             k = round(grow)
             hand = cv2.dilate(hand, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * k + 1, 2 * k + 1)))
-        full |= hand
-    inside = full[oy : oy + hh, ox : ox + ww].astype(bool)
+        near |= hand
+    inside = near[oy - sy0 : oy - sy0 + hh, ox - sx0 : ox - sx0 + ww].astype(bool)
     if not inside.any():  # the hands lie outside the face crop altogether
         return HandCover()
+    full = np.zeros(rgb.shape[:2], bool)
+    full[sy0:sy1, sx0:sx1] = near.astype(bool)
     xy = np.round(points[list(FEATURE_POINTS), :2]).astype(np.int64)
     ok = (xy[:, 0] >= 0) & (xy[:, 0] < ww) & (xy[:, 1] >= 0) & (xy[:, 1] < hh)
     return HandCover(
         cover=float((inside & face_mask_full).sum()) / face_area,
         gap=float(dist[inside].min()) / max(face_width, 1.0),
         on_features=bool(inside[xy[ok, 1], xy[ok, 0]].any()),
-        mask=full.astype(bool),
+        mask=full,
     )
 
 
