@@ -9,11 +9,12 @@ visitor to retake one photo than to receive five bad posters.
 Order of the checks (cheapest and most fundamental first, so the message names the *first* thing
 the visitor must fix): decode -> faces found / counted -> upside down -> face size -> face cut off by
 the border -> head pose -> exposure -> blur -> a photographed screen -> something covering the face ->
-expression. Every limit is in `swap.thresholds`, with the measurements that chose it.
+a drawing -> expression. Every limit is in `swap.thresholds`, with the measurements that chose it.
 
 Refusal codes (stable, `PhotoRejected.code`): not_an_image, image_too_small, image_too_large (decode),
 no_face, multiple_faces, face_too_small, face_cut_off, not_facing_camera (turned, tilted, sideways or
-upside down), too_dark, overexposed, too_blurry, screen_photo, face_covered, expression_strong.
+upside down), too_dark, overexposed, too_blurry, screen_photo, face_covered, not_a_photo,
+expression_strong.
 
 Soft warnings (`FaceAnalysis.warnings`; the photo is accepted, the platform may suggest a better one):
 face_small (face under SMALL_FACE_WARN_PX), head_turned (pose between the warn and refuse limits),
@@ -26,8 +27,9 @@ much darker than the skin (locks 0.03-0.25, clean 0.00-0.14) and the share darke
 than its mirror twin (locks 0.11-0.32, clean 0.00-0.26): neither separates them, beards, moustaches,
 glasses and side light look the same, so there is no honest threshold. Coloured hair, masks and objects
 are caught by colour, hands by MediaPipe Hands. A big closed-mouth smile is only warned about (no
-sample photo to set a refusal limit on). Paintings and cartoons are not recognised (no sample to
-measure a cue on; a beauty-filtered selfie is as smooth as a cartoon's skin). Face Mesh lays an upright
+sample photo to set a refusal limit on). Flat-coloured drawings (cartoons, vector avatars, posterised
+art) are refused (`swap.photo_kind`), realistic paintings are not: their gradients look like a photo's,
+and a beauty-filtered selfie is as smooth as a painted cheek. Face Mesh lays an upright
 mesh on some upside-down faces; the detector vote (`upside_down_evidence`) catches those on every
 sample photo turned over.
 
@@ -51,6 +53,7 @@ from swap.errors import PhotoRejected
 from swap.face import FaceAnalysis, HeadPose
 from swap.imageio import decode_image
 from swap.landmarks import N_MESH_VERTICES, Detection, FaceLandmarks, ImageArray, detect_boxes, find_faces
+from swap.photo_kind import flat_patch_share
 from swap.pose import estimate_pose
 from swap.topology import face_topology
 
@@ -77,6 +80,7 @@ class FaceMeasurements:
     mouth_open: float  # inner-lip gap (13-14) / mouth width (61-291)
     mouth_width: float  # mouth width (61-291) / distance between the eye centres
     screen_pattern: float = 0.0  # strongest periodic peak in the skin's fine detail (see `_screen_pattern`)
+    flat_patches: float = 0.0  # share of the face in patches of one exact brightness (`swap.photo_kind`)
     hand_mask: npt.NDArray[np.bool_] | None = field(default=None, compare=False, repr=False)  # (H, W), hands
 
 
@@ -414,6 +418,7 @@ def measure_face(rgb: ImageArray, face: FaceLandmarks, *, with_hands: bool = Tru
 
     sharp = _sharpness(grey.astype(np.float32), face_mask, face.interocular)
     screen = _screen_pattern(grey.astype(np.float32), pts)  # the crop holds the square it looks at
+    flat = flat_patch_share(grey.astype(np.uint8, copy=False), face_mask, fw)
 
     lab = cv2.cvtColor(crop.astype(np.float32) / 255.0, cv2.COLOR_RGB2Lab)
     foreign = _foreign_fraction(lab, labels)
@@ -441,6 +446,7 @@ def measure_face(rgb: ImageArray, face: FaceLandmarks, *, with_hands: bool = Tru
         mouth_open=mouth_open,
         mouth_width=mouth_width,
         screen_pattern=screen,
+        flat_patches=flat,
     )
 
 
@@ -579,6 +585,13 @@ _LIMITS = (
         lambda m: m.foreign_fraction > th.MAX_FOREIGN_FRACTION,
         "Something is covering part of your face (a mask, hair, glasses or an object): use a photo "
         "where your whole face is visible.",
+    ),
+    # after the colour occluders: a flat patch pasted over the mouth is one exact colour too, and
+    # "covered" is the more useful message for it
+    _Limit(
+        "not_a_photo",
+        lambda m: m.flat_patches > th.MAX_FLAT_PATCH_SHARE,
+        "This looks like a painting or a drawing, not a photo: upload a photo of your own face.",
     ),
     _Limit(
         "expression_strong",

@@ -17,6 +17,7 @@ PHOTO_REFUSAL_CODES = frozenset(
         "overexposed",
         "too_blurry",
         "screen_photo",
+        "not_a_photo",
         "face_covered",
         "expression_strong",
     }

@@ -138,6 +138,26 @@ WARN_SHARPNESS = 1.5
 # A recapture shrunk to half size or less shows no raster any more and passes.
 MAX_SCREEN_PATTERN = 2.45
 
+# ---- a drawing, not a photo -----------------------------------------------------------------------
+
+# `swap.photo_kind.flat_patch_share`: share of the face inside squares of one exact luma value.
+FLAT_PATCH_SIZE = 0.06  # the square's side, x face width (at 0.04: photos up to 0.03, film frames 0.065)
+FLAT_PATCH_MIN_PX = 5  # ...but at least this many samples
+FLAT_PATCH_FACE_PX = 200  # the face is subsampled (nearest) to at most this many samples wide
+FLAT_PATCH_DARK_LUMA = 5  # luma at or below this is crushed black and never counts
+# No painting or cartoon sample exists: the drawings are synthesised. Photos (236 images, none refused
+# by this, 77 film frames neither): the 18 shared photos, upside_down.jpg turned upright and
+# the astronaut, each as is, as JPEG q40/55/70, at 1/2 and 0.3 size (also re-saved q50), at 1280 px
+# q85, and x0.6 / x1.3 / x1.6 brightness (also re-saved q60): 0.000-0.0085 (the highest: the phone
+# selfie at half size, q50; the beauty-filtered faces 0.000-0.0055). 64 frames of the 13 films
+# 0.000-0.003, the same frames re-saved q50 up to 0.0175. Synthesised drawings (19 shared photos +
+# the astronaut; as made / re-saved q80): cartoon filter (edge-preserving blur, k-means 6-16
+# colours, dark outlines) 0.02-0.58, posterised 4-6 levels 0.00-0.30, a flat-filled cartoon face
+# drawn with OpenCV 0.28-0.57. 0.06 is 7x the highest photo and 3.4x the highest re-compressed film
+# frame. Oil-painting and stylisation filters keep a photo's gradients (0.00-0.07), pencil sketches are
+# white paper (clipped, 0): not caught (detection rates in docs/identity.md).
+MAX_FLAT_PATCH_SHARE = 0.06
+
 # ---- something covering the face ------------------------------------------------------------------
 
 # MediaPipe Hands' detection confidence: its default. It also "finds" hands on obama's flag/suit and on

@@ -101,6 +101,7 @@
       err_overexposed: "照片太亮了。请避开强光再拍一张。",
       err_too_blurry: "照片太模糊了。请保持手机稳定再拍一张。",
       err_screen_photo: "这像是翻拍的屏幕照片。请直接上传原始照片，或重新拍一张自己的照片。",
+      err_not_a_photo: "这看起来像画作或卡通图片，不是照片。请上传一张你本人的照片。",
       err_face_covered: "脸被遮挡了。请摘下口罩、墨镜或移开手。",
       err_expression_strong: "表情太夸张了。请用自然的表情再拍一张。",
       err_internal_error: "我们这边出了点问题，请稍后再试。"
@@ -198,6 +199,7 @@
       err_overexposed: "The photo is too bright. Please avoid strong light.",
       err_too_blurry: "The photo is blurry. Please hold the phone still.",
       err_screen_photo: "This looks like a photo of a screen. Please upload the original photo file, or take a new photo of yourself.",
+      err_not_a_photo: "This looks like a painting or drawing, not a photo. Please upload a photo of your own face.",
       err_face_covered: "Your face is covered. Please remove mask, sunglasses or hands.",
       err_expression_strong: "The expression is too strong. Please use a natural expression.",
       err_internal_error: "Something went wrong on our side. Please try again in a few minutes."

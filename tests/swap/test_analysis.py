@@ -31,6 +31,7 @@ CONTRACT_CODES = {
     "overexposed",
     "too_blurry",
     "screen_photo",
+    "not_a_photo",
     "face_covered",
     "expression_strong",
 }
