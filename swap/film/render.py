@@ -40,6 +40,7 @@ from swap.threads import single_blas_thread
 
 if TYPE_CHECKING:
     from swap.asset import FaceAsset
+    from swap.shading import DrawnTexture
 
 Progress = Callable[[int, int], None]
 BATCH = 16
@@ -231,6 +232,17 @@ def face_motion(track: FilmTrack, index: int) -> tuple[float, float] | None:
     return float(d[0]) / (hi - lo), float(d[1]) / (hi - lo)
 
 
+def face_texels_per_px(track: FilmTrack, index: int, texture_px: int) -> float:
+    """Texels of the visitor's texture per pixel of frame `index`'s face (`swap.shading.texels_per_pixel`):
+    how much the texture is prefiltered there."""
+    from swap.mesh import render_mesh
+    from swap.shading import texels_per_pixel
+    from swap.uv import MESH_LEVEL
+
+    mesh = render_mesh(MESH_LEVEL)
+    return texels_per_pixel(mesh.positions(track.landmarks(index)), mesh.uv, texture_px)
+
+
 def _warp_batch(shape: FilmShape, warps: _WarpSource, frames: list[io.Frame]) -> None:
     """The shape warp of the composited frames: per frame the film's raster (`_WarpSource`) and the
     visitor's offsets in that frame give the field (a gather, `FilmWarp.field`), then one remap
@@ -384,14 +396,15 @@ class _VisitorSwap:
     then (with shape transfer) the face moved to the visitor's proportions."""
 
     track: FilmTrack
-    texture: npt.NDArray[np.float32]
+    texture: DrawnTexture
     film_shape: FilmShape | None
     warps: _WarpSource | None
 
     def apply(self, batch: list[io.Frame], per_frame: list[fields.FaceFields | None]) -> None:
         for f, ff in zip(batch, per_frame, strict=True):
             if ff is not None:
-                fields.composite_fields(f.data, ff, self.texture, motion=face_motion(self.track, f.index))
+                texture = self.texture.at(face_texels_per_px(self.track, f.index, self.texture.base.shape[0]))
+                fields.composite_fields(f.data, ff, texture, motion=face_motion(self.track, f.index))
         if self.film_shape is not None and self.warps is not None:
             # render first, then move the face to the visitor's proportions (swap.shape)
             _warp_batch(
@@ -448,7 +461,7 @@ def render_film(
     """
     single_blas_thread()
     from swap.asset import FaceAsset
-    from swap.shading import visitor_detail
+    from swap.shading import DrawnTexture, visitor_detail
 
     started = time.perf_counter()
     if out_path is None:
@@ -459,7 +472,7 @@ def render_film(
     info = io.probe(film_path)
     track = _track_for(film_path, info, track)
     film_shape = _film_shape(asset, track) if shape_transfer else None
-    texture = visitor_detail(asset.albedo, asset.low)
+    texture = DrawnTexture(visitor_detail(asset.albedo, asset.low))
     total = info.frames
     cover_index = _cover_index(track, total)
     cover: bytes | None = None
