@@ -10,9 +10,11 @@ the film's AAC copied):
 * (a) baseline: decode + re-encode of the film (`swap.film.io.reencode`): the physical floor on CPU;
 * (a2) the same with the encoder on its own thread, as `render_film` runs it (decode overlaps encode, so
   this floor is lower than (a); b/a2 is the ratio with the threading advantage taken out);
-* (b0) `render_film` for the first visitor of the film: decode, compute the film-only swap fields
-  (swap.film.fields) and the shape warp's rasters (swap.film.warpcache) and write them beside the film,
-  composite the face into every covered frame, warp it, encode;
+* (b0) `render_film` with no caches beside the film (both removed first; the ingest writes them, so in
+  production this is a film ingested before they existed, or after a cache format change): decode,
+  compute the film-only swap fields (swap.film.fields) and the shape warp's rasters
+  (swap.film.warpcache) and write them beside the film, composite the face into every covered frame,
+  warp it, encode;
 * (b) `render_film` for every later visitor: the same with the fields and rasters read from the caches.
 
 (a) and (b) run twice, interleaved (a, b0, b, a, b), and the faster run of each is compared: the machine

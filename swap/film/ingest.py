@@ -549,13 +549,17 @@ def _ingest_report(
 
 
 def _save_beside(path: Path, track: FilmTrack) -> None:
-    """Write the track and its swap fields beside the film; their sizes go into `track.report`."""
+    """Write the track, its swap fields and the shape warp's rasters beside the film; their sizes go into
+    `track.report`."""
     out = track.save(track_path(path))
     track.report["track_bytes"] = out.stat().st_size
     from swap.film.fields import build_fields  # film-only swap work, so no visitor render repeats it
+    from swap.film.warpcache import build_warp
 
     cached = build_fields(path, track)
     track.report["fields_bytes"] = cached.stat().st_size if cached is not None else 0
+    rasters = build_warp(path, track)
+    track.report["warp_bytes"] = rasters.stat().st_size if rasters is not None else 0
 
 
 def _pass2(

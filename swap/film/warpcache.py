@@ -15,6 +15,9 @@ The key hashes the track's content, the film's mean shape (`FilmShape.mean`, whi
 triangulation) and the warp's constants; the triangulation is stored so that a later render needs no
 Delaunay (nor scipy.spatial's import, ~55 ms) and always uses the triangles its rasters index. Kept
 apart from the fields file so that either can change its format without rebuilding the other.
+
+The ingest writes it (`build_warp`, beside the fields), so in production no visitor's render pays
+for the rasters; a render that finds it missing or stale builds it as before.
 """
 
 from __future__ import annotations
@@ -28,7 +31,15 @@ import numpy.typing as npt
 
 from swap.film.framecache import FrameFileReader, FrameFileWriter
 from swap.film.track import FilmTrack
-from swap.shape import FILM_FIELD_PX, RING_REACH, RING_WEIGHTS, WarpRaster
+from swap.shape import (
+    FILM_FIELD_PX,
+    RING_REACH,
+    RING_WEIGHTS,
+    FilmShape,
+    FilmWarp,
+    WarpRaster,
+    even_warp_box,
+)
 
 FORMAT_VERSION = 2  # 2: the framecache container; bump when `FilmWarp.rasters` changes what it stores: old caches are then rebuilt
 SUFFIX = ".warp"
@@ -143,3 +154,61 @@ class WarpWriter:
 
     def abort(self) -> None:
         self._frames.abort()
+
+
+def warped_frames(
+    track: FilmTrack, indices: list[int]
+) -> list[tuple[int, npt.NDArray[np.float32], tuple[int, int, int, int]]]:
+    """(index, landmarks, box) of the frames among `indices` that the shape warp moves: not faded out,
+    with a face box of at least 8 px (the rest are left alone and get no raster); the same choice a
+    first render makes (`swap.film.render._WarpSource.batch`)."""
+    out = []
+    for i in indices:
+        if float(track.strength[i]) <= 0.0:
+            continue
+        points = track.landmarks(i)
+        box = even_warp_box(points, track.width, track.height)
+        if box[2] - box[0] >= 8 and box[3] - box[1] >= 8:
+            out.append((i, points, box))
+    return out
+
+
+def film_mean_shape(track: FilmTrack) -> npt.NDArray[np.float32] | None:
+    """The actor's mean shape over the covered frames, as a render's `FilmShape.mean` keys the cache
+    (None: no face).
+
+    The mean depends on the film's frames only; `FilmShape` wants a visitor's shape too, so the
+    first frame stands in for one (only its identity offsets, unused here, depend on it)."""
+    frames = [track.landmarks(int(i)) for i in np.flatnonzero(track.covered)]
+    return FilmShape(frames[0], frames).mean if frames else None
+
+
+def build_warp(film_path: Path | str, track: FilmTrack, batch: int = 16) -> Path | None:
+    """Compute and cache the rasters of every warped frame beside the film (ingest calls this, so even
+    the first visitor's render only reads them). Returns the file, or None when the film has no face
+    or the directory is not writable (renders then rasterise themselves)."""
+    import torch
+
+    mean = film_mean_shape(track)
+    if mean is None:
+        return None
+    warp = FilmWarp(mean)
+    writer = WarpWriter.open(warp_path(film_path), warp_key(track, mean), track.frames, warp.triangles)
+    if writer is None:
+        return None
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)  # small rasters: one thread is faster than two that wait for each other
+    try:
+        todo = warped_frames(track, [int(i) for i in np.flatnonzero(track.covered)])
+        for start in range(0, len(todo), batch):
+            chunk = todo[start : start + batch]
+            rasters = warp.rasters([t[1] for t in chunk], [t[2] for t in chunk])
+            for (i, _, _), raster in zip(chunk, rasters, strict=True):
+                writer.put(i, raster)
+        writer.commit()
+    except BaseException:
+        writer.abort()
+        raise
+    finally:
+        torch.set_num_threads(before)
+    return writer.path
