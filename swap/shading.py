@@ -85,8 +85,8 @@ def brow_regions(size: int) -> FloatArray:
         poly = np.concatenate([uv[list(upper)], uv[list(lower)][::-1]])
         cv2.fillPoly(mask, [np.round(poly).astype(np.int32)], (1.0,), cv2.LINE_AA)
     grow = max(3, round(2 * BROW_DETAIL_MARGIN * size)) | 1
-    mask = cv2.dilate(mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (grow, grow)))
-    return np.clip(cv2.GaussianBlur(mask, (0, 0), max(0.5, 0.01 * size)), 0, 1).astype(np.float32)
+    grown = cv2.dilate(mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (grow, grow)))
+    return np.clip(cv2.GaussianBlur(grown, (0, 0), max(0.5, 0.01 * size)), 0, 1).astype(np.float32)
 
 
 def neutral_in_features(uv_map: FloatArray, neutral: float) -> FloatArray:
