@@ -43,7 +43,7 @@ if TYPE_CHECKING:
 FloatArray = npt.NDArray[np.float32]
 
 FIELD_FACE_PX = 128  # fields are stored with the face at most this wide (2 px per 64-texel film map)
-FORMAT_VERSION = 5  # 5: the film's detail left out over the brows (swap.shading.neutral_in_features); 4: hands over the face cut out of the alpha (swap.film.hands), the framecache container; 3: light maps without brows and lips; 2: eye fans (visitor's eyes, blink fade). Bump when `compute_fields` changes what it stores: old caches are then rebuilt
+FORMAT_VERSION = 6  # 6: the eye fade's band per film (swap.shading.film_eye_band); 5: the film's detail left out over the brows (swap.shading.neutral_in_features); 4: hands over the face cut out of the alpha (swap.film.hands), the framecache container; 3: light maps without brows and lips; 2: eye fans (visitor's eyes, blink fade). Bump when `compute_fields` changes what it stores: old caches are then rebuilt
 SUFFIX = ".fields"
 SHUTTER = 0.5  # share of the frame interval a film camera exposes (a 180-degree shutter)
 MIN_BLUR_PX = 1.5  # motion blur shorter than this is not drawn (invisible, and costs a filter)
@@ -61,7 +61,7 @@ def fields_path(film_path: Path | str) -> Path:
 def fields_key(track: FilmTrack) -> bytes:
     """sha1 of the track's content and of every renderer constant the fields depend on."""
     from swap.render import CROP_MARGIN
-    from swap.shading import BROW_DETAIL_MARGIN, EYE_OPEN
+    from swap.shading import BROW_DETAIL_MARGIN, FILM_EYE_OPEN, FILM_EYE_SHARE
     from swap.target import LIGHT_SIGMA
     from swap.uv import (
         EYE_FEATHER,
@@ -75,8 +75,8 @@ def fields_key(track: FilmTrack) -> bytes:
 
     h = hashlib.sha1()
     consts = (
-        FORMAT_VERSION, FIELD_FACE_PX, UV_SIZE, RIM_FEATHER, EYE_FEATHER, EYE_OPEN, MOUTH_FEATHER,
-        CROP_MARGIN, MESH_LEVEL, LIGHT_SIGMA, LOWPASS_EYE_MARGIN, LOWPASS_MOUTH_MARGIN, BROW_DETAIL_MARGIN,
+        FORMAT_VERSION, FIELD_FACE_PX, UV_SIZE, RIM_FEATHER, EYE_FEATHER, FILM_EYE_OPEN, FILM_EYE_SHARE,
+        MOUTH_FEATHER, CROP_MARGIN, MESH_LEVEL, LIGHT_SIGMA, LOWPASS_EYE_MARGIN, LOWPASS_MOUTH_MARGIN, BROW_DETAIL_MARGIN,
         track.width, track.height, track.frames,
     )  # fmt: skip
     h.update(repr(consts).encode())
@@ -149,7 +149,7 @@ def compute_fields(
     from swap.mesh import render_mesh
     from swap.raster import interpolate, rasterize
     from swap.render import crop_box
-    from swap.shading import swap_light_alpha
+    from swap.shading import film_eye_band, swap_light_alpha
     from swap.uv import MESH_LEVEL, UV_SIZE, eye_regions, uv_alpha
 
     mesh = render_mesh(MESH_LEVEL)
@@ -204,7 +204,8 @@ def compute_fields(
 
     ua = torch.from_numpy(uv_alpha(UV_SIZE)).view(1, 1, UV_SIZE, UV_SIZE).to(dev)
     eyes = torch.from_numpy(eye_regions(UV_SIZE)).view(1, 2, UV_SIZE, UV_SIZE).to(dev)
-    light, alpha = swap_light_alpha(sample, targets, ua, eyes, stack)
+    band = film_eye_band(track.landmarks_q[track.covered].astype(np.float32))
+    light, alpha = swap_light_alpha(sample, targets, ua, eyes, stack, eye_band=band)
     alpha = alpha * cov
     for j, (k, _, _, box, lh, lw) in enumerate(todo):
         # a hand over the face stays in front, cut out in image space (swap.film.hands)
