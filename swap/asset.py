@@ -32,6 +32,7 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image
 
+from swap.eyes import fit_visible_eyes
 from swap.face import FaceAnalysis, HeadPose
 from swap.folds import remove_folds
 from swap.glasses import glasses_mask
@@ -54,8 +55,8 @@ from swap.uv import (
 FloatArray = npt.NDArray[np.float32]
 
 ASSET_MAGIC = b"PTGFACE\x00"
-ASSET_VERSION = 2  # 2: the eye openings hold the visitor's eyes (eye fans); 1 is still read
-READABLE_VERSIONS = (1, 2)
+ASSET_VERSION = 3  # 3: eye holes grown to the visible eye (swap.mesh.EYE_RIM_GROW); 2: the eye openings
+READABLE_VERSIONS = (1, 2, 3)  # hold the visitor's eyes (eye fans); 1 and 2 are still read
 RIM_TRIM = 0.02  # fraction of the texture width trimmed at the outer rim (~10 texels at 512)
 JPEG_QUALITY = 92
 LOW_SIZE = 32  # the stored low-pass (sigma ~46 texels at 512 = ~3 samples at 32: smooth enough)
@@ -239,6 +240,10 @@ def build_face_asset(
     interior = np.clip((rim_distance(size) - RIM_BAND * size) / (0.03 * size), 0, 1)
     albedo, weight = mirror_fill(albedo, weight, source=interior, match_reach=MIRROR_MATCH_REACH)
     albedo = push_pull_fill(albedo, weight)
+    # the eye as far as it is visible (lash line and sclera) fitted to the eye holes; not behind
+    # glasses, whose rims and lens reflections the edge search takes for eye (measured: swap.eyes)
+    if "glasses" not in warnings:
+        albedo = fit_visible_eyes(albedo)
     # a smiling photo's folds would print as smudges on a neutral actor (swap.folds)
     albedo = remove_folds(albedo, pts)
     # the visitor's own low-pass, over the same texels (same rule) as a target's light map

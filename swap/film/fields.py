@@ -43,7 +43,7 @@ if TYPE_CHECKING:
 FloatArray = npt.NDArray[np.float32]
 
 FIELD_FACE_PX = 128  # fields are stored with the face at most this wide (2 px per 64-texel film map)
-FORMAT_VERSION = 6  # 6: the eye fade's band per film (swap.shading.film_eye_band); 5: the film's detail left out over the brows (swap.shading.neutral_in_features); 4: hands over the face cut out of the alpha (swap.film.hands), the framecache container; 3: light maps without brows and lips; 2: eye fans (visitor's eyes, blink fade). Bump when `compute_fields` changes what it stores: old caches are then rebuilt
+FORMAT_VERSION = 7  # 7: eye rims grown to the visible eye (swap.mesh.EYE_RIM_GROW); 6: the eye fade's band per film (swap.shading.film_eye_band); 5: the film's detail left out over the brows (swap.shading.neutral_in_features); 4: hands over the face cut out of the alpha (swap.film.hands), the framecache container; 3: light maps without brows and lips; 2: eye fans (visitor's eyes, blink fade). Bump when `compute_fields` changes what it stores: old caches are then rebuilt
 SUFFIX = ".fields"
 SHUTTER = 0.5  # share of the frame interval a film camera exposes (a 180-degree shutter)
 MIN_BLUR_PX = 1.5  # motion blur shorter than this is not drawn (invisible, and costs a filter)
@@ -60,6 +60,7 @@ def fields_path(film_path: Path | str) -> Path:
 
 def fields_key(track: FilmTrack) -> bytes:
     """sha1 of the track's content and of every renderer constant the fields depend on."""
+    from swap.mesh import EYE_RIM_GROW
     from swap.render import CROP_MARGIN
     from swap.shading import BROW_DETAIL_MARGIN, FILM_EYE_OPEN, FILM_EYE_SHARE
     from swap.target import LIGHT_SIGMA
@@ -76,7 +77,7 @@ def fields_key(track: FilmTrack) -> bytes:
     h = hashlib.sha1()
     consts = (
         FORMAT_VERSION, FIELD_FACE_PX, UV_SIZE, RIM_FEATHER, EYE_FEATHER, FILM_EYE_OPEN, FILM_EYE_SHARE,
-        MOUTH_FEATHER, CROP_MARGIN, MESH_LEVEL, LIGHT_SIGMA, LOWPASS_EYE_MARGIN, LOWPASS_MOUTH_MARGIN, BROW_DETAIL_MARGIN,
+        MOUTH_FEATHER, CROP_MARGIN, EYE_RIM_GROW, MESH_LEVEL, LIGHT_SIGMA, LOWPASS_EYE_MARGIN, LOWPASS_MOUTH_MARGIN, BROW_DETAIL_MARGIN,
         track.width, track.height, track.frames,
     )  # fmt: skip
     h.update(repr(consts).encode())
