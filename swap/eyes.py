@@ -103,25 +103,29 @@ def eye_edges(albedo: FloatArray) -> list[tuple[npt.NDArray[np.float64], npt.NDA
 def fit_visible_eyes(albedo: FloatArray) -> FloatArray:
     """The texture resampled around each eye so the visible eye's edge lies on the UV eye hole's rim."""
     size = albedo.shape[0]
-    map_x, map_y = np.meshgrid(np.arange(size, dtype=np.float32), np.arange(size, dtype=np.float32))
+    out = albedo.copy()
     for (centre, rim), (angles, edge) in zip(_eye_geometry(size), eye_edges(albedo), strict=True):
-        reach = OUTER * float(np.linalg.norm(rim - centre, axis=1).max()) * 1.05
-        x0, x1 = (max(int((centre[0] - reach) * size), 0), min(int((centre[0] + reach) * size) + 2, size))
-        y0, y1 = (max(int((centre[1] - reach) * size), 0), min(int((centre[1] + reach) * size) + 2, size))
+        # texels that move: within OUTER x the rim around the centre, i.e. inside the rim's box scaled so
+        lo = (centre + OUTER * (rim - centre).min(axis=0)) * size - 1
+        hi = (centre + OUTER * (rim - centre).max(axis=0)) * size + 2
+        x0, y0 = (max(int(v), 0) for v in lo)
+        x1, y1 = (min(int(v), size) for v in hi)
         ys, xs = np.mgrid[y0:y1, x0:x1]
         q = np.stack([(xs.ravel() + 0.5) / size, (ys.ravel() + 0.5) / size], axis=1) - centre
         r = np.linalg.norm(q, axis=1)
         dirs = q / np.maximum(r, 1e-12)[:, None]
-        dist = _rim_distance(centre, rim, dirs)
-        rho = r / dist
+        rho = r / _rim_distance(centre, rim, dirs)
         theta = np.mod(np.arctan2(dirs[:, 1], dirs[:, 0]), 2 * np.pi)
         e = np.interp(theta, np.append(angles, 2 * np.pi), np.append(edge, edge[0]))
         src = np.where(rho <= 1.0, rho * e, e + (rho - 1.0) * (OUTER - e) / (OUTER - 1.0))
-        move = rho < OUTER
-        scale = np.where(move & (rho > 1e-9), src / np.maximum(rho, 1e-9), 1.0)
-        p = centre + q * scale[:, None]
-        map_x[ys.ravel()[move], xs.ravel()[move]] = (p[move, 0] * size - 0.5).astype(np.float32)
-        map_y[ys.ravel()[move], xs.ravel()[move]] = (p[move, 1] * size - 0.5).astype(np.float32)
-    return np.asarray(
-        cv2.remap(albedo, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE), np.float32
-    )
+        scale = np.where((rho < OUTER) & (rho > 1e-9), src / np.maximum(rho, 1e-9), 1.0)
+        p = (centre + q * scale[:, None]) * size - 0.5
+        shape = (y1 - y0, x1 - x0)
+        out[y0:y1, x0:x1] = cv2.remap(
+            albedo,
+            p[:, 0].reshape(shape).astype(np.float32),
+            p[:, 1].reshape(shape).astype(np.float32),
+            cv2.INTER_LINEAR,
+            borderMode=cv2.BORDER_REPLICATE,
+        )
+    return out
