@@ -55,8 +55,10 @@ from swap.uv import (
 FloatArray = npt.NDArray[np.float32]
 
 ASSET_MAGIC = b"PTGFACE\x00"
-ASSET_VERSION = 3  # 3: eye holes grown to the visible eye (swap.mesh.EYE_RIM_GROW); 2: the eye openings
-READABLE_VERSIONS = (1, 2, 3)  # hold the visitor's eyes (eye fans); 1 and 2 are still read
+# 3: the visible eye in the eye holes (swap.mesh.EYE_RIM_GROW, swap.eyes); 2: the eye openings hold
+# the visitor's eyes (eye fans). 1 and 2 are still read and render as they were made.
+ASSET_VERSION = 3
+READABLE_VERSIONS = (1, 2, 3)
 RIM_TRIM = 0.02  # fraction of the texture width trimmed at the outer rim (~10 texels at 512)
 JPEG_QUALITY = 92
 LOW_SIZE = 32  # the stored low-pass (sigma ~46 texels at 512 = ~3 samples at 32: smooth enough)

@@ -69,7 +69,8 @@ def _eye_geometry(size: int) -> tuple[tuple[npt.NDArray[np.float64], npt.NDArray
 
 def eye_edges(albedo: FloatArray) -> list[tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]]:
     """Per eye (right, left): the ray angles and where the visible eye ends along each, in multiples
-    of the centre-to-rim distance (1 = on Face Mesh's contour)."""
+    of the centre-to-rim distance (1 = on the hole's rim, Face Mesh's contour grown by
+    `swap.mesh.EYE_RIM_GROW`)."""
     size = albedo.shape[0]
     rho = np.arange(EDGE_SEARCH[0] - 0.15, SKIN_BAND[1] + 1e-9, _STEP)
     angles = np.linspace(0.0, 2 * np.pi, RAYS, endpoint=False)
@@ -105,7 +106,7 @@ def fit_visible_eyes(albedo: FloatArray) -> FloatArray:
     size = albedo.shape[0]
     out = albedo.copy()
     for (centre, rim), (angles, edge) in zip(_eye_geometry(size), eye_edges(albedo), strict=True):
-        # texels that move: within OUTER x the rim around the centre, i.e. inside the rim's box scaled so
+        # the texels that move lie within OUTER x the rim around the centre: the rim's box scaled by OUTER
         lo = (centre + OUTER * (rim - centre).min(axis=0)) * size - 1
         hi = (centre + OUTER * (rim - centre).max(axis=0)) * size + 2
         x0, y0 = (max(int(v), 0) for v in lo)
