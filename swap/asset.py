@@ -56,7 +56,8 @@ FloatArray = npt.NDArray[np.float32]
 
 ASSET_MAGIC = b"PTGFACE\x00"
 # 3: the visible eye in the eye holes (swap.mesh.EYE_RIM_GROW, swap.eyes); 2: the eye openings hold
-# the visitor's eyes (eye fans). 1 and 2 are still read and render as they were made.
+# the visitor's eyes (eye fans). 1 and 2 are still read (a version-2 eye, cut at Face Mesh's contour,
+# is drawn stretched into the grown hole, its lash line just outside it, as before this change).
 ASSET_VERSION = 3
 READABLE_VERSIONS = (1, 2, 3)
 RIM_TRIM = 0.02  # fraction of the texture width trimmed at the outer rim (~10 texels at 512)
