@@ -39,8 +39,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.film_composite import build  # noqa: E402
+from bench.media import media_root  # noqa: E402
 
-VISITOR = ROOT.parent / "shared" / "media" / "photos" / "obama_official_portrait.jpg"
+VISITOR = media_root() / "photos" / "obama_official_portrait.jpg"
 
 
 def _asset():  # type: ignore[no-untyped-def]

@@ -21,7 +21,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-FILMS = ROOT.parent / "shared" / "media" / "films"
+from bench.media import media_root  # noqa: E402
+
+FILMS = media_root() / "films"
 CLIPS = ["woman_indoor_720p.mp4", "woman_outdoor_dusk_720p.mp4", "woman_head_turns.mp4"]
 FPS = 30
 RATE = 44100

@@ -17,7 +17,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-MEDIA = ROOT.parent / "shared" / "media"
+from bench.media import media_root  # noqa: E402
+
+MEDIA = media_root()
 PAIRS = [
     ("obama_official_portrait.jpg", "man_suit_speech.mp4"),
     ("woman_neutral_frown.png", "woman_outdoor_dusk_720p.mp4"),

@@ -48,6 +48,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from classic_swap import classic_swap, face_mesh, mesh_box  # noqa: E402
 from judge import SAME_PERSON, FaceJudge, Judgement  # noqa: E402
+from media import media_root  # noqa: E402
 
 ImageArray = npt.NDArray[np.uint8]
 Points = npt.NDArray[np.float32]
@@ -111,12 +112,6 @@ SAME_IDENTITY = frozenset(
         ("east_asian_man_glasses_dim.jpg", "east_asian_man_glasses_talking_bedroom.mp4"),
     }
 )
-
-
-def media_root() -> Path:
-    """The shared sample media: env PROTAGONIST_SHARED_MEDIA, else ../shared/media beside the project."""
-    env = os.environ.get("PROTAGONIST_SHARED_MEDIA")
-    return Path(env) if env else ROOT.parent / "shared" / "media"
 
 
 @dataclass(frozen=True)

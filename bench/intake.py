@@ -38,8 +38,12 @@ from collections import Counter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.media import media_root  # noqa: E402
+
 LOAD_BEFORE = ""
-SHARED_PHOTOS = ROOT.parent / "shared" / "media" / "photos"
+SHARED_PHOTOS = media_root() / "photos"
 
 
 def free_port() -> int:

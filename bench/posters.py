@@ -29,7 +29,9 @@ from PIL import Image, ImageDraw
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-MEDIA = ROOT.parent / "shared" / "media" / "photos"
+from bench.media import media_root  # noqa: E402
+
+MEDIA = media_root() / "photos"
 TEMPLATE_PHOTOS = [
     "woman_neutral_frown.png",
     "business_woman.png",

@@ -25,7 +25,10 @@ from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-PHOTOS = ROOT.parent / "shared" / "media" / "photos"
+
+from bench.media import media_root  # noqa: E402
+
+PHOTOS = media_root() / "photos"
 PAIRS = [
     ("obama_official_portrait.jpg", "woman_neutral_frown.png"),
     ("woman_neutral_frown.png", "obama_official_portrait.jpg"),

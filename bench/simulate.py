@@ -51,6 +51,8 @@ REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 sys.path.insert(0, str(REPO))
 
+from bench.media import media_root  # noqa: E402
+
 
 def _free_port() -> int:
     with socket.socket() as sock:
@@ -115,7 +117,7 @@ def _photos(bad_share: float) -> tuple[list[tuple[str, bytes]], list[tuple[str, 
         return buffer.getvalue()
 
     good = [("astronaut.jpg", jpeg(data.astronaut()))]
-    shared = REPO.parent / "shared" / "media" / "photos"
+    shared = media_root() / "photos"
     for name in ("obama_official_portrait.jpg", "business_woman.png", "man_curly_hair_glasses.jpg"):
         path = shared / name
         if path.exists():
