@@ -245,7 +245,7 @@ def build_face_asset(
     albedo = push_pull_fill(albedo, weight)
     # the eye as far as it is visible (lash line and sclera) fitted to the eye holes; not behind
     # glasses, whose rims and lens reflections the edge search takes for eye (measured: swap.eyes)
-    if "glasses" not in warnings:
+    if not frame.any():
         albedo = fit_visible_eyes(albedo)
     # a smiling photo's folds would print as smudges on a neutral actor (swap.folds)
     albedo = remove_folds(albedo, pts)

@@ -55,8 +55,8 @@ def _rim_distance(
     return out
 
 
-@lru_cache(maxsize=4)
-def _eye_geometry(size: int) -> tuple[tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]], ...]:
+@lru_cache(maxsize=1)
+def _eye_geometry() -> tuple[tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]], ...]:
     """Per eye: the fan centre's UV and the rim polygon's UV (the layout's eye loop)."""
     mesh = render_mesh(0)
     topo = face_topology()
@@ -76,7 +76,7 @@ def eye_edges(albedo: FloatArray) -> list[tuple[npt.NDArray[np.float64], npt.NDA
     angles = np.linspace(0.0, 2 * np.pi, RAYS, endpoint=False)
     dirs = np.stack([np.cos(angles), np.sin(angles)], axis=1)
     out = []
-    for centre, rim in _eye_geometry(size):
+    for centre, rim in _eye_geometry():
         dist = _rim_distance(centre, rim, dirs)
         pts = centre + (rho[None, :, None] * dist[:, None, None]) * dirs[:, None, :]
         px = (pts * size - 0.5).astype(np.float32)
@@ -92,7 +92,7 @@ def eye_edges(albedo: FloatArray) -> list[tuple[npt.NDArray[np.float64], npt.NDA
         edge = np.where(last >= 0, rho[np.maximum(last, 0)] + _STEP / 2, EDGE_SEARCH[0])
         pad = EDGE_SMOOTH // 2
         wrapped = np.concatenate([edge[-pad:], edge, edge[:pad]])
-        edge = np.array([np.median(wrapped[i : i + EDGE_SMOOTH]) for i in range(RAYS)])
+        edge = np.median(np.lib.stride_tricks.sliding_window_view(wrapped, EDGE_SMOOTH), axis=1)
         # the corners are Face Mesh's own canthi (what lies beyond them is a shadow or eyeliner): the
         # fit acts on the lids, fading to none at the corners; y is down, so sin > 0 is the lower lid
         sin = np.sin(angles)
@@ -105,7 +105,7 @@ def fit_visible_eyes(albedo: FloatArray) -> FloatArray:
     """The texture resampled around each eye so the visible eye's edge lies on the UV eye hole's rim."""
     size = albedo.shape[0]
     out = albedo.copy()
-    for (centre, rim), (angles, edge) in zip(_eye_geometry(size), eye_edges(albedo), strict=True):
+    for (centre, rim), (angles, edge) in zip(_eye_geometry(), eye_edges(albedo), strict=True):
         # the texels that move lie within OUTER x the rim around the centre: the rim's box scaled by OUTER
         lo = (centre + OUTER * (rim - centre).min(axis=0)) * size - 1
         hi = (centre + OUTER * (rim - centre).max(axis=0)) * size + 2

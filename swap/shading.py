@@ -74,12 +74,16 @@ ANTIALIAS_STEP = 0.25  # sigmas are rounded to this (texels), so a film needs on
 _LIDS = ((159, 145, 33, 133), (386, 374, 362, 263))  # per eye: upper lid, lower lid, two corners
 
 
-def lid_openings(landmarks: npt.NDArray[np.floating[Any]]) -> FloatArray:
+def lid_openings(landmarks: npt.NDArray[np.number[Any]]) -> FloatArray:
     """Lid opening / eye width of each eye (right, left), for one face (478, >=2) or a stack (N, 478, >=2)."""
-    p = np.asarray(landmarks, np.float32)
+    p = np.asarray(landmarks)  # only the lid and corner points are converted (a film passes all frames)
+
+    def at(i: int) -> FloatArray:
+        return np.asarray(p[..., i, :2], np.float32)
+
     out = [
-        np.linalg.norm(p[..., top, :2] - p[..., bottom, :2], axis=-1)
-        / np.maximum(np.linalg.norm(p[..., a, :2] - p[..., b, :2], axis=-1), 1e-6)
+        np.linalg.norm(at(top) - at(bottom), axis=-1)
+        / np.maximum(np.linalg.norm(at(a) - at(b), axis=-1), 1e-6)
         for top, bottom, a, b in _LIDS
     ]
     return np.stack(out, axis=-1).astype(np.float32)
@@ -98,8 +102,9 @@ def eye_openness(
     return float(shown[0]), float(shown[1])
 
 
-def film_eye_band(landmarks: npt.NDArray[np.floating[Any]]) -> tuple[float, float]:
-    """The eye-fade band of a film from its covered frames' landmarks (N, 478, >=2) (`FILM_EYE_OPEN`).
+def film_eye_band(landmarks: npt.NDArray[np.number[Any]]) -> tuple[float, float]:
+    """The eye-fade band of a film from its covered frames' landmarks (N, 478, >=2; any scale, also the
+    track's quantised ones) (`FILM_EYE_OPEN`).
 
     A blink is the lids closing relative to this actor's open eye, so the band follows the actor's
     median opening, capped at the measured `FILM_EYE_OPEN`.

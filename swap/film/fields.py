@@ -205,7 +205,7 @@ def compute_fields(
 
     ua = torch.from_numpy(uv_alpha(UV_SIZE)).view(1, 1, UV_SIZE, UV_SIZE).to(dev)
     eyes = torch.from_numpy(eye_regions(UV_SIZE)).view(1, 2, UV_SIZE, UV_SIZE).to(dev)
-    band = film_eye_band(track.landmarks_q[track.covered].astype(np.float32))
+    band = film_eye_band(track.landmarks_q[track.covered])  # a ratio: the quantisation scale cancels
     light, alpha = swap_light_alpha(sample, targets, ua, eyes, stack, eye_band=band)
     alpha = alpha * cov
     for j, (k, _, _, box, lh, lw) in enumerate(todo):

@@ -22,7 +22,7 @@ def _polar(size: int) -> list[tuple[np.ndarray, np.ndarray]]:
     ys, xs = np.mgrid[0:size, 0:size]
     q = np.stack([(xs + 0.5) / size, (ys + 0.5) / size], axis=-1).reshape(-1, 2)
     out = []
-    for centre, rim in _eye_geometry(size):
+    for centre, rim in _eye_geometry():
         d = q - centre
         r = np.linalg.norm(d, axis=1)
         dirs = d / np.maximum(r, 1e-12)[:, None]
