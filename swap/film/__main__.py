@@ -31,7 +31,9 @@ def _ingest(args: argparse.Namespace) -> int:
     from swap.film.ingest import ingest_film
     from swap.film.track import track_path
 
-    track = ingest_film(args.film, progress=None if args.quiet else ProgressBar("ingest"))
+    track = ingest_film(
+        args.film, progress=None if args.quiet else ProgressBar("ingest"), glasses=args.glasses
+    )
     print(json.dumps(track.report, indent=2))
     print(f"track written to {track_path(args.film)}", file=sys.stderr)
     return 0
@@ -61,6 +63,7 @@ def _render(args: argparse.Namespace) -> int:
         target_size_bytes=int(args.size_mb * 1_000_000),
         time_budget_s=args.time_budget,
         device=args.device,
+        glasses=args.glasses,
     )
     if args.cover:
         Path(args.cover).write_bytes(result.cover_jpeg)
@@ -71,12 +74,24 @@ def _render(args: argparse.Namespace) -> int:
     return 0
 
 
+def _glasses_option(parser: argparse.ArgumentParser) -> None:
+    from swap.film.glasses import DEFAULT_GLASSES, GLASSES_MODES
+
+    parser.add_argument(
+        "--glasses",
+        choices=GLASSES_MODES,
+        default=DEFAULT_GLASSES,
+        help="the actor's glasses: removed (the visitor's face over them, default) or kept in front",
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m swap.film", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     ing = sub.add_parser("ingest", help="track the protagonist of a film template; writes <film>.track.npz")
     ing.add_argument("film")
     ing.add_argument("-q", "--quiet", action="store_true")
+    _glasses_option(ing)
     ren = sub.add_parser("render", help="render a visitor's photo into an ingested film")
     ren.add_argument("photo")
     ren.add_argument("film")
@@ -87,6 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     ren.add_argument("--time-budget", type=float, default=None, help="give up after this many seconds")
     ren.add_argument("--device", default=None, help="torch device (default: cuda when available, else cpu)")
     ren.add_argument("-q", "--quiet", action="store_true")
+    _glasses_option(ren)
     args = parser.parse_args(argv)
     try:
         return _ingest(args) if args.command == "ingest" else _render(args)

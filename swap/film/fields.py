@@ -35,6 +35,7 @@ import torch
 import torch.nn.functional as F
 
 from swap.film.framecache import FrameFileReader, FrameFileWriter
+from swap.film.glasses import DEFAULT_GLASSES, GlassesMode
 from swap.film.track import FilmTrack
 
 if TYPE_CHECKING:
@@ -58,8 +59,9 @@ def fields_path(film_path: Path | str) -> Path:
     return p.with_name(p.stem + SUFFIX)
 
 
-def fields_key(track: FilmTrack) -> bytes:
-    """sha1 of the track's content and of every renderer constant the fields depend on."""
+def fields_key(track: FilmTrack, glasses: GlassesMode = DEFAULT_GLASSES) -> bytes:
+    """sha1 of the track's content, the film's glasses choice and every renderer constant the fields
+    depend on. ``removed`` glasses hash as before the choice existed, so those caches stay valid."""
     from swap.mesh import EYE_RIM_GROW
     from swap.render import CROP_MARGIN
     from swap.shading import BROW_DETAIL_MARGIN, FILM_EYE_OPEN, FILM_EYE_SHARE
@@ -81,15 +83,12 @@ def fields_key(track: FilmTrack) -> bytes:
         track.width, track.height, track.frames,
     )  # fmt: skip
     h.update(repr(consts).encode())
-    for arr in (
-        track.flags,
-        track.landmarks_q,
-        track.strength,
-        track.light_q,
-        track.detail_q,
-        track.occlusion_q,
-        track.hands,
-    ):
+    arrays = [track.flags, track.landmarks_q, track.strength, track.light_q, track.detail_q]
+    arrays += [track.occlusion_q, track.hands]
+    if glasses != "removed":
+        h.update(f"glasses={glasses}".encode())
+        arrays.append(track.glasses_q)
+    for arr in arrays:
         a = np.ascontiguousarray(arr)
         h.update(f"{a.dtype}{a.shape}".encode())
         h.update(a.tobytes())
@@ -139,12 +138,16 @@ def _even_box(box: tuple[int, int, int, int], width: int, height: int) -> tuple[
 
 
 def compute_fields(
-    track: FilmTrack, indices: Sequence[int], device: torch.device | str = "cpu"
+    track: FilmTrack,
+    indices: Sequence[int],
+    device: torch.device | str = "cpu",
+    glasses: GlassesMode = DEFAULT_GLASSES,
 ) -> list[FaceFields | None]:
     """Fields of the track's frames `indices` (None where the frame is not swapped), batched in torch.
 
     The same quantities as `FaceRenderer._shade` before the visitor's texture is sampled, computed at
-    `FIELD_FACE_PX` instead of `RASTER_FACE_PX`.
+    `FIELD_FACE_PX` instead of `RASTER_FACE_PX`. With `glasses="kept"` the actor's glasses frame
+    (`FilmTrack.glasses_q`) is cut out of the alpha, so the film's own frame stays in front.
     """
     from swap.film.hands import hand_mask
     from swap.mesh import render_mesh
@@ -208,6 +211,9 @@ def compute_fields(
     band = film_eye_band(track.landmarks_q[track.covered])  # a ratio: the quantisation scale cancels
     light, alpha = swap_light_alpha(sample, targets, ua, eyes, stack, eye_band=band)
     alpha = alpha * cov
+    frames_glasses = [track.glasses_at(int(indices[k])) for k, *_ in todo] if glasses == "kept" else []
+    if any(g is not None for g in frames_glasses):
+        alpha = alpha * (1.0 - sample(stack(frames_glasses, 0.0), "zeros"))
     for j, (k, _, _, box, lh, lw) in enumerate(todo):
         # a hand over the face stays in front, cut out in image space (swap.film.hands)
         hands = track.hands_at(int(indices[k]))
@@ -286,21 +292,25 @@ class FieldsWriter:
 
 
 def build_fields(
-    film_path: Path | str, track: FilmTrack, device: str | None = None, batch: int = 16
+    film_path: Path | str,
+    track: FilmTrack,
+    device: str | None = None,
+    batch: int = 16,
+    glasses: GlassesMode = DEFAULT_GLASSES,
 ) -> Path | None:
     """Compute and cache the fields of every covered frame beside the film (ingest calls this, so even
     the first visitor's render only reads them). Returns the file, or None when the directory is not
     writable (renders then compute the fields themselves)."""
     dev = device or ("cuda" if torch.cuda.is_available() else "cpu")
     path = fields_path(film_path)
-    writer = FieldsWriter.open(path, fields_key(track), track.frames)
+    writer = FieldsWriter.open(path, fields_key(track, glasses), track.frames)
     if writer is None:
         return None
     try:
         covered = [int(i) for i in np.flatnonzero(track.covered)]
         for start in range(0, len(covered), batch):
             chunk = covered[start : start + batch]
-            for i, ff in zip(chunk, compute_fields(track, chunk, dev), strict=True):
+            for i, ff in zip(chunk, compute_fields(track, chunk, dev, glasses), strict=True):
                 writer.put(i, ff)
         writer.commit()
     except BaseException:

@@ -35,6 +35,7 @@ from scipy.ndimage import gaussian_filter, maximum_filter
 
 from swap.errors import TemplateError
 from swap.film import io
+from swap.film.glasses import DEFAULT_GLASSES, GlassesMode
 from swap.film.smoothing import jitter, smooth_series, smooth_stretch
 from swap.film.track import (
     ABSENT,
@@ -459,8 +460,16 @@ def _protagonist_switches(
     return jumps
 
 
-def ingest_film(path: Path | str, progress: Progress | None = None, *, save: bool = True) -> FilmTrack:
+def ingest_film(
+    path: Path | str,
+    progress: Progress | None = None,
+    *,
+    save: bool = True,
+    glasses: GlassesMode = DEFAULT_GLASSES,
+) -> FilmTrack:
     """Ingest a film template; writes `<film>.track.npz` beside it (unless `save=False`) and returns the track.
+
+    The swap fields cached beside it are built for the editor's `glasses` choice (`swap.film.glasses`).
 
     Raises `TemplateError` with code `corrupt_video`, `too_short` or `no_face`.
     """
@@ -479,7 +488,7 @@ def ingest_film(path: Path | str, progress: Progress | None = None, *, save: boo
     strength = fade_strength(flags, p1.shot)
     covered = (flags & UNCOVERED) == 0
     _check_coverage(path, have, covered)
-    light, detail, occ, hands = _pass2(info, smoothed, covered, p1.shot, progress, total, n)
+    light, detail, occ, hands, worn = _pass2(info, smoothed, covered, p1.shot, progress, total, n)
     report = _ingest_report(
         path, info, p1.shot, flags, have, covered, smoothed, jitter_stats, (len(chosen), passed, refused)
     )
@@ -498,13 +507,16 @@ def ingest_film(path: Path | str, progress: Progress | None = None, *, save: boo
         occlusion_q=occ,
         shot=p1.shot,
         hands=hands,
+        glasses_q=worn.masks,
         report=report,
     )
+    report["glasses_share"] = round(worn.share, 4)  # the actor's glasses, for the editor
+    report["glasses_frames"] = int((worn.masks.reshape(len(worn.masks), -1).max(axis=1) > 127).sum())
     # frames with a hand over the face (kept in front of the swap, swap.film.hands): for the editor
     report["hand_frames"] = int(np.isfinite(hands).all(axis=(2, 3)).any(axis=1).sum())
     report["ingest_s"] = round(time.perf_counter() - started, 2)
     if save:
-        _save_beside(path, track)
+        _save_beside(path, track, glasses)
     if progress is not None:
         progress(total, total)
     return track
@@ -548,7 +560,7 @@ def _ingest_report(
     }
 
 
-def _save_beside(path: Path, track: FilmTrack) -> None:
+def _save_beside(path: Path, track: FilmTrack, glasses: GlassesMode) -> None:
     """Write the track, its swap fields and the shape warp's rasters beside the film; their sizes go into
     `track.report`."""
     out = track.save(track_path(path))
@@ -556,7 +568,7 @@ def _save_beside(path: Path, track: FilmTrack) -> None:
     from swap.film.fields import build_fields  # film-only swap work, so no visitor render repeats it
     from swap.film.warpcache import build_warp
 
-    cached = build_fields(path, track)
+    cached = build_fields(path, track, glasses=glasses)
     track.report["fields_bytes"] = cached.stat().st_size if cached is not None else 0
     rasters = build_warp(path, track)
     track.report["warp_bytes"] = rasters.stat().st_size if rasters is not None else 0
@@ -570,15 +582,17 @@ def _pass2(
     progress: Progress | None,
     total: int,
     n: int,
-) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.uint8], npt.NDArray[np.uint8], FloatArray]:
-    """Light maps, expression detail, occlusion and the hands over the face for the covered frames
-    (second decode)."""
+) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.uint8], npt.NDArray[np.uint8], FloatArray, _Glasses]:
+    """Light maps, expression detail, occlusion, the hands over the face and the actor's glasses for the
+    covered frames (second decode)."""
+    from swap.film.glasses import DETECT_SIZE, frame_lines
     from swap.film.hands import HAND_POINTS, MAX_HANDS, HandTracker, hands_over_face
 
     light = np.zeros((n, LIGHT_STORE, LIGHT_STORE, 3), np.float32)
     tex = np.zeros((n, MAP_SIZE, MAP_SIZE, 3), np.float16)
     valid = np.zeros((n, MAP_SIZE, MAP_SIZE), np.float16)
     hands = np.full((n, MAX_HANDS, HAND_POINTS, 2), np.nan, np.float32)
+    lines = np.zeros((n, DETECT_SIZE, DETECT_SIZE), np.float16)
     tracker = HandTracker()
     try:
         for frame in io.iter_frames(info.path, "rgb24"):
@@ -590,18 +604,40 @@ def _pass2(
                 t, v = fast_unwrap(frame.data, landmarks[i], MAP_SIZE)
                 tex[i], valid[i] = t, v
                 hands[i] = hands_over_face(tracker.hands(frame.data), landmarks[i])
+                lines[i] = frame_lines(*fast_unwrap(frame.data, landmarks[i], DETECT_SIZE))
             if progress is not None and (i + 1) % 10 == 0:
                 progress(n + i + 1, total)
     finally:
         tracker.close()
     detail = np.full((n, MAP_SIZE, MAP_SIZE), 128, np.uint8)
     occ = np.zeros((n, MAP_SIZE, MAP_SIZE), np.uint8)
-    for s0, s1 in _stretches(covered, shot):
+    stretches = _stretches(covered, shot)
+    for s0, s1 in stretches:
         light[s0:s1] = smooth_series(light[s0:s1], LIGHT_TIME_SIGMA)
         d, o = stretch_maps(tex[s0:s1].astype(np.float32), valid[s0:s1].astype(np.float32))
         detail[s0:s1] = encode_detail(d)
         occ[s0:s1] = encode_unit(o)
-    return encode_unit(light), detail, occ, hands
+    return encode_unit(light), detail, occ, hands, _film_glasses(lines, stretches)
+
+
+@dataclass
+class _Glasses:
+    masks: npt.NDArray[np.uint8]  # (N, G, G), or (0, G, G) when no stretch has glasses
+    share: float  # the largest static share of any stretch (swap.film.glasses.static_share)
+
+
+def _film_glasses(lines: npt.NDArray[np.float16], stretches: list[tuple[int, int]]) -> _Glasses:
+    """The actor's glasses per frame (`swap.film.glasses.stretch_masks`), stored only if any were found."""
+    from swap.film.glasses import STORE_SIZE, stretch_masks
+
+    masks = np.zeros((len(lines), STORE_SIZE, STORE_SIZE), np.uint8)
+    share = 0.0
+    for s0, s1 in stretches:
+        masks[s0:s1], stretch_share = stretch_masks(lines[s0:s1])
+        share = max(share, stretch_share)
+    if not masks.any():
+        masks = np.zeros((0, STORE_SIZE, STORE_SIZE), np.uint8)
+    return _Glasses(masks, share)
 
 
 def light_map(rgb: npt.NDArray[np.uint8], points: FloatArray) -> FloatArray:

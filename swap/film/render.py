@@ -33,6 +33,7 @@ import numpy.typing as npt
 
 from swap.errors import SwapError, TemplateError
 from swap.film import fields, io, warpcache
+from swap.film.glasses import DEFAULT_GLASSES, GlassesMode
 from swap.film.hands import hold_still
 from swap.film.track import FilmTrack
 from swap.shape import FilmShape, FilmWarp, WarpRaster, even_warp_box, warp_i420_field
@@ -207,13 +208,13 @@ def _one_torch_thread() -> Iterator[None]:
 
 
 def _fields_beside_encoder(
-    track: FilmTrack, indices: list[int], device: str
+    track: FilmTrack, indices: list[int], device: str, glasses: GlassesMode
 ) -> list[fields.FaceFields | None]:
     """Compute fields while x264 encodes on the other cores (a first render without cached fields)."""
     if device.startswith("cuda"):
-        return fields.compute_fields(track, indices, device)
+        return fields.compute_fields(track, indices, device, glasses)
     with _one_torch_thread():
-        return fields.compute_fields(track, indices, device)
+        return fields.compute_fields(track, indices, device, glasses)
 
 
 def _film_shape(asset: FaceAsset, track: FilmTrack) -> FilmShape | None:
@@ -301,27 +302,30 @@ class _FieldsSource:
 
     track: FilmTrack
     device: str
+    glasses: GlassesMode
     reader: fields.FieldsReader | None
     building: fields.FieldsWriter | None
 
     @classmethod
-    def open(cls, cleanup: ExitStack, film_path: Path, track: FilmTrack, device: str) -> _FieldsSource:
+    def open(
+        cls, cleanup: ExitStack, film_path: Path, track: FilmTrack, device: str, glasses: GlassesMode
+    ) -> _FieldsSource:
         """Open the cache or start building it; `cleanup` closes the reader, or drops a half-built cache."""
-        key = fields.fields_key(track)
+        key = fields.fields_key(track, glasses)
         cache = fields.fields_path(film_path)
         reader = fields.FieldsReader.open(cache, key, track.frames)
         if reader is not None:
             cleanup.callback(reader.close)
-            return cls(track, device, reader, None)
+            return cls(track, device, glasses, reader, None)
         building = fields.FieldsWriter.open(cache, key, track.frames)
         if building is not None:
             cleanup.push(_on_error(building.abort))
-        return cls(track, device, None, building)
+        return cls(track, device, glasses, None, building)
 
     def batch(self, frames: list[io.Frame]) -> list[fields.FaceFields | None]:
         if self.reader is not None:
             return [self.reader.get(f.index) for f in frames]
-        per_frame = _fields_beside_encoder(self.track, [f.index for f in frames], self.device)
+        per_frame = _fields_beside_encoder(self.track, [f.index for f in frames], self.device, self.glasses)
         if self.building is not None:
             for f, ff in zip(frames, per_frame, strict=True):
                 self.building.put(f.index, ff)
@@ -450,6 +454,7 @@ def render_film(
     label_position: str = "bottom-right",
     metadata: dict[str, str] | None = None,
     shape_transfer: bool = True,
+    glasses: GlassesMode = DEFAULT_GLASSES,
 ) -> FilmResult:
     """Render `face_asset` into every covered frame of `film_path` and encode to `out_path` (required).
 
@@ -457,7 +462,8 @@ def render_film(
     track missing or made for another film) and `RenderTimeout`. `label` is burned into every frame
     (and the cover) in a corner; the file always carries the machine-readable AI label
     (`AI_METADATA`, merged with `metadata`), as the deep-synthesis labelling rules require. On any
-    error the partial video and half-built fields and warp caches are removed.
+    error the partial video and half-built fields and warp caches are removed. `glasses` is the
+    editor's choice for the actor's glasses (`swap.film.glasses`: ``removed`` or ``kept`` in front).
     """
     single_blas_thread()
     from swap.asset import FaceAsset
@@ -478,7 +484,7 @@ def render_film(
     cover: bytes | None = None
     done = 0
     with ExitStack() as cleanup:
-        source = _FieldsSource.open(cleanup, film_path, track, _field_device(device))
+        source = _FieldsSource.open(cleanup, film_path, track, _field_device(device), glasses)
         warps = _WarpSource.open(cleanup, film_path, track, film_shape) if film_shape is not None else None
         visitor_swap = _VisitorSwap(track, texture, film_shape, warps)
         writer = io.writer_for(

@@ -95,6 +95,9 @@ class FilmTrack:
     # (N, 2, 21, 2) float32 pixels: MediaPipe Hands' landmarks of hands over the face (NaN: none);
     # (0, ...) for a track ingested before hands were found (`swap.film.hands`)
     hands: npt.NDArray[np.float32] = field(default_factory=lambda: np.zeros((0, 2, 21, 2), np.float32))
+    # (N, G, G) uint8 0..255 in UV: the actor's glasses frame (`swap.film.glasses`); (0, G, G) when the
+    # film has none, or for a track ingested before glasses were found
+    glasses_q: npt.NDArray[np.uint8] = field(default_factory=lambda: np.zeros((0, 128, 128), np.uint8))
     version: int = FORMAT_VERSION
 
     # ---- access --------------------------------------------------------------------------------------
@@ -115,6 +118,12 @@ class FilmTrack:
         if i >= len(self.hands) or not np.isfinite(self.hands[i]).all(axis=(1, 2)).any():
             return None
         return np.asarray(self.hands[i], np.float32)
+
+    def glasses_at(self, i: int) -> FloatArray | None:
+        """The actor's glasses in frame `i` ((G, G) 0..1 in UV), or None where there are none."""
+        if i >= len(self.glasses_q) or not self.glasses_q[i].any():
+            return None
+        return (self.glasses_q[i].astype(np.float32) / 255.0).astype(np.float32)
 
     def target(self, i: int) -> TargetFace | None:
         """The renderer's target for frame `i`, or None where the frame stays untouched."""
@@ -159,6 +168,7 @@ class FilmTrack:
             occlusion_q=self.occlusion_q,
             shot=self.shot,
             hands=self.hands,
+            glasses_q=self.glasses_q,
         )
         return buf.getvalue()
 
@@ -188,6 +198,7 @@ class FilmTrack:
                 occlusion_q=z["occlusion_q"],
                 shot=z["shot"],
                 hands=z["hands"] if "hands" in z.files else np.zeros((0, 2, 21, 2), np.float32),
+                glasses_q=z["glasses_q"] if "glasses_q" in z.files else np.zeros((0, 128, 128), np.uint8),
                 version=version,
             )
 

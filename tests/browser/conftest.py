@@ -21,6 +21,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -319,6 +320,35 @@ def new_page(browser: Any) -> Iterator[Callable[..., Any]]:
     yield open_page
     for context in contexts:
         context.close()
+
+
+class SocketLog:
+    """Every websocket a page opens, each with the frames it received from its first one on.
+
+    Playwright's `ws.wait_for_event("framereceived")` waits only for frames that arrive after the call;
+    the server's snapshot often comes before the test gets there, and the wait then times out although
+    the page has its frame. The listener here is attached when the socket opens, so no frame is missed.
+    """
+
+    def __init__(self, page: Any) -> None:
+        self.page = page
+        self.sockets: list[Any] = []
+        self.frames: list[list[Any]] = []
+        page.on("websocket", self._opened)
+
+    def _opened(self, socket: Any) -> None:
+        frames: list[Any] = []
+        self.sockets.append(socket)
+        self.frames.append(frames)
+        socket.on("framereceived", frames.append)
+
+    def wait_for_frame(self, socket: Any, timeout_s: float = 20.0) -> None:
+        """Return once `socket` has received a frame (now or earlier); fail after `timeout_s`."""
+        frames = self.frames[self.sockets.index(socket)]
+        deadline = time.monotonic() + timeout_s
+        while not frames:
+            assert time.monotonic() < deadline, f"no frame on {socket.url} within {timeout_s:.0f} s"
+            self.page.wait_for_timeout(50)  # lets Playwright dispatch the socket's events
 
 
 def screenshot(page: Any, name: str) -> None:

@@ -24,6 +24,7 @@ from tests.browser.conftest import (
     PLAIN_UA,
     WECHAT_UA,
     H5Stack,
+    SocketLog,
     astronaut_file,
     heic_file,
     screenshot,
@@ -77,9 +78,8 @@ def journey(h5_stack: H5Stack, browser: Any, tmp_path_factory: pytest.TempPathFa
     )
     page = context.new_page()
     page.set_default_timeout(20_000)
-    sockets: list[Any] = []
+    sockets = SocketLog(page)
     media: list[tuple[str, int, str]] = []
-    page.on("websocket", lambda ws: sockets.append(ws))
     page.on(
         "response",
         lambda r: (
@@ -96,7 +96,7 @@ def journey(h5_stack: H5Stack, browser: Any, tmp_path_factory: pytest.TempPathFa
     screenshot(page, "02-photo-chosen")
     with page.expect_websocket() as first_socket:
         page.click("#submit")
-    first_socket.value.wait_for_event("framereceived")  # authenticated: the snapshot arrived
+    sockets.wait_for_frame(first_socket.value)  # authenticated: the snapshot arrived
     page.wait_for_selector("#step-progress", state="visible")
     job_id, token = _job_from_hash(page)
     page.wait_for_function("() => document.getElementById('stage-label').textContent.length > 0")
@@ -123,7 +123,7 @@ def journey(h5_stack: H5Stack, browser: Any, tmp_path_factory: pytest.TempPathFa
         "context": context,
         "job_id": job_id,
         "token": token,
-        "sockets": sockets,
+        "sockets": sockets.sockets,
         "media": media,
     }
 
@@ -442,11 +442,10 @@ def test_progress_pauses_while_hidden_and_catches_up_when_visible_again(
         poster_keys=[""] * 5,
     )
     page = new_page()
-    opened: list[Any] = []
-    page.on("websocket", lambda ws: opened.append(ws))
+    sockets = SocketLog(page)
     with page.expect_websocket() as first:
         page.goto(f"{h5_stack.url}#job={job.id}&token={token}")
-    first.value.wait_for_event("framereceived")
+    sockets.wait_for_frame(first.value)
     assert page.inner_text("#stage-label") == "排队中"
     assert "离开" in page.inner_text("#step-progress")  # the visitor may leave and come back
 
@@ -462,7 +461,7 @@ def test_progress_pauses_while_hidden_and_catches_up_when_visible_again(
     set_hidden(True)
     first.value.wait_for_event("close")  # no socket, no timers while in the background
     page.wait_for_timeout(1500)
-    assert len(opened) == 1
+    assert len(sockets.sockets) == 1
     Job.objects.filter(pk=job.id).update(progress=0.05, event_seq=5)  # moved on meanwhile (no event sent)
     with page.expect_request(lambda r: r.url.endswith(f"/api/jobs/{job.id}")), page.expect_websocket():
         set_hidden(False)  # back: one status fetch at once, then a new socket

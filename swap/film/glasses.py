@@ -1,0 +1,128 @@
+"""The film actor's glasses: found once at ingest, and kept in front of the swap when the editor says so.
+
+Glasses sit still on the face, so the colour-based occlusion (`swap.film.ingest.stretch_maps`, which
+flags what differs from the stretch's median) never sees them, and its 64-texel map is far too coarse
+for a frame 2-4 px wide. Here each covered frame is unwrapped at `DETECT_SIZE` and its thin dark (or
+bright metal) lines are found around the eye openings (brows, nose and cheeks left out:
+`film_zone`). Whether a stretch has glasses at all is decided by what stays put over the whole
+stretch (the bridge, close to the face, is always there; wrinkles come and go); where it has, each
+frame's mask is the median response over a few frames around it (`stretch_masks`).
+
+What the mask is for is the editor's choice per film (`GLASSES_MODES`): ``removed`` (the default) draws
+the visitor's face over the actor's glasses, as every swap did before this; ``kept`` leaves the film's
+own pixels under the mask, so the actor's frame stays crisp on the visitor's face (the glasses belong
+to the character). Measured with the identity judge in docs/identity.md ("Glasses in the film").
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Final, Literal
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from swap.glasses import METAL_SHARE, glasses_zone
+from swap.uv import skin_region
+
+FloatArray = npt.NDArray[np.float32]
+GlassesMode = Literal["removed", "kept"]
+
+GLASSES_MODES: Final[tuple[GlassesMode, ...]] = ("removed", "kept")
+DEFAULT_GLASSES: Final[GlassesMode] = "removed"
+DETECT_SIZE = 256  # UV texels the lines are found at (a 2-4 px frame on a 250 px face is 2-4 texels)
+STORE_SIZE = 128  # the stored mask (fields are drawn with the face at most 128 px wide)
+LINE_KERNELS = (5, 7)  # black-hat/top-hat sizes at DETECT_SIZE: a frame, not an eye bag's broad shadow
+LINE_RAMP = (0.03, 0.07)  # line depth (share of the skin median) over WINDOW frames: no line .. a line
+WINDOW = 5  # frames whose median response is a frame's (noise out; a turn's parallax still followed)
+STATIC_RAMP = (0.025, 0.06)  # ... and over the whole stretch (where the frame sits close: the bridge)
+PRESENT = 0.03  # share of the zone the stretch's static lines cover from which it has glasses
+STATIC_SAMPLES = 60  # the stretch's median is taken over at most this many of its frames
+MIN_AREA = 20  # texels at DETECT_SIZE: smaller specks of line (a pore, a lash) are not a frame
+GROW = 1  # texels at DETECT_SIZE the mask grows by (the frame's edge and landmark jitter)
+# the photo detector's zone reaches down the nose and the cheeks, where a film's static creases (the
+# nose's sides, a nasolabial fold) sit: a lens ends ~0.08 of the UV height below the lower lids
+# (v 0.34), and the nose below the bridge carries at most the pads
+LENS_BOTTOM_V = 0.42
+NOSE = (0.07, 0.35)  # half-width around u = 0.5, and v below which the nose column is not glasses
+
+
+@lru_cache(maxsize=2)
+def film_zone(size: int) -> npt.NDArray[np.bool_]:
+    """Where a film actor's frame can be: the photo detector's zone without the nose and the cheeks."""
+    zone, _ = glasses_zone(size)
+    v, u = (np.mgrid[0:size, 0:size] + 0.5) / size
+    nose = (np.abs(u - 0.5) < NOSE[0]) & (v > NOSE[1])
+    return zone & (v < LENS_BOTTOM_V) & ~nose
+
+
+def thin_line_response(texture: FloatArray, valid: FloatArray) -> FloatArray:
+    """Per texel, how much darker (or, at `METAL_SHARE`, brighter) than its surroundings a line at most
+    `LINE_KERNELS` texels wide is, as a share of the skin's median brightness. Thinner than the photo
+    detector's (`swap.glasses.line_response`): a film frame is seen in many frames, so a thin kernel's
+    noise averages out, and a wide one takes the lids' and eye bags' shadows for glasses."""
+    size = texture.shape[0]
+    lum = np.ascontiguousarray(texture.mean(axis=-1), np.float32)
+    skin = skin_region(size) & (valid > 0.8)
+    median = max(float(np.median(lum[skin])) if skin.sum() > 200 else float(np.median(lum)), 1e-4)
+    out = np.zeros_like(lum)
+    for k in LINE_KERNELS:
+        kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))
+        dark = cv2.morphologyEx(lum, cv2.MORPH_BLACKHAT, kernel)
+        bright = cv2.morphologyEx(lum, cv2.MORPH_TOPHAT, kernel)
+        out = np.maximum(out, np.maximum(dark, METAL_SHARE * bright))
+    return (out / median).astype(np.float32)
+
+
+def frame_lines(texture: FloatArray, valid: FloatArray) -> npt.NDArray[np.float16]:
+    """One frame's `thin_line_response` in the film zone (0 where the frame did not see the texel well)."""
+    zone = film_zone(texture.shape[0])
+    return (thin_line_response(texture, valid) * zone * (valid > 0.3)).astype(np.float16)
+
+
+def _ramp(x: FloatArray, ramp: tuple[float, float]) -> FloatArray:
+    return np.clip((x - ramp[0]) / (ramp[1] - ramp[0]), 0.0, 1.0).astype(np.float32)
+
+
+def static_share(lines: npt.NDArray[np.float16]) -> float:
+    """Share of the film zone whose median line response over the stretch says "a line is always here"."""
+    step = max(1, len(lines) // STATIC_SAMPLES)
+    med = np.median(lines[::step].astype(np.float32), axis=0)
+    return float((_ramp(med, STATIC_RAMP)[film_zone(lines.shape[1])] > 0.5).mean())
+
+
+def _frame_mask(window: npt.NDArray[np.float16]) -> FloatArray:
+    mask = _ramp(np.median(window.astype(np.float32), axis=0), LINE_RAMP)
+    mask = np.asarray(cv2.dilate(mask, np.ones((2 * GROW + 1,) * 2, np.uint8)), np.float32)
+    count, labels, stats, _ = cv2.connectedComponentsWithStats((mask > 0.5).astype(np.uint8))
+    specks = [c for c in range(1, count) if stats[c, cv2.CC_STAT_AREA] < MIN_AREA]
+    if specks:
+        mask[np.isin(labels, specks)] = 0.0
+    mask = np.asarray(cv2.GaussianBlur(mask, (0, 0), 0.8), np.float32)
+    small = cv2.resize(mask, (STORE_SIZE, STORE_SIZE), interpolation=cv2.INTER_AREA)
+    return np.clip(small * 1.5, 0.0, 1.0).astype(np.float32)  # a 2-texel line survives the halving
+
+
+def stretch_masks(lines: npt.NDArray[np.float16]) -> tuple[npt.NDArray[np.uint8], float]:
+    """(the glasses mask (T, STORE_SIZE, STORE_SIZE) uint8 of each frame of one stretch, the stretch's
+    `static_share`) from its frames' `frame_lines` (T, DETECT_SIZE, DETECT_SIZE).
+
+    A frame's mask is the median line response over `WINDOW` frames around it: one frame's thin-line
+    response is spotty (noise, compression), and the median over the whole stretch misses a lens rim,
+    which sits a centimetre in front of the face and so slides over it in UV as the head turns. The
+    stretch's median still decides whether there are glasses at all (the bridge sits close to the face
+    and is always there): below `PRESENT` every mask of the stretch is empty.
+    """
+    t_len = len(lines)
+    masks = np.zeros((t_len, STORE_SIZE, STORE_SIZE), np.uint8)
+    if t_len < WINDOW:
+        return masks, 0.0
+    share = static_share(lines)
+    if share < PRESENT:
+        return masks, share
+    half = WINDOW // 2
+    for k in range(t_len):
+        a = min(max(0, k - half), t_len - WINDOW)
+        masks[k] = np.round(_frame_mask(lines[a : a + WINDOW]) * 255).astype(np.uint8)
+    return masks, share
