@@ -3,6 +3,7 @@
     python bench/identity.py [--set tune|held|all] [--pairs SUBSTR] [--limit N] [--out DIR]
                              [--compare-ref REF] [--engine-ref REF]
     python bench/identity.py --films [--pairs SUBSTR] [--frames 40] [--quality-frames 150]
+                             [--film-glasses removed|kept]
 
 Stills mode (the default): gender-matched (visitor photo, film frame) pairs from the shared media
 (`PROTAGONIST_SHARED_MEDIA`, else ../shared/media): each photo meets `--per-photo` films of the
@@ -321,7 +322,7 @@ def run_stills(args: argparse.Namespace) -> dict[str, Any]:
     cache = out / "cache"
     pairs = [p for p in gender_pairs(args.per_photo) if args.set == "all" or p.held == (args.set == "held")]
     if args.pairs:
-        pairs = [p for p in pairs if args.pairs in p.name]
+        pairs = [p for p in pairs if matches(args.pairs, p.name)]
     if args.limit:
         pairs = pairs[: args.limit]
     if not pairs:
@@ -607,6 +608,11 @@ DEFAULT_FILM_PAIRS = (
 )
 
 
+def matches(pattern: str, name: str) -> bool:
+    """`--pairs`: any of its comma-separated substrings is in the pair's name (photo->film#k)."""
+    return any(part in name for part in pattern.split(",") if part)
+
+
 def film_pairs(substr: str) -> list[Pair]:
     """Gender-matched (photo, film) pairs; the default few unless `substr` filters all of them."""
     if not substr:
@@ -615,15 +621,22 @@ def film_pairs(substr: str) -> list[Pair]:
         Pair(p, f, 0, p in HELD)
         for p, (g, _) in PHOTOS.items()
         for f, fg in FILMS.items()
-        if g == fg and (p, f) not in SAME_IDENTITY and substr in f"{Path(p).stem}->{Path(f).stem}"
+        if g == fg and (p, f) not in SAME_IDENTITY and matches(substr, f"{Path(p).stem}->{Path(f).stem}")
     ]
 
 
 def engine_formats() -> dict[str, int]:
     """The engine's on-disk format versions of film tracks and cached fields: a change means re-ingest."""
+    from dataclasses import fields as dataclass_fields
+
     from swap.film import fields, track
 
-    return {"track": int(track.FORMAT_VERSION), "fields": int(fields.FORMAT_VERSION)}
+    return {
+        "track": int(track.FORMAT_VERSION),
+        "fields": int(fields.FORMAT_VERSION),
+        # a track that gains an array (glasses_q) reads old files without it: ingest those again here
+        "track_arrays": sorted(f.name for f in dataclass_fields(track.FilmTrack)),
+    }
 
 
 def cached_film(film: Path, cache: Path) -> tuple[Path, Any]:
@@ -701,7 +714,7 @@ def run_films(args: argparse.Namespace) -> dict[str, Any]:
         film, track = cached_film(media / "films" / pair.film, out / "films")
         rendered = out / "films" / f"{Path(pair.photo).stem}__{Path(pair.film).stem}.mp4"
         t0 = time.perf_counter()
-        render_film(asset, film, track, rendered)
+        render_film(asset, film, track, rendered, glasses=args.film_glasses)
         render_s = time.perf_counter() - t0
         covered = np.flatnonzero(track.covered)
         picks = sorted({int(covered[round(j)]) for j in np.linspace(0, len(covered) - 1, args.frames)})
@@ -807,7 +820,9 @@ def print_film_row(row: FilmRow) -> None:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--set", choices=("tune", "held", "all"), default="all")
-    ap.add_argument("--pairs", default="", help="only pairs whose name contains this (photo->film#k)")
+    ap.add_argument(
+        "--pairs", default="", help="only pairs whose name contains this (photo->film#k; a,b: either)"
+    )
     ap.add_argument("--limit", type=int, default=0, help="at most this many pairs")
     ap.add_argument("--per-photo", type=int, default=3, help="films per visitor photo (stills)")
     ap.add_argument("--out", type=Path, default=DEFAULT_OUT)
@@ -817,6 +832,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--films", action="store_true", help="whole films instead of stills")
     ap.add_argument("--frames", type=int, default=40, help="frames judged per film (films mode)")
+    ap.add_argument(
+        "--film-glasses",
+        choices=("removed", "kept"),
+        default="removed",
+        help="the film actor's glasses (films mode; swap.film.glasses)",
+    )
     ap.add_argument(
         "--quality-frames", type=int, default=150, help="motion fidelity over the first N frames (0 = all)"
     )

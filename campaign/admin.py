@@ -120,7 +120,7 @@ class CampaignAdmin(admin.ModelAdmin):
 class VariantInline(admin.TabularInline):
     model = FilmVariant
     extra = 0
-    fields = ("gender", "template_video", "ingest_status", "progress_percent", "length")
+    fields = ("gender", "template_video", "glasses", "ingest_status", "progress_percent", "length")
     readonly_fields = ("ingest_status", "progress_percent", "length")
     show_change_link = True
 
@@ -131,6 +131,21 @@ class VariantInline(admin.TabularInline):
     @admin.display(description="length")
     def length(self, variant: FilmVariant) -> str:
         return _film_length(variant)
+
+
+def _needs_ingest(changed: list[str]) -> bool:
+    """A new template video, or another glasses choice (the cached swap fields depend on it)."""
+    return bool({"template_video", "glasses"} & set(changed))
+
+
+def glasses_found_text(report: dict[str, object]) -> str:
+    """What the ingest found of the actor's glasses, for the editor choosing kept or removed."""
+    if "glasses_frames" not in report:
+        return "-" if not report else "not looked for (ingested before glasses were found): re-ingest"
+    frames, total = int(str(report["glasses_frames"])), int(str(report.get("frames", 0)))
+    if frames == 0:
+        return "none"
+    return f"in {frames} of {total} frames"
 
 
 @admin.register(Film)
@@ -148,10 +163,7 @@ class FilmAdmin(admin.ModelAdmin):
     ) -> None:
         super().save_formset(request, form, formset, change)
         for variant_form in formset.forms:
-            if (
-                isinstance(variant_form.instance, FilmVariant)
-                and "template_video" in variant_form.changed_data
-            ):
+            if isinstance(variant_form.instance, FilmVariant) and _needs_ingest(variant_form.changed_data):
                 variant_ingest_request(variant=variant_form.instance)
 
 
@@ -196,6 +208,8 @@ class FilmVariantAdmin(admin.ModelAdmin):
         "film",
         "gender",
         "template_video",
+        "glasses",
+        "glasses_found",
         "film_track",
         "ingest_status",
         "progress_percent",
@@ -210,6 +224,7 @@ class FilmVariantAdmin(admin.ModelAdmin):
     )
     readonly_fields = (
         "preview_thumb",
+        "glasses_found",
         "film_track",
         "ingest_status",
         "progress_percent",
@@ -245,6 +260,10 @@ class FilmVariantAdmin(admin.ModelAdmin):
         value = (variant.ingest_report or {}).get("coverage")
         return f"{float(value) * 100:.1f}%" if value is not None else "-"
 
+    @admin.display(description="actor's glasses found")
+    def glasses_found(self, variant: FilmVariant) -> str:
+        return glasses_found_text(variant.ingest_report or {})
+
     @admin.display(description="posters ready")
     def posters_ready(self, variant: FilmVariant) -> str:
         ready = variant.posters.filter(prepare_status="ready").count()
@@ -254,7 +273,7 @@ class FilmVariantAdmin(admin.ModelAdmin):
         self, request: HttpRequest, obj: FilmVariant, form: ModelForm[FilmVariant], change: bool
     ) -> None:
         super().save_model(request, obj, form, change)
-        if "template_video" in form.changed_data or not change:
+        if _needs_ingest(form.changed_data) or not change:
             variant_ingest_request(variant=obj)
 
     def save_formset(

@@ -124,6 +124,13 @@ class Film(models.Model):
         return self.title
 
 
+class FilmGlasses(models.TextChoices):
+    """The film actor's glasses (the engine's `swap.film.glasses.GLASSES_MODES`)."""
+
+    REMOVED = "removed", _("Removed: the visitor's face is drawn over them")
+    KEPT = "kept", _("Kept: the actor's frame stays in front of the visitor's face")
+
+
 class IngestStatus(models.TextChoices):
     PENDING = "pending", _("Pending")
     RUNNING = "running", _("Running")
@@ -148,6 +155,14 @@ class FilmVariant(models.Model):
     ingest_finished_at = models.DateTimeField(null=True, blank=True)
     # One film frame with a sample face swapped in, rendered after ingest for editors to judge.
     preview = models.FileField(upload_to="films/", max_length=300, blank=True)
+    glasses = models.CharField(
+        max_length=8,
+        choices=FilmGlasses.choices,
+        default=FilmGlasses.REMOVED,
+        help_text="When the actor wears glasses: keep them on the visitor (they belong to the character) "
+        "or draw the visitor's face over them. Removed is the measured default: kept glasses pull the "
+        "face toward the actor's. Changing it ingests the film again; judge it on the preview.",
+    )
     # Bumped whenever the template video changes, so a stale ingest message can tell it is stale.
     ingest_generation = models.PositiveIntegerField(default=0)
 

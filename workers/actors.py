@@ -20,7 +20,6 @@ import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import lru_cache
-from itertools import islice
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
@@ -60,6 +59,7 @@ from workers.middleware import EngineWarmup, RenderScratchSweep, stage_actor, st
 
 if TYPE_CHECKING:  # at run time the stages import the engine themselves (and EngineWarmup at boot)
     from swap.asset import FaceAsset
+    from swap.film import FilmTrack
     from swap.poster import PosterTemplate as EnginePosterTemplate
 
 logger = logging.getLogger(__name__)
@@ -226,6 +226,7 @@ def render_video(job_id: str) -> None:
                     label=campaign.ai_label_text or None,  # visible AI label in every frame
                     label_position=campaign.ai_label_position,
                     metadata={"title": campaign.title},
+                    glasses=variant.glasses,  # the editor's choice for the actor's glasses
                 )
                 blob_put_file(key=video_key, path=Path(result.path))
                 blob_put(key=cover_key, data=result.cover_jpeg)
@@ -273,7 +274,7 @@ def ingest_variant(variant_id: int, generation: int) -> None:
     with _template_failures_recorded(fail):
         film_key = field_key(variant.template_video)
         film_path = blob_local_path(key=film_key)
-        track = ingest_film(film_path, progress)
+        track = ingest_film(film_path, progress, glasses=variant.glasses)
         track_path = _track_path_beside(film_path)
         track_key = str(PurePosixPath(film_key).parent / track_path.name)
         if not storage_is_local():  # object storage: upload the track computed on the cached copy
@@ -283,7 +284,7 @@ def ingest_variant(variant_id: int, generation: int) -> None:
             generation=generation,
             track_key=track_key,
             report=_jsonable(track.report),
-            preview_key=_film_preview(variant_id, generation, film_path),
+            preview_key=_film_preview(variant, generation, film_path, track),
         )
 
 
@@ -318,35 +319,30 @@ def _track_path_beside(film_path: Path) -> Path:
     raise FileNotFoundError(f"ingest wrote no track file beside {film_path.name}")
 
 
-def _film_preview(variant_id: int, generation: int, film_path: Path) -> str:
-    """A frame at 40% of the film with the sample face swapped in ("" when that frame has no face).
-
-    Editors judge a new film by it before visitors see it; the still goes through the poster path
-    (face found in the frame, the sample face rendered in), so it shows the engine's real result.
-    """
+def _film_preview(variant: FilmVariant, generation: int, film_path: Path, track: FilmTrack) -> str:
+    """The first swapped frame from 40 % of the film on, with the sample face ("" when no frame is
+    swapped). Editors judge a new film, and its glasses choice, by it before visitors see it: it is
+    drawn by the film path itself (`swap.film.render.render_film_frame`), so it shows the real result."""
     import io
 
+    import numpy as np
     from PIL import Image
 
-    from swap.film.io import iter_frames, probe
-    from swap.poster import prepare_poster_template, render_poster
+    from swap.film import render_film_frame
 
-    target = max(0, int((probe(film_path).frames or 1) * 0.4))
-    frame_rgb = None
-    # Upright RGB frames, decoded as the render decodes them; the decoder closes with the loop.
-    for frame in islice(iter_frames(film_path), target + 1):
-        frame_rgb = frame.data
-    if frame_rgb is None:
+    covered = np.flatnonzero(track.covered)
+    if not len(covered):
+        return ""
+    later = covered[covered >= int(track.frames * 0.4)]
+    index = int(later[0] if len(later) else covered[-1])
+    rgb = render_film_frame(_sample_face_asset(), film_path, track, index, glasses=variant.glasses)
+    if rgb is None:
+        logger.info("variant %s: no preview, frame %s could not be decoded", variant.pk, index)
         return ""
     buffer = io.BytesIO()
-    Image.fromarray(frame_rgb).save(buffer, format="JPEG", quality=92)
-    try:
-        template = prepare_poster_template(buffer.getvalue())
-    except TemplateError as exc:
-        logger.info("variant %s: no preview, the sampled frame is unusable (%s)", variant_id, exc.code)
-        return ""
-    key = f"films/previews/{variant_id}-{generation}.jpg"
-    blob_put(key=key, data=render_poster(_sample_face_asset(), template).jpeg)
+    Image.fromarray(rgb).save(buffer, format="JPEG", quality=90)
+    key = f"films/previews/{variant.pk}-{generation}.jpg"
+    blob_put(key=key, data=buffer.getvalue())
     return key
 
 

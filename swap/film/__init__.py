@@ -17,6 +17,7 @@ _EXPORTS = {
     "FilmTrack": "swap.film.track",
     "ingest_film": "swap.film.ingest",
     "render_film": "swap.film.render",
+    "render_film_frame": "swap.film.render",
     "FilmResult": "swap.film.render",
     "RenderTimeout": "swap.film.render",
     "FilmInfo": "swap.film.io",

@@ -511,7 +511,7 @@ def ingest_film(
         report=report,
     )
     report["glasses_share"] = round(worn.share, 4)  # the actor's glasses, for the editor
-    report["glasses_frames"] = int((worn.masks.reshape(len(worn.masks), -1).max(axis=1) > 127).sum())
+    report["glasses_frames"] = int((worn.masks > 127).any(axis=(1, 2)).sum())
     # frames with a hand over the face (kept in front of the swap, swap.film.hands): for the editor
     report["hand_frames"] = int(np.isfinite(hands).all(axis=(2, 3)).any(axis=1).sum())
     report["ingest_s"] = round(time.perf_counter() - started, 2)

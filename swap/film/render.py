@@ -25,6 +25,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
+from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -416,6 +417,34 @@ class _VisitorSwap:
                 self.warps,
                 [f for f, ff in zip(batch, per_frame, strict=True) if ff is not None],
             )
+
+
+def render_film_frame(
+    face_asset: FaceAsset,
+    film_path: Path | str,
+    track: FilmTrack,
+    index: int,
+    *,
+    glasses: GlassesMode = DEFAULT_GLASSES,
+    shape_transfer: bool = True,
+) -> io.ImageArray | None:
+    """Frame `index` of the film as `render_film` would draw it for `face_asset` (RGB), without
+    touching the film's caches; None when the film has no such frame. For editors' previews: the
+    film path itself (fields, the glasses choice, shape transfer), not a still's."""
+    from swap.shading import DrawnTexture, visitor_detail
+
+    film_path = Path(film_path)
+    frame = next(
+        (f for f in islice(io.iter_frames(film_path, "yuv420p"), index + 1) if f.index == index), None
+    )
+    if frame is None:
+        return None
+    film_shape = _film_shape(face_asset, track) if shape_transfer else None
+    warps = None if film_shape is None else _WarpSource(track, FilmWarp(film_shape.mean), None, None)
+    texture = DrawnTexture(visitor_detail(face_asset.albedo, face_asset.low))
+    per_frame = fields.compute_fields(track, [index], _field_device(None), glasses)
+    _VisitorSwap(track, texture, film_shape, warps).apply([frame], per_frame)
+    return io.yuv_to_rgb(frame.data)
 
 
 def _batches(frames: Iterator[io.Frame], size: int) -> Iterator[list[io.Frame]]:

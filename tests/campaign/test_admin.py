@@ -20,7 +20,21 @@ from campaign.services.jobs import job_fail
 
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.slow
-def test_uploading_a_variant_in_admin_ingests_it_and_prepares_posters(tmp_path: Path) -> None:
+def test_uploading_a_variant_in_admin_ingests_it_and_prepares_posters(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import swap.film.ingest
+    import swap.film.render
+
+    glasses_seen: list[tuple[str, str]] = []  # (engine call, the glasses choice it was given)
+    for module, name in ((swap.film.ingest, "ingest_film"), (swap.film.render, "render_film_frame")):
+        original = getattr(module, name)
+
+        def recording(*args: Any, _name: str = name, _original: Any = original, **kwargs: Any) -> Any:
+            glasses_seen.append((_name, kwargs.get("glasses", "")))
+            return _original(*args, **kwargs)
+
+        monkeypatch.setattr(module, name, recording)
     user = get_user_model().objects.create_superuser(username="editor", password="pw-editor-123")
     client = Client()
     client.force_login(user)
@@ -30,6 +44,7 @@ def test_uploading_a_variant_in_admin_ingests_it_and_prepares_posters(tmp_path: 
     form: dict[str, Any] = {
         "film": film.pk,
         "gender": "female",
+        "glasses": "kept",
         "template_video": SimpleUploadedFile("clip.mp4", video.read_bytes(), content_type="video/mp4"),
         "posters-TOTAL_FORMS": "5",
         "posters-INITIAL_FORMS": "0",
@@ -63,6 +78,9 @@ def test_uploading_a_variant_in_admin_ingests_it_and_prepares_posters(tmp_path: 
     assert variant.ingest_progress == 1.0
     assert variant.ingest_report["frames"] == 50
     assert variant.preview.name == f"films/previews/{variant.pk}-1.jpg"  # a frame with the sample face
+    # the editor's glasses choice reached the ingest (its cached fields) and the film-path preview
+    assert glasses_seen == [("ingest_film", "kept"), ("render_film_frame", "kept")]
+    assert variant.ingest_report["glasses_frames"] == 0  # the demo film's face wears none
     assert [p.prepare_status for p in variant.posters.all()] == [IngestStatus.READY] * 5
 
     page = client.get(f"/admin/campaign/filmvariant/{variant.pk}/change/").content.decode()
@@ -70,6 +88,7 @@ def test_uploading_a_variant_in_admin_ingests_it_and_prepares_posters(tmp_path: 
     assert "preview with a sample face" in page.lower()
     assert page.count("/media/posters/previews/") == 5  # each template rendered with a sample face
     assert page.count("/media/films/previews/") == 1
+    assert "actor&#x27;s glasses found" in page.lower() or "actor's glasses found" in page.lower()
 
     broker.flush_all()
     client.post(
@@ -80,6 +99,22 @@ def test_uploading_a_variant_in_admin_ingests_it_and_prepares_posters(tmp_path: 
     assert (variant.ingest_status, variant.ingest_generation) == (IngestStatus.PENDING, 2)
     assert broker.queues["ingest"].qsize() == 1
     broker.flush_all()
+
+
+def test_a_new_glasses_choice_ingests_the_film_again() -> None:
+    from campaign.admin import _needs_ingest
+
+    assert _needs_ingest(["glasses"]) and _needs_ingest(["template_video", "gender"])
+    assert not _needs_ingest(["gender"])
+
+
+def test_the_admin_says_what_the_ingest_found_of_the_actors_glasses() -> None:
+    from campaign.admin import glasses_found_text
+
+    assert glasses_found_text({}) == "-"  # not ingested yet
+    assert "re-ingest" in glasses_found_text({"frames": 40, "coverage": 1.0})  # an ingest from before
+    assert glasses_found_text({"frames": 40, "glasses_frames": 0}) == "none"
+    assert glasses_found_text({"frames": 40, "glasses_frames": 38}) == "in 38 of 40 frames"
 
 
 def test_job_actions_retry_and_delete_call_the_services(editor_client: Client, queued_job: Any) -> None:
