@@ -61,7 +61,8 @@ def fields_path(film_path: Path | str) -> Path:
 
 def fields_key(track: FilmTrack, glasses: GlassesMode = DEFAULT_GLASSES) -> bytes:
     """sha1 of the track's content, the film's glasses choice and every renderer constant the fields
-    depend on. ``removed`` glasses hash as before the choice existed, so those caches stay valid."""
+    depend on. A film without the actor's glasses hashes as before they were looked for, so its caches
+    stay valid."""
     from swap.mesh import EYE_RIM_GROW
     from swap.render import CROP_MARGIN
     from swap.shading import BROW_DETAIL_MARGIN, FILM_EYE_OPEN, FILM_EYE_SHARE
@@ -87,6 +88,7 @@ def fields_key(track: FilmTrack, glasses: GlassesMode = DEFAULT_GLASSES) -> byte
     arrays += [track.occlusion_q, track.hands]
     if glasses != "removed":
         h.update(f"glasses={glasses}".encode())
+    if len(track.glasses_q):  # a film without glasses (or ingested before them) keeps its old key
         arrays.append(track.glasses_q)
     for arr in arrays:
         a = np.ascontiguousarray(arr)
@@ -146,8 +148,9 @@ def compute_fields(
     """Fields of the track's frames `indices` (None where the frame is not swapped), batched in torch.
 
     The same quantities as `FaceRenderer._shade` before the visitor's texture is sampled, computed at
-    `FIELD_FACE_PX` instead of `RASTER_FACE_PX`. With `glasses="kept"` the actor's glasses frame
-    (`FilmTrack.glasses_q`) is cut out of the alpha, so the film's own frame stays in front.
+    `FIELD_FACE_PX` instead of `RASTER_FACE_PX`. The actor's glasses frame (`FilmTrack.glasses_q`)
+    is cut out of the alpha with `glasses="kept"` (the film's own frame stays in front), and with
+    ``removed`` the alpha is full over it, so no piece of it shows through a feather.
     """
     from swap.film.hands import hand_mask
     from swap.mesh import render_mesh
@@ -211,9 +214,14 @@ def compute_fields(
     band = film_eye_band(track.landmarks_q[track.covered])  # a ratio: the quantisation scale cancels
     light, alpha = swap_light_alpha(sample, targets, ua, eyes, stack, eye_band=band)
     alpha = alpha * cov
-    frames_glasses = [track.glasses_at(int(indices[k])) for k, *_ in todo] if glasses == "kept" else []
-    if any(g is not None for g in frames_glasses):
-        alpha = alpha * (1.0 - sample(stack(frames_glasses, 0.0), "zeros"))
+    worn = [track.glasses_at(int(indices[k])) for k, *_ in todo]
+    if any(g is not None for g in worn):
+        frame = sample(stack(worn, 0.0), "zeros")
+        if glasses == "kept":  # the film's own frame in front
+            alpha = alpha * (1.0 - frame)
+        else:  # none of it through the feathers either (half-transparent frame pieces otherwise)
+            strength = torch.tensor([t.strength for t in targets], dtype=alpha.dtype, device=dev)
+            alpha = torch.maximum(alpha, frame * strength.view(-1, 1, 1, 1) * cov)
     for j, (k, _, _, box, lh, lw) in enumerate(todo):
         # a hand over the face stays in front, cut out in image space (swap.film.hands)
         hands = track.hands_at(int(indices[k]))

@@ -98,6 +98,7 @@ def test_kept_glasses_leave_the_films_frame_in_front_and_removed_draws_over_it(
     assert 0.005 < float(opened.mean()) < 0.08
     assert np.array_equal(kept.uv, removed.uv) and np.array_equal(kept.light, removed.light)
     assert fields_key(track, "kept") != fields_key(track, "removed") == fields_key(track)
+    assert (removed.alpha[opened] > 0.9).all()  # removed: drawn over at full strength
 
 
 def test_the_editors_preview_frame_is_the_films_own_render(
