@@ -340,7 +340,7 @@ class SocketLog:
         frames: list[Any] = []
         self.sockets.append(socket)
         self.frames.append(frames)
-        socket.on("framereceived", frames.append)
+        socket.on("framereceived", lambda payload: frames.append(payload))  # Playwright wraps functions only
 
     def wait_for_frame(self, socket: Any, timeout_s: float = 20.0) -> None:
         """Return once `socket` has received a frame (now or earlier); fail after `timeout_s`."""
