@@ -48,6 +48,15 @@ LENS_BOTTOM_V = 0.42
 NOSE = (0.07, 0.35)  # half-width around u = 0.5, and v below which the nose column is not glasses
 
 
+def check_glasses_mode(mode: str) -> GlassesMode:
+    """`mode` if it is one of `GLASSES_MODES`; a ValueError that names them otherwise (a typo must not
+    silently render the default)."""
+    for known in GLASSES_MODES:
+        if mode == known:
+            return known
+    raise ValueError(f"unknown glasses choice {mode!r}: use one of {', '.join(GLASSES_MODES)}")
+
+
 @lru_cache(maxsize=2)
 def film_zone(size: int) -> npt.NDArray[np.bool_]:
     """Where a film actor's frame can be: the photo detector's zone without the nose and the cheeks."""

@@ -35,7 +35,7 @@ from scipy.ndimage import gaussian_filter, maximum_filter
 
 from swap.errors import TemplateError
 from swap.film import io
-from swap.film.glasses import DEFAULT_GLASSES, GlassesMode
+from swap.film.glasses import DEFAULT_GLASSES, GlassesMode, check_glasses_mode
 from swap.film.smoothing import jitter, smooth_series, smooth_stretch
 from swap.film.track import (
     ABSENT,
@@ -475,6 +475,7 @@ def ingest_film(
     """
     single_blas_thread()
     started = time.perf_counter()
+    glasses = check_glasses_mode(glasses)
     path = Path(path)
     info = _probe_film(path)
     total = 2 * info.frames  # two passes

@@ -34,7 +34,7 @@ import numpy.typing as npt
 
 from swap.errors import SwapError, TemplateError
 from swap.film import fields, io, warpcache
-from swap.film.glasses import DEFAULT_GLASSES, GlassesMode
+from swap.film.glasses import DEFAULT_GLASSES, GlassesMode, check_glasses_mode
 from swap.film.hands import hold_still
 from swap.film.track import FilmTrack
 from swap.shape import FilmShape, FilmWarp, WarpRaster, even_warp_box, warp_i420_field
@@ -434,6 +434,7 @@ def render_film_frame(
     from swap.shading import DrawnTexture, visitor_detail
 
     film_path = Path(film_path)
+    glasses = check_glasses_mode(glasses)
     frame = next(
         (f for f in islice(io.iter_frames(film_path, "yuv420p"), index + 1) if f.index == index), None
     )
@@ -501,6 +502,7 @@ def render_film(
     started = time.perf_counter()
     if out_path is None:
         raise ValueError("out_path is required: where to write the video")
+    glasses = check_glasses_mode(glasses)
     out_path = Path(out_path)
     film_path = Path(film_path)
     asset = FaceAsset.from_bytes(face_asset) if isinstance(face_asset, bytes | bytearray) else face_asset

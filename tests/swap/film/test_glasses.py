@@ -44,6 +44,14 @@ def test_a_frame_that_stays_on_the_face_is_masked_and_passing_noise_is_not() -> 
     assert not empty.any() and noise_share < 0.03
 
 
+def test_an_unknown_glasses_choice_is_refused_by_name() -> None:
+    from swap.film.glasses import check_glasses_mode
+
+    assert check_glasses_mode("kept") == "kept"
+    with pytest.raises(ValueError, match="removed, kept"):
+        check_glasses_mode("keep")
+
+
 def test_a_stretch_too_short_for_a_median_gets_no_mask() -> None:
     masks, _ = stretch_masks(_ring_lines(3))
     assert masks.shape == (3, STORE_SIZE, STORE_SIZE) and not masks.any()
