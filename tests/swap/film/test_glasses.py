@@ -10,7 +10,7 @@ import pytest
 
 from swap.film import FilmTrack, io
 from swap.film.fields import compute_fields, fields_key
-from swap.film.glasses import DETECT_SIZE, STORE_SIZE, film_zone, stretch_masks
+from swap.film.glasses import DETECT_SIZE, PRESENT, STORE_SIZE, film_zone, stretch_masks
 from swap.topology import face_topology
 
 from .conftest import _clip
@@ -34,14 +34,14 @@ def _ring_lines(frames: int, seed: int = 0) -> np.ndarray:
 
 def test_a_frame_that_stays_on_the_face_is_masked_and_passing_noise_is_not() -> None:
     masks, share = stretch_masks(_ring_lines(12))
-    assert masks.shape == (12, STORE_SIZE, STORE_SIZE) and share > 0.03
+    assert masks.shape == (12, STORE_SIZE, STORE_SIZE) and share > PRESENT
     assert all((m > 127).mean() > 0.02 for m in masks)
     rng = np.random.default_rng(1)
     noise = (np.abs(rng.normal(0, 0.03, (12, DETECT_SIZE, DETECT_SIZE))) * film_zone(DETECT_SIZE)).astype(
         np.float16
     )
     empty, noise_share = stretch_masks(noise)
-    assert not empty.any() and noise_share < 0.03
+    assert not empty.any() and noise_share < PRESENT
 
 
 def test_an_unknown_glasses_choice_is_refused_by_name() -> None:
