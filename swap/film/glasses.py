@@ -43,6 +43,7 @@ STATIC_RAMP = (0.025, 0.06)  # ... and over the whole stretch (where the frame s
 PRESENT = 0.06
 STATIC_SAMPLES = 60  # the stretch's median is taken over at most this many of its frames
 MIN_AREA = 20  # texels at DETECT_SIZE: smaller specks of line (a pore, a lash) are not a frame
+MIN_VALID = 0.3  # texels the frame saw at a grazing angle (facing trust below this) are not searched
 GROW = 1  # texels at DETECT_SIZE the mask grows by (the frame's edge and landmark jitter)
 # the photo detector's zone reaches down the nose and the cheeks, where a film's static creases (the
 # nose's sides, a nasolabial fold) sit: a lens ends ~0.08 of the UV height below the lower lids
@@ -90,7 +91,7 @@ def thin_line_response(texture: FloatArray, valid: FloatArray) -> FloatArray:
 def frame_lines(texture: FloatArray, valid: FloatArray) -> npt.NDArray[np.float16]:
     """One frame's `thin_line_response` in the film zone (0 where the frame did not see the texel well)."""
     zone = film_zone(texture.shape[0])
-    return (thin_line_response(texture, valid) * zone * (valid > 0.3)).astype(np.float16)
+    return (thin_line_response(texture, valid) * zone * (valid > MIN_VALID)).astype(np.float16)
 
 
 def _ramp(x: FloatArray, ramp: tuple[float, float]) -> FloatArray:
