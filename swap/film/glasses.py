@@ -88,25 +88,45 @@ def thin_line_response(texture: FloatArray, valid: FloatArray) -> FloatArray:
     return (out / median).astype(np.float32)
 
 
-def frame_lines(texture: FloatArray, valid: FloatArray) -> npt.NDArray[np.float16]:
-    """One frame's `thin_line_response` in the film zone (0 where the frame did not see the texel well)."""
-    zone = film_zone(texture.shape[0])
-    return (thin_line_response(texture, valid) * zone * (valid > MIN_VALID)).astype(np.float16)
+LINE_QUANTUM = 0.0005  # stored responses are uint8 in these steps (0..0.1275: every ramp ends below)
+
+
+def pack_lines(response: FloatArray) -> npt.NDArray[np.uint8]:
+    """A (DETECT_SIZE, DETECT_SIZE) line response as the uint8 vector of its film-zone texels: 10 KB
+    per frame instead of 128 KB, so a long film's ingest holds them all."""
+    zone = film_zone(response.shape[0])
+    return np.clip(np.round(response[zone] / LINE_QUANTUM), 0, 255).astype(np.uint8)
+
+
+def _unpack(values: FloatArray) -> FloatArray:
+    canvas = np.zeros((DETECT_SIZE, DETECT_SIZE), np.float32)
+    canvas[film_zone(DETECT_SIZE)] = values
+    return canvas
+
+
+def frame_lines(texture: FloatArray, valid: FloatArray) -> npt.NDArray[np.uint8]:
+    """One frame's `thin_line_response` in the film zone (0 where the frame did not see the texel
+    well), packed (`pack_lines`); `texture` is a DETECT_SIZE unwrap."""
+    return pack_lines(thin_line_response(texture, valid) * (valid > MIN_VALID))
 
 
 def _ramp(x: FloatArray, ramp: tuple[float, float]) -> FloatArray:
     return np.clip((x - ramp[0]) / (ramp[1] - ramp[0]), 0.0, 1.0).astype(np.float32)
 
 
-def static_share(lines: npt.NDArray[np.float16]) -> float:
-    """Share of the film zone whose median line response over the stretch says "a line is always here"."""
+def _median(lines: npt.NDArray[np.uint8]) -> FloatArray:
+    return (np.median(lines, axis=0) * LINE_QUANTUM).astype(np.float32)
+
+
+def static_share(lines: npt.NDArray[np.uint8]) -> float:
+    """Share of the film zone whose median line response over the stretch (packed `frame_lines`, (T, Z))
+    says "a line is always here"."""
     step = max(1, len(lines) // STATIC_SAMPLES)
-    med = np.median(lines[::step].astype(np.float32), axis=0)
-    return float((_ramp(med, STATIC_RAMP)[film_zone(lines.shape[1])] > 0.5).mean())
+    return float((_ramp(_median(lines[::step]), STATIC_RAMP) > 0.5).mean())
 
 
-def _frame_mask(window: npt.NDArray[np.float16]) -> FloatArray:
-    mask = _ramp(np.median(window.astype(np.float32), axis=0), LINE_RAMP)
+def _frame_mask(window: npt.NDArray[np.uint8]) -> FloatArray:
+    mask = _unpack(_ramp(_median(window), LINE_RAMP))
     mask = np.asarray(cv2.dilate(mask, np.ones((2 * GROW + 1,) * 2, np.uint8)), np.float32)
     count, labels, stats, _ = cv2.connectedComponentsWithStats((mask > 0.5).astype(np.uint8))
     specks = [c for c in range(1, count) if stats[c, cv2.CC_STAT_AREA] < MIN_AREA]
@@ -117,9 +137,9 @@ def _frame_mask(window: npt.NDArray[np.float16]) -> FloatArray:
     return np.clip(small * 1.5, 0.0, 1.0).astype(np.float32)  # a 2-texel line survives the halving
 
 
-def stretch_masks(lines: npt.NDArray[np.float16]) -> tuple[npt.NDArray[np.uint8], float]:
+def stretch_masks(lines: npt.NDArray[np.uint8]) -> tuple[npt.NDArray[np.uint8], float]:
     """(the glasses mask (T, STORE_SIZE, STORE_SIZE) uint8 of each frame of one stretch, the stretch's
-    `static_share`) from its frames' `frame_lines` (T, DETECT_SIZE, DETECT_SIZE).
+    `static_share`) from its frames' `frame_lines` (T, Z).
 
     A frame's mask is the median line response over `WINDOW` frames around it: one frame's thin-line
     response is spotty (noise, compression), and the median over the whole stretch misses a lens rim,

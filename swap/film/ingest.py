@@ -586,14 +586,14 @@ def _pass2(
 ) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.uint8], npt.NDArray[np.uint8], FloatArray, _Glasses]:
     """Light maps, expression detail, occlusion, the hands over the face and the actor's glasses for the
     covered frames (second decode)."""
-    from swap.film.glasses import DETECT_SIZE, frame_lines
+    from swap.film.glasses import DETECT_SIZE, film_zone, frame_lines
     from swap.film.hands import HAND_POINTS, MAX_HANDS, HandTracker, hands_over_face
 
     light = np.zeros((n, LIGHT_STORE, LIGHT_STORE, 3), np.float32)
     tex = np.zeros((n, MAP_SIZE, MAP_SIZE, 3), np.float16)
     valid = np.zeros((n, MAP_SIZE, MAP_SIZE), np.float16)
     hands = np.full((n, MAX_HANDS, HAND_POINTS, 2), np.nan, np.float32)
-    lines = np.zeros((n, DETECT_SIZE, DETECT_SIZE), np.float16)
+    lines = np.zeros((n, int(film_zone(DETECT_SIZE).sum())), np.uint8)  # packed: 10 KB per frame
     tracker = HandTracker()
     try:
         for frame in io.iter_frames(info.path, "rgb24"):
@@ -627,7 +627,7 @@ class _Glasses:
     share: float  # the largest static share of any stretch (swap.film.glasses.static_share)
 
 
-def _film_glasses(lines: npt.NDArray[np.float16], stretches: list[tuple[int, int]]) -> _Glasses:
+def _film_glasses(lines: npt.NDArray[np.uint8], stretches: list[tuple[int, int]]) -> _Glasses:
     """The actor's glasses per frame (`swap.film.glasses.stretch_masks`), stored only if any were found."""
     from swap.film.glasses import STORE_SIZE, stretch_masks
 

@@ -10,26 +10,26 @@ import pytest
 
 from swap.film import FilmTrack, io
 from swap.film.fields import compute_fields, fields_key
-from swap.film.glasses import DETECT_SIZE, PRESENT, STORE_SIZE, film_zone, stretch_masks
+from swap.film.glasses import DETECT_SIZE, PRESENT, STORE_SIZE, film_zone, pack_lines, stretch_masks
 from swap.topology import face_topology
 
 from .conftest import _clip
 
 
 def _ring_lines(frames: int, seed: int = 0) -> np.ndarray:
-    """`frame_lines`-like responses of a lens rim around each eye (plus noise) for `frames` frames."""
+    """`frame_lines`-like (packed) responses of a lens rim around each eye (plus noise) for `frames` frames."""
     rng = np.random.default_rng(seed)
     uv = face_topology().uv
-    out = np.zeros((frames, DETECT_SIZE, DETECT_SIZE), np.float32)
-    for k in range(frames):
+    out = []
+    for _ in range(frames):
         canvas = np.zeros((DETECT_SIZE, DETECT_SIZE), np.float32)
         for eye in ((33, 133), (362, 263)):
             cx, cy = uv[list(eye)].mean(axis=0) * DETECT_SIZE
             axes = (round(0.13 * DETECT_SIZE), round(0.075 * DETECT_SIZE))
             cv2.ellipse(canvas, (round(cx), round(cy + 0.01 * DETECT_SIZE)), axes, 0, 0, 360, (0.12,), 2)
         cv2.line(canvas, (round(0.43 * DETECT_SIZE), round(0.29 * DETECT_SIZE)), (round(0.57 * DETECT_SIZE), round(0.29 * DETECT_SIZE)), (0.12,), 2)  # fmt: skip
-        out[k] = (canvas + rng.normal(0, 0.01, canvas.shape)) * film_zone(DETECT_SIZE)
-    return out.astype(np.float16)
+        out.append(pack_lines(np.maximum(canvas + rng.normal(0, 0.01, canvas.shape), 0)))
+    return np.stack(out)
 
 
 def test_a_frame_that_stays_on_the_face_is_masked_and_passing_noise_is_not() -> None:
@@ -37,9 +37,7 @@ def test_a_frame_that_stays_on_the_face_is_masked_and_passing_noise_is_not() -> 
     assert masks.shape == (12, STORE_SIZE, STORE_SIZE) and share > PRESENT
     assert all((m > 127).mean() > 0.02 for m in masks)
     rng = np.random.default_rng(1)
-    noise = (np.abs(rng.normal(0, 0.03, (12, DETECT_SIZE, DETECT_SIZE))) * film_zone(DETECT_SIZE)).astype(
-        np.float16
-    )
+    noise = np.stack([pack_lines(np.abs(rng.normal(0, 0.03, (DETECT_SIZE,) * 2))) for _ in range(12)])
     empty, noise_share = stretch_masks(noise)
     assert not empty.any() and noise_share < PRESENT
 
