@@ -101,6 +101,14 @@ def test_uploading_a_variant_in_admin_ingests_it_and_prepares_posters(
     broker.flush_all()
 
 
+def test_the_glasses_choices_are_the_engines() -> None:
+    from campaign.models import FilmGlasses
+    from swap.film.glasses import DEFAULT_GLASSES, GLASSES_MODES
+
+    assert tuple(FilmGlasses.values) == GLASSES_MODES
+    assert FilmVariant._meta.get_field("glasses").default == DEFAULT_GLASSES
+
+
 def test_a_new_glasses_choice_ingests_the_film_again() -> None:
     from campaign.admin import _needs_ingest
 
