@@ -22,6 +22,7 @@ the asset only carries the warning `glasses`, for the platform to suggest a phot
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import lru_cache
 
 import cv2
@@ -75,14 +76,17 @@ def _skin_median(lum: FloatArray, weight: FloatArray, size: int) -> float:
     return max(float(np.median(lum[skin])) if skin.sum() > 200 else float(np.median(lum)), 1e-4)
 
 
-def line_response(texture: FloatArray, weight: FloatArray, size: int) -> FloatArray:
+def line_response(
+    texture: FloatArray, weight: FloatArray, size: int, kernels: Sequence[int] | None = None
+) -> FloatArray:
     """Per texel, how much it is part of a thin line darker (or brighter) than its surroundings, as a
-    share of the median skin brightness; the largest over `LINE_SCALES`."""
+    share of the median skin brightness; the largest over `kernels` (texels; default `LINE_SCALES` of
+    the texture's width)."""
     lum = np.ascontiguousarray(texture.mean(axis=-1), np.float32)
     median = _skin_median(lum, weight, size)
     out = np.zeros_like(lum)
-    for frac in LINE_SCALES:
-        k = max(3, round(frac * size)) | 1
+    sizes = kernels if kernels is not None else [max(3, round(frac * size)) | 1 for frac in LINE_SCALES]
+    for k in sizes:
         kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))
         dark = cv2.morphologyEx(lum, cv2.MORPH_BLACKHAT, kernel)
         bright = cv2.morphologyEx(lum, cv2.MORPH_TOPHAT, kernel)

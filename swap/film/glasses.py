@@ -23,8 +23,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from swap.glasses import METAL_SHARE, glasses_zone
-from swap.uv import skin_region
+from swap.glasses import glasses_zone, line_response
 
 FloatArray = npt.NDArray[np.float32]
 GlassesMode = Literal["removed", "kept"]
@@ -71,21 +70,10 @@ def film_zone(size: int) -> npt.NDArray[np.bool_]:
 
 
 def thin_line_response(texture: FloatArray, valid: FloatArray) -> FloatArray:
-    """Per texel, how much darker (or, at `METAL_SHARE`, brighter) than its surroundings a line at most
-    `LINE_KERNELS` texels wide is, as a share of the skin's median brightness. Thinner than the photo
-    detector's (`swap.glasses.line_response`): a film frame is seen in many frames, so a thin kernel's
-    noise averages out, and a wide one takes the lids' and eye bags' shadows for glasses."""
-    size = texture.shape[0]
-    lum = np.ascontiguousarray(texture.mean(axis=-1), np.float32)
-    skin = skin_region(size) & (valid > 0.8)
-    median = max(float(np.median(lum[skin])) if skin.sum() > 200 else float(np.median(lum)), 1e-4)
-    out = np.zeros_like(lum)
-    for k in LINE_KERNELS:
-        kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))
-        dark = cv2.morphologyEx(lum, cv2.MORPH_BLACKHAT, kernel)
-        bright = cv2.morphologyEx(lum, cv2.MORPH_TOPHAT, kernel)
-        out = np.maximum(out, np.maximum(dark, METAL_SHARE * bright))
-    return (out / median).astype(np.float32)
+    """The photo detector's line response (`swap.glasses.line_response`) with thinner kernels
+    (`LINE_KERNELS`): a film frame is seen in many frames, so a thin kernel's noise averages out, and a
+    wide one takes the lids' and eye bags' shadows for glasses."""
+    return line_response(texture, valid, texture.shape[0], LINE_KERNELS)
 
 
 LINE_QUANTUM = 0.0005  # stored responses are uint8 in these steps (0..0.1275: every ramp ends below)
