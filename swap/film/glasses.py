@@ -34,6 +34,7 @@ DETECT_SIZE = 256  # UV texels the lines are found at (a 2-4 px frame on a 250 p
 STORE_SIZE = 128  # the stored mask (fields are drawn with the face at most 128 px wide)
 LINE_KERNELS = (5, 7)  # black-hat/top-hat sizes at DETECT_SIZE: a frame, not an eye bag's broad shadow
 LINE_RAMP = (0.03, 0.07)  # line depth (share of the skin median) over WINDOW frames: no line .. a line
+LINE_QUANTUM = 0.0005  # stored responses are uint8 in these steps (0..0.1275: every ramp ends below)
 WINDOW = 5  # frames whose median response is a frame's (noise out; a turn's parallax still followed)
 STATIC_RAMP = (0.025, 0.06)  # ... and over the whole stretch (where the frame sits close: the bridge)
 # share of the zone the stretch's static lines cover from which it has glasses: the first 90 frames of
@@ -74,9 +75,6 @@ def thin_line_response(texture: FloatArray, valid: FloatArray) -> FloatArray:
     (`LINE_KERNELS`): a film frame is seen in many frames, so a thin kernel's noise averages out, and a
     wide one takes the lids' and eye bags' shadows for glasses."""
     return line_response(texture, valid, texture.shape[0], LINE_KERNELS)
-
-
-LINE_QUANTUM = 0.0005  # stored responses are uint8 in these steps (0..0.1275: every ramp ends below)
 
 
 def pack_lines(response: FloatArray) -> npt.NDArray[np.uint8]:
