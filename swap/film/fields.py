@@ -219,9 +219,13 @@ def compute_fields(
         frame = sample(stack(worn, 0.0), "zeros")
         if glasses == "kept":  # the film's own frame in front
             alpha = alpha * (1.0 - frame)
-        else:  # none of it through the feathers either (half-transparent frame pieces otherwise)
+        else:  # none of it through the feathers either (half-transparent frame pieces otherwise) ...
             strength = torch.tensor([t.strength for t in targets], dtype=alpha.dtype, device=dev)
-            alpha = torch.maximum(alpha, frame * strength.view(-1, 1, 1, 1) * cov)
+            ceiling = strength.view(-1, 1, 1, 1) * cov
+            occ = [t.occlusion for t in targets]
+            if any(o is not None for o in occ):  # ... but what is in front of the glasses stays there
+                ceiling = ceiling * (1 - sample(stack(occ, 0.0), "border")).clamp(0, 1)
+            alpha = torch.maximum(alpha, frame * ceiling)
     for j, (k, _, _, box, lh, lw) in enumerate(todo):
         # a hand over the face stays in front, cut out in image space (swap.film.hands)
         hands = track.hands_at(int(indices[k]))

@@ -126,3 +126,17 @@ def test_the_editors_preview_frame_is_the_films_own_render(
     assert diff < 3.0, diff  # the same frame, up to the video's compression
     assert np.abs(original[face].astype(np.int16) - rendered[face]).mean() > 3 * diff  # not the untouched one
     assert render_film_frame(visitor_asset, speech_clip, speech_track, 10_000) is None
+
+
+def test_removed_glasses_leave_what_is_in_front_of_them_in_front(
+    glasses_track: tuple[Path, FilmTrack],
+) -> None:
+    """Something in front of the glasses (the film's colour occlusion: a hand, a microphone) stays."""
+    import dataclasses
+
+    _, track = glasses_track
+    covered = dataclasses.replace(track, occlusion_q=np.full_like(track.occlusion_q, 255))
+    worn = track.glasses_at(20)
+    assert worn is not None
+    alpha = compute_fields(covered, [20], "cpu", "removed")[0]
+    assert alpha is not None and float(alpha.alpha.max()) < 0.05
