@@ -11,7 +11,8 @@
 3. **Remove the photo's lighting**: fit second-order spherical harmonics (9 coefficients per colour
    channel) to skin texels as a function of the surface normal (from the 3-D landmarks), and divide
    the texture by that shading. What is left is albedo-like: the renderer relights it with the target's
-   light map, so the photo's light direction must not stay baked in.
+   light map, so the photo's light direction must not stay baked in. A half-face in deep shadow
+   (a window-lit photo) is evened against its lit mirror twin (`swap.side_light`).
 4. **Fill what the photo does not show**: untrusted texels take their mirror twin (the layout is
    symmetric), its colour matched to this side's at the seam (`swap.uv.mirror_fill`'s `match_reach`:
    no hard edge on a cheek), then a push-pull pyramid fills whatever is still missing.
@@ -38,6 +39,7 @@ from swap.folds import remove_folds
 from swap.glasses import glasses_mask
 from swap.landmarks import N_LANDMARKS
 from swap.mesh import vertex_normals
+from swap.side_light import even_side_light
 from swap.target import LIGHT_MAP_SIZE, LIGHT_SIGMA, RIM_BAND, hair_occlusion, rim_skin_likeness, unwrap
 from swap.threads import single_blas_thread
 from swap.topology import frontalise
@@ -240,6 +242,7 @@ def build_face_asset(
     normals = ur.interpolate(vertex_normals(mesh.positions(pts), mesh.triangles))
     normals /= np.maximum(np.linalg.norm(normals, axis=-1, keepdims=True), 1e-6)
     albedo = delight(texture, weight, normals, skin_region(size))
+    albedo, weight = even_side_light(albedo, weight)
     interior = np.clip((rim_distance(size) - RIM_BAND * size) / (0.03 * size), 0, 1)
     albedo, weight = mirror_fill(albedo, weight, source=interior, match_reach=MIRROR_MATCH_REACH)
     albedo = push_pull_fill(albedo, weight)

@@ -1,0 +1,100 @@
+"""A half-face in shadow evened out against its lit twin, keeping the detail of both halves.
+
+A photo lit from one side (a window, a studio key light) has one half of the face much darker than
+the other, with a sharp terminator down the nose. The spherical-harmonics de-lighting
+(`swap.asset.delight`) removes only half of the fitted shading, and no low-order fit follows a hard
+terminator; the renderer's detail ratio then carries the dark half onto the actor as a dark
+half-face with a hard edge down the middle (seen on the shared `man_side_lit_textured_wall`).
+
+Faces are nearly symmetric in albedo, so where a half is much darker than its mirror twin at a
+coarse scale, that is light, not skin. `even_side_light` brightens the darker side by the smooth log
+ratio of the two sides' low-passes, only beyond `SIDE_LIGHT_RAMP` (a normal photo's halves differ by
+less), and never darkens the lit side. Only the low frequencies change: a moustache, a mole or a
+scar on one side stays (replacing dark texels by their twin's, measured earlier, broke up a historic
+photo's moustache). The eyes, brows and lips take no part in the comparison (`lowpass_weight`):
+their own asymmetry is identity.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from swap.uv import TRUSTED, lowpass_weight, normalized_blur, push_pull_fill, smoothstep
+
+FloatArray = npt.NDArray[np.float32]
+
+# ---- tuning (measured; see swap/README.md "Measured choices") -------------------------------------
+SIDE_LIGHT_SIGMA = 0.03  # low-pass of each side (fraction of the texture width)
+# log brightness deficit against the twin: below the first nothing changes (a normal photo's halves
+# differ by up to ~0.1), from the second on the deficit is removed in full
+SIDE_LIGHT_RAMP = (0.12, 0.30)
+SIDE_LIGHT_MAX = 2.0  # at most exp(2) = 7.4x brighter
+# deeper than this (log deficit) the shadow's texels are mostly sensor noise and JPEG blocking: they
+# are distrusted over the second value, so the mirror fill gives them the twin's (evened) skin
+DEEP_SHADOW = (0.5, 0.9)
+# how side-lit the photo is (`side_lit`: the positive log deficit averaged over the texels compared
+# on both sides, so about half the darker side's own mean deficit). Below the first value
+# the photo's light is left to the de-lighting alone (a mild key light is modelling the judge
+# measured as the visitor's: evening it everywhere cost 0.003 / 0.009 of mean distance on 30 / 18
+# pairs); from the second on the shadow is evened in full. Measured on the 16 shared photos the
+# analysis accepts: 0.03-0.09 for frontal light, 0.11-0.24 for a soft key light (teen_girl_black_
+# fairface, older_man_glasses_low_light, older_man_black_glasses, woman_neutral_frown,
+# einstein_bw_historic, man_curly_hair_glasses), 0.36 for the window-lit man_side_lit_textured_wall.
+SIDE_LIT = (0.27, 0.35)
+WORK_PX = 128  # the gain is smooth: computed at this size and upsampled
+
+
+def side_lit(deficit: FloatArray, both: FloatArray) -> float:
+    """How side-lit a face is: the mean positive log deficit (S, S) over the texels seen on both
+    sides (`both`, 0..1), i.e. how much darker the darker half is than its twin on average."""
+    total = float(both.sum())
+    if total < 1.0:
+        return 0.0
+    return float((np.maximum(deficit, 0.0) * both).sum() / total)
+
+
+def side_light_gain(albedo: FloatArray, weight: FloatArray) -> FloatArray:
+    """Per-texel log gain (S, S, 3) >= 0 that brings a shadowed half up to its twin (0 elsewhere).
+
+    `weight` is the unwrap's trust per texel; only texels seen well on both sides are compared.
+    """
+    size = albedo.shape[0]
+    small = min(size, WORK_PX)
+
+    def shrink(x: FloatArray) -> FloatArray:
+        if small == size:
+            return np.asarray(x, np.float32)
+        return np.asarray(cv2.resize(x, (small, small), interpolation=cv2.INTER_AREA), np.float32)
+
+    log_tex = np.log(shrink(albedo) + 1e-3)
+    seen = shrink(smoothstep(weight / TRUSTED)) * lowpass_weight(small)
+    both = (seen * seen[:, ::-1]).astype(np.float32)
+    sigma = SIDE_LIGHT_SIGMA * small
+    lo_own, support = normalized_blur(log_tex, both, sigma)
+    lo_twin = np.ascontiguousarray(lo_own[:, ::-1])
+    deficit = lo_twin - lo_own  # > 0 where this side is darker than its twin
+    lum = deficit.mean(axis=-1)
+    gate = smoothstep((lum - SIDE_LIGHT_RAMP[0]) / (SIDE_LIGHT_RAMP[1] - SIDE_LIGHT_RAMP[0]))
+    severity = (side_lit(lum, both) - SIDE_LIT[0]) / (SIDE_LIT[1] - SIDE_LIT[0])
+    gate *= float(smoothstep(np.array([severity], np.float32))[0])
+    if float(gate.max()) < 1e-3:  # the usual case: no side light, nothing more to compute
+        return np.zeros_like(albedo)
+    gain = np.clip(deficit, 0.0, SIDE_LIGHT_MAX) * gate[..., None]
+    known = np.clip(support / max(float(support.max()), 1e-6) * 4.0, 0.0, 1.0).astype(np.float32)
+    gain = push_pull_fill((gain * known[..., None]).astype(np.float32), known)
+    gain = np.asarray(cv2.GaussianBlur(gain, (0, 0), sigma), np.float32)
+    if small != size:
+        gain = np.asarray(cv2.resize(gain, (size, size), interpolation=cv2.INTER_LINEAR), np.float32)
+    return np.maximum(gain, 0.0).astype(np.float32)
+
+
+def even_side_light(albedo: FloatArray, weight: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """The texture (S, S, 3) with a shadowed half brightened to its twin, and the trust (S, S) with
+    the deepest shadow distrusted so the mirror fill replaces it (module docstring)."""
+    gain = side_light_gain(albedo, weight)
+    if float(gain.max()) < 1e-3:
+        return albedo, weight
+    deep = smoothstep((gain.mean(axis=-1) - DEEP_SHADOW[0]) / (DEEP_SHADOW[1] - DEEP_SHADOW[0]))
+    return (albedo * np.exp(gain)).astype(np.float32), (weight * (1 - deep)).astype(np.float32)
