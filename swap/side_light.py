@@ -21,7 +21,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from swap.uv import TRUSTED, normalized_blur, push_pull_fill, smoothstep, uv_raster
+from swap.uv import TRUSTED, eye_holes, normalized_blur, push_pull_fill, smoothstep, uv_raster
 
 FloatArray = npt.NDArray[np.float32]
 
@@ -43,6 +43,9 @@ DEEP_SHADOW = (0.5, 0.9)
 # low_light, teen_girl_black_fairface, older_man_black_glasses, woman_neutral_frown,
 # einstein_bw_historic, man_curly_hair_glasses), 0.43 for the window-lit man_side_lit_textured_wall.
 SIDE_LIT = (0.27, 0.35)
+EYE_CAP_REACH = (
+    0.03  # the twin eye's brightest texel within this reach (fraction of the width) caps an eye texel
+)
 WORK_PX = 128  # the gain is smooth: computed at this size and upsampled
 
 
@@ -90,6 +93,18 @@ def side_light_gain(albedo: FloatArray, weight: FloatArray) -> FloatArray:
     return np.maximum(gain, 0.0).astype(np.float32)
 
 
+def _eye_cap(albedo: FloatArray, evened: FloatArray) -> FloatArray:
+    """Inside the eye openings the evened eye is no brighter than the brightest of its twin eye
+    nearby: the key light's catchlight in a shadowed eye is a reflection, not shaded skin, and
+    multiplied by the shadow's gain it glowed white."""
+    size = albedo.shape[0]
+    reach = max(3, round(EYE_CAP_REACH * size)) | 1
+    twin_max = cv2.dilate(np.ascontiguousarray(albedo[:, ::-1]), np.ones((reach, reach), np.uint8))
+    capped = np.minimum(evened, np.maximum(albedo, twin_max))
+    eyes = eye_holes(size)[..., None]
+    return (evened * (1 - eyes) + capped * eyes).astype(np.float32)
+
+
 def even_side_light(albedo: FloatArray, weight: FloatArray) -> tuple[FloatArray, FloatArray]:
     """The texture (S, S, 3) with a shadowed half brightened to its twin, and the trust (S, S) with
     the deepest shadow distrusted so the mirror fill replaces it (module docstring)."""
@@ -97,4 +112,5 @@ def even_side_light(albedo: FloatArray, weight: FloatArray) -> tuple[FloatArray,
     if float(gain.max()) < 1e-3:
         return albedo, weight
     deep = smoothstep((gain.mean(axis=-1) - DEEP_SHADOW[0]) / (DEEP_SHADOW[1] - DEEP_SHADOW[0]))
-    return (albedo * np.exp(gain)).astype(np.float32), (weight * (1 - deep)).astype(np.float32)
+    evened = _eye_cap(albedo, albedo * np.exp(gain))
+    return evened, (weight * (1 - deep)).astype(np.float32)

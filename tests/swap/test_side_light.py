@@ -6,7 +6,7 @@ import numpy as np
 
 from swap.asset import build_face_asset
 from swap.side_light import even_side_light
-from swap.uv import skin_region, uv_raster
+from swap.uv import eye_holes, skin_region, uv_raster
 
 from .render_fixtures import analysis_of
 
@@ -74,3 +74,18 @@ def test_the_shared_window_lit_photo_loses_its_dark_half_face(shared_media):
     half = size // 2
     left, right = float(lum[:, :half][skin[:, :half]].mean()), float(lum[:, half:][skin[:, half:]].mean())
     assert abs(left - right) < 0.3  # was 1.29 (3.6x) before the shadow was evened
+
+
+def test_a_catchlight_in_the_shadowed_eye_does_not_glow_brighter_than_the_lit_eye():
+    texture, weight = _face(dark_share=0.25)
+    holes = eye_holes(SIZE) > 0.5
+    left_eye = holes.copy()
+    left_eye[:, SIZE // 2 :] = False
+    ys, xs = np.nonzero(left_eye)
+    y, x = int(ys.mean()), int(xs.mean())
+    texture[y - 1 : y + 2, x - 1 : x + 2] = 0.9  # the window's reflection: not shaded by the shadow
+    evened, _ = even_side_light(texture, weight)
+    assert float(texture[holes & ~left_eye].max()) < 0.9  # the lit eye holds nothing as bright
+    # no brighter than it was (x4 the shadow's gain would have made it ~3.6), the shadow around it lifted
+    assert float(evened[y, x].max()) <= 0.9 + 1e-6
+    assert float(evened[y + 6, x].mean()) > 2.5 * float(texture[y + 6, x].mean())
