@@ -215,7 +215,8 @@ def build_face_asset(
 ) -> FaceAsset:
     """Unwrap, trim, de-light and fill the visitor's face (see the module docstring).
 
-    Glasses in the photo are detected (`swap.glasses`) and reported as the asset warning `glasses`.
+    Glasses in the photo are detected (`swap.glasses`) and reported as the asset warning `glasses`;
+    a strong side light that was evened (`swap.side_light`) as `side_lit`.
     `remove_glasses` fills the frame from the surrounding skin instead; measured worse by the identity
     judge (30 pairs: mean distance 0.434 -> 0.463, all 9 glasses pairs worse) and by eye (flat fill
     patches, the upper rim left under the brows), so it is off by default.
@@ -242,7 +243,8 @@ def build_face_asset(
     normals = ur.interpolate(vertex_normals(mesh.positions(pts), mesh.triangles))
     normals /= np.maximum(np.linalg.norm(normals, axis=-1, keepdims=True), 1e-6)
     albedo = delight(texture, weight, normals, skin_region(size))
-    albedo, weight = even_side_light(albedo, weight)
+    albedo, weight, side_lit = even_side_light(albedo, weight)
+    warnings += ("side_lit",) if side_lit else ()
     interior = np.clip((rim_distance(size) - RIM_BAND * size) / (0.03 * size), 0, 1)
     albedo, weight = mirror_fill(albedo, weight, source=interior, match_reach=MIRROR_MATCH_REACH)
     albedo = push_pull_fill(albedo, weight)

@@ -22,6 +22,19 @@ PHOTO_REFUSAL_CODES = frozenset(
         "expression_strong",
     }
 )
+# Soft warnings on an accepted photo (`FaceAnalysis.warnings`, and what the face asset adds from its
+# texture: `glasses`, `side_lit`): the page turns each into a tip for a better photo.
+PHOTO_WARNING_CODES = frozenset(
+    {
+        "face_small",
+        "head_turned",
+        "soft_focus",
+        "hand_near_face",
+        "expression_moderate",
+        "glasses",
+        "side_lit",
+    }
+)
 
 
 class SwapError(Exception):

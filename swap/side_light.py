@@ -17,6 +17,8 @@ alike, and a shadowed eye socket is light too (left out, it stayed a dark hole a
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import cv2
 import numpy as np
 import numpy.typing as npt
@@ -105,12 +107,21 @@ def _eye_cap(albedo: FloatArray, evened: FloatArray) -> FloatArray:
     return (evened * (1 - eyes) + capped * eyes).astype(np.float32)
 
 
-def even_side_light(albedo: FloatArray, weight: FloatArray) -> tuple[FloatArray, FloatArray]:
+class EvenedLight(NamedTuple):
+    """`even_side_light`'s result: the texture, the trust, and whether a side light was evened (the
+    asset then warns `side_lit`: an evenly lit photo still looks more like the visitor)."""
+
+    albedo: FloatArray
+    weight: FloatArray
+    side_lit: bool
+
+
+def even_side_light(albedo: FloatArray, weight: FloatArray) -> EvenedLight:
     """The texture (S, S, 3) with a shadowed half brightened to its twin, and the trust (S, S) with
     the deepest shadow distrusted so the mirror fill replaces it (module docstring)."""
     gain = side_light_gain(albedo, weight)
     if float(gain.max()) < 1e-3:
-        return albedo, weight
+        return EvenedLight(albedo, weight, False)
     deep = smoothstep((gain.mean(axis=-1) - DEEP_SHADOW[0]) / (DEEP_SHADOW[1] - DEEP_SHADOW[0]))
     evened = _eye_cap(albedo, albedo * np.exp(gain))
-    return evened, (weight * (1 - deep)).astype(np.float32)
+    return EvenedLight(evened, (weight * (1 - deep)).astype(np.float32), True)

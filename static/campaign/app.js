@@ -47,6 +47,7 @@
       tryAnother: "换一张照片重试",
       postersTitle: "你的海报",
       tip_glasses: "小提示：换一张不戴眼镜的照片，海报和电影里会更像你。",
+      tip_side_lit: "小提示：换一张脸部光线均匀的照片（面向窗户或灯光），效果会更像你。",
       tip_head_turned: "小提示：换一张正对镜头的照片，效果会更像你。",
       tip_face_small: "小提示：换一张离镜头近一些、脸更大的照片，效果会更像你。",
       tip_soft_focus: "小提示：换一张更清晰的照片，效果会更像你。",
@@ -145,6 +146,7 @@
       tryAnother: "Try another photo",
       postersTitle: "Your posters",
       tip_glasses: "Tip: a photo without glasses makes the posters and film look more like you.",
+      tip_side_lit: "Tip: a photo with even light on your face (facing a window or a lamp) looks more like you.",
       tip_head_turned: "Tip: a photo looking straight into the camera looks more like you.",
       tip_face_small: "Tip: a photo taken closer, with your face larger, looks more like you.",
       tip_soft_focus: "Tip: a sharper photo looks more like you.",
@@ -558,7 +560,7 @@
 
   // The photo was accepted with a soft warning (swap.analysis, swap.asset): once there are results,
   // one line on what would make the next try look more like the visitor (the most useful first).
-  var TIP_ORDER = ["glasses", "head_turned", "face_small", "soft_focus", "hand_near_face", "expression_moderate"];
+  var TIP_ORDER = ["glasses", "side_lit", "head_turned", "face_small", "soft_focus", "hand_near_face", "expression_moderate"];
   function renderTip(warnings, anyPoster) {
     var code = TIP_ORDER.filter(function (c) { return warnings.indexOf(c) >= 0; })[0];
     var tip = $("photo-tip");

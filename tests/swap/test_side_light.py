@@ -34,7 +34,9 @@ def _halves(texture: np.ndarray) -> tuple[float, float]:
 
 def test_a_half_face_in_deep_shadow_is_brought_up_to_its_lit_twin():
     texture, weight = _face(dark_share=0.25)  # a window-lit photo: the shadow half 4x darker
-    evened, _ = even_side_light(texture, weight)
+    result = even_side_light(texture, weight)
+    assert result.side_lit
+    evened = result.albedo
     dark_before, lit = _halves(texture)
     dark_after, lit_after = _halves(evened)
     assert lit - dark_before > 1.3
@@ -44,7 +46,7 @@ def test_a_half_face_in_deep_shadow_is_brought_up_to_its_lit_twin():
 
 def test_the_deepest_shadow_is_handed_to_the_mirror_fill():
     texture, weight = _face(dark_share=0.25)
-    _, trust = even_side_light(texture, weight)
+    trust = even_side_light(texture, weight).weight
     skin = skin_region(SIZE)
     half = SIZE // 2
     assert float(trust[:, :half][skin[:, :half]].mean()) < 0.2  # the noise of a black shadow goes
@@ -55,15 +57,15 @@ def test_a_mole_on_the_shadowed_side_keeps_its_contrast():
     texture, weight = _face(dark_share=0.25)
     y, x = 150, 80  # a small dark spot on the shadowed cheek
     texture[y - 2 : y + 3, x - 2 : x + 3] *= 0.5
-    evened, _ = even_side_light(texture, weight)
+    evened = even_side_light(texture, weight).albedo
     around = evened[y - 8 : y + 9, x + 6 : x + 9].mean()
     assert evened[y, x].mean() / around < 0.6  # still a spot, not smoothed away by the gain
 
 
 def test_a_soft_key_light_is_left_to_the_de_lighting():
     texture, weight = _face(dark_share=0.7)  # the halves 30 % apart: modelling, not a shadow
-    evened, trust = even_side_light(texture, weight)
-    assert evened is texture and trust is weight
+    evened = even_side_light(texture, weight)
+    assert evened.albedo is texture and evened.weight is weight and not evened.side_lit
 
 
 def test_the_shared_window_lit_photo_loses_its_dark_half_face(shared_media):
@@ -84,8 +86,13 @@ def test_a_catchlight_in_the_shadowed_eye_does_not_glow_brighter_than_the_lit_ey
     ys, xs = np.nonzero(left_eye)
     y, x = int(ys.mean()), int(xs.mean())
     texture[y - 1 : y + 2, x - 1 : x + 2] = 0.9  # the window's reflection: not shaded by the shadow
-    evened, _ = even_side_light(texture, weight)
+    evened = even_side_light(texture, weight).albedo
     assert float(texture[holes & ~left_eye].max()) < 0.9  # the lit eye holds nothing as bright
     # no brighter than it was (x4 the shadow's gain would have made it ~3.6), the shadow around it lifted
     assert float(evened[y, x].max()) <= 0.9 + 1e-6
     assert float(evened[y + 6, x].mean()) > 2.5 * float(texture[y + 6, x].mean())
+
+
+def test_an_evened_side_light_is_reported_and_an_even_light_is_not(shared_media):
+    assert "side_lit" in build_face_asset(analysis_of("man_side_lit_textured_wall.jpeg")).warnings
+    assert "side_lit" not in build_face_asset(analysis_of("obama_official_portrait.jpg")).warnings
