@@ -1,7 +1,7 @@
 """Is the visitor recognisable? The engine's swaps judged by an independent face recogniser.
 
     python bench/identity.py [--set tune|held|all] [--pairs SUBSTR] [--limit N] [--out DIR]
-                             [--compare-ref REF] [--engine-ref REF]
+                             [--compare-ref REF] [--engine-ref REF] [--side-light DARK]
     python bench/identity.py --films [--pairs SUBSTR] [--frames 40] [--quality-frames 150]
                              [--film-glasses removed|kept]
 
@@ -18,7 +18,10 @@ var/bench/identity/cache). Per pair it renders "ours" through the engine's publi
 
 The pairs are split by visitor into a tune set and a fixed held set (about a third of the photos,
 never to be tuned on) and summarised separately. `--compare-ref REF` renders "ours" a second time
-with the engine of another git ref (a temporary `git worktree`) as a "before" column. Each run
+with the engine of another git ref (a temporary `git worktree`) as a "before" column.
+`--side-light DARK` lights every visitor photo through a window first (`window_lit`: the face's
+left half at DARK x the light), and judges the swaps against the original photo: the engine's
+side-light evening measured on every photo, not only the one window-lit sample. Each run
 writes a contact sheet (photo | target | ours | classic [| before], faces at phone size) and the
 figures as JSON under `--out` (default var/bench/identity/).
 """
@@ -155,6 +158,26 @@ def load_photo(path: Path) -> ImageArray:
     """The photo upright (EXIF orientation applied), RGB."""
     with Image.open(path) as img:
         return np.asarray(ImageOps.exif_transpose(img).convert("RGB"))
+
+
+def window_lit(rgb: ImageArray, points: Points, dark: float) -> ImageArray:
+    """The photo as if lit through a window on its right (`--side-light`): everything left of the
+    face's midline (forehead 10 -> chin 152) at `dark` x the light, in linear light, with a terminator
+    10 % of the face width wide. A known answer for the engine's side-light evening on every photo,
+    not only the one window-lit sample."""
+    a, b = points[10, :2], points[152, :2]
+    normal = np.array([b[1] - a[1], a[0] - b[0]], np.float32)
+    normal /= max(float(np.linalg.norm(normal)), 1e-6)
+    if normal[0] < 0:
+        normal = -normal  # positive toward the image's right
+    h, w = rgb.shape[:2]
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+    width = float(np.ptp(points[:, 0]))
+    side = ((xs - a[0]) * normal[0] + (ys - a[1]) * normal[1]) / max(width, 1.0)
+    x = np.clip((side + 0.05) / 0.10, 0.0, 1.0)
+    light = dark + (1.0 - dark) * x * x * (3 - 2 * x)
+    linear = np.power(rgb.astype(np.float32) / 255.0, 2.2) * light[..., None]
+    return np.clip(np.power(linear, 1 / 2.2) * 255.0 + 0.5, 0, 255).astype(np.uint8)
 
 
 def decode_frames(path: Path, keep: Callable[[int], bool] | None = None) -> list[tuple[int, ImageArray]]:
@@ -338,6 +361,11 @@ def run_stills(args: argparse.Namespace) -> dict[str, Any]:
         if pts is None or got is None or got.found_by != "hog":
             print(f"skip {name}: the judge finds no face in it (dlib HOG)")
             continue
+        if args.side_light:  # the engine and the classic get the lit photo, the judge the original
+            rgb = window_lit(rgb, pts, args.side_light)
+            lit_dir = out / "lit"
+            lit_dir.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(rgb).save(lit_dir / f"{Path(name).stem}.png")
         photos[name] = (rgb, pts, got)
     targets: dict[str, list[Target]] = {}
     originals: dict[tuple[str, int], Judgement] = {}
@@ -354,7 +382,11 @@ def run_stills(args: argparse.Namespace) -> dict[str, Any]:
     render_dir.mkdir(parents=True, exist_ok=True)
     jobs = [
         {
-            "photo": str(media / "photos" / r.pair.photo),
+            "photo": str(
+                out / "lit" / f"{Path(r.pair.photo).stem}.png"
+                if args.side_light
+                else media / "photos" / r.pair.photo
+            ),
             "target": str(r.target.path),
             "out": str(render_dir / f"{r.pair.name.replace('->', '__').replace('#', '_')}.png"),
         }
@@ -829,6 +861,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--compare-ref", default="", help="also render ours with the engine of this git ref")
     ap.add_argument(
         "--engine-ref", default="", help="render ours with the engine of this git ref, not the working tree"
+    )
+    ap.add_argument(
+        "--side-light",
+        type=float,
+        default=0.0,
+        help="stills: light every visitor photo through a window, its left half at this share (0 = off)",
     )
     ap.add_argument("--films", action="store_true", help="whole films instead of stills")
     ap.add_argument("--frames", type=int, default=40, help="frames judged per film (films mode)")

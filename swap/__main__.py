@@ -83,6 +83,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"target refused (no_face): no face found in {args.target}", file=sys.stderr)
         return 3
     asset = build_face_asset(analysis)
+    for warning in asset.warnings:  # what the texture showed (glasses, an evened side light)
+        if warning not in analysis.warnings:
+            print(f"warning: {warning}", file=sys.stderr)
     target = prepare_target(target_rgb, faces[0])
     out = FaceRenderer(asset, device=args.device).render(target_rgb[None], [target])[0]
     args.output.parent.mkdir(parents=True, exist_ok=True)
