@@ -216,7 +216,7 @@ def build_face_asset(
     """Unwrap, trim, de-light and fill the visitor's face (see the module docstring).
 
     Glasses in the photo are detected (`swap.glasses`) and reported as the asset warning `glasses`;
-    a strong side light that was evened (`swap.side_light`) as `side_lit`.
+    a side light (`swap.side_light`: evened when strong) as `side_lit`.
     `remove_glasses` fills the frame from the surrounding skin instead; measured worse by the identity
     judge (30 pairs: mean distance 0.434 -> 0.463, all 9 glasses pairs worse) and by eye (flat fill
     patches, the upper rim left under the brows), so it is off by default.

@@ -63,9 +63,15 @@ def test_a_mole_on_the_shadowed_side_keeps_its_contrast():
 
 
 def test_a_soft_key_light_is_left_to_the_de_lighting():
-    texture, weight = _face(dark_share=0.7)  # the halves 30 % apart: modelling, not a shadow
+    texture, weight = _face(dark_share=0.8)  # the halves 20 % apart: modelling, not a shadow
     evened = even_side_light(texture, weight)
     assert evened.albedo is texture and evened.weight is weight and not evened.side_lit
+
+
+def test_a_side_light_short_of_evening_is_still_reported():
+    texture, weight = _face(dark_share=0.6)  # the shadow half 1.7x darker: under the evening's limit
+    evened = even_side_light(texture, weight)
+    assert evened.albedo is texture and evened.side_lit
 
 
 def test_the_shared_window_lit_photo_loses_its_dark_half_face(shared_media):
