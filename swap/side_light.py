@@ -26,7 +26,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from swap.uv import TRUSTED, eye_holes, normalized_blur, push_pull_fill, smoothstep, uv_raster
+from swap.uv import TRUSTED, eye_holes, normalized_blur, push_pull_fill, shrink_to, smoothstep, uv_raster
 
 FloatArray = npt.NDArray[np.float32]
 
@@ -74,14 +74,8 @@ def side_light_gain(albedo: FloatArray, weight: FloatArray) -> tuple[FloatArray,
     """
     size = albedo.shape[0]
     small = min(size, WORK_PX)
-
-    def shrink(x: FloatArray) -> FloatArray:
-        if small == size:
-            return np.asarray(x, np.float32)
-        return np.asarray(cv2.resize(x, (small, small), interpolation=cv2.INTER_AREA), np.float32)
-
-    log_tex = np.log(shrink(albedo) + 1e-3)
-    seen = shrink(smoothstep(weight / TRUSTED)) * uv_raster(small).covered
+    log_tex = np.log(shrink_to(albedo, small) + 1e-3)
+    seen = shrink_to(smoothstep(weight / TRUSTED), small) * uv_raster(small).covered
     both = (seen * seen[:, ::-1]).astype(np.float32)
     sigma = SIDE_LIGHT_SIGMA * small
     lo_own, support = normalized_blur(log_tex, both, sigma)

@@ -223,6 +223,14 @@ def normalized_blur(image: FloatArray, weight: FloatArray, sigma: float) -> tupl
     return (num / np.maximum(den, 1e-6)[..., None]).astype(np.float32), den.astype(np.float32)
 
 
+def shrink_to(texture: FloatArray, side: int) -> FloatArray:
+    """`texture` (S, S[, C]) area-averaged to `side` x `side` texels (itself when already that size):
+    for maps that are smooth at that scale anyway, so their filters cost a fraction."""
+    if texture.shape[0] == side:
+        return texture
+    return np.asarray(cv2.resize(texture, (side, side), interpolation=cv2.INTER_AREA), np.float32)
+
+
 def _seam_matched_twin(texture: FloatArray, own: FloatArray, twin: FloatArray, reach: float) -> FloatArray:
     """The mirrored texture with its local brightness and colour matched to this side's where they meet.
 
@@ -239,9 +247,7 @@ def _seam_matched_twin(texture: FloatArray, own: FloatArray, twin: FloatArray, r
     small = min(size, 256)
 
     def shrink(x: FloatArray) -> FloatArray:
-        if small == size:
-            return x
-        return np.asarray(cv2.resize(x, (small, small), interpolation=cv2.INTER_AREA), np.float32)
+        return shrink_to(x, small)
 
     log_tex = np.log(shrink(texture) + 1e-3)
     both = shrink((own * twin).astype(np.float32))
