@@ -66,9 +66,9 @@ def side_lit(deficit: FloatArray, both: FloatArray) -> float:
     return float((np.maximum(deficit, 0.0) * both).sum() / total)
 
 
-def side_light_gain(albedo: FloatArray, weight: FloatArray) -> tuple[FloatArray, float]:
-    """Per-texel log gain (S, S, 3) >= 0 that brings a shadowed half up to its twin (0 elsewhere),
-    and how side-lit the face is (`side_lit`).
+def side_light_gain(albedo: FloatArray, weight: FloatArray) -> tuple[FloatArray | None, float]:
+    """Per-texel log gain (S, S, 3) >= 0 that brings a shadowed half up to its twin (0 elsewhere;
+    None when the face is not side-lit enough to even), and how side-lit the face is (`side_lit`).
 
     `weight` is the unwrap's trust per texel; only texels seen well on both sides are compared.
     """
@@ -84,10 +84,9 @@ def side_light_gain(albedo: FloatArray, weight: FloatArray) -> tuple[FloatArray,
     lum = deficit.mean(axis=-1)
     gate = smoothstep((lum - SIDE_LIGHT_RAMP[0]) / (SIDE_LIGHT_RAMP[1] - SIDE_LIGHT_RAMP[0]))
     severity = side_lit(lum, both)
-    x = min(1.0, max(0.0, (severity - SIDE_LIT[0]) / (SIDE_LIT[1] - SIDE_LIT[0])))
-    gate *= x * x * (3 - 2 * x)  # smoothstep of the photo's severity
+    gate *= float(smoothstep(np.asarray((severity - SIDE_LIT[0]) / (SIDE_LIT[1] - SIDE_LIT[0]), np.float32)))
     if float(gate.max()) < 1e-3:  # the usual case: no side light, nothing more to compute
-        return np.zeros_like(albedo), severity
+        return None, severity
     gain = np.clip(deficit, 0.0, SIDE_LIGHT_MAX) * gate[..., None]
     known = np.clip(support / max(float(support.max()), 1e-6) * 4.0, 0.0, 1.0).astype(np.float32)
     gain = push_pull_fill((gain * known[..., None]).astype(np.float32), known)
@@ -123,7 +122,7 @@ def even_side_light(albedo: FloatArray, weight: FloatArray) -> EvenedLight:
     """The texture (S, S, 3) with a shadowed half brightened to its twin, and the trust (S, S) with
     the deepest shadow distrusted so the mirror fill replaces it (module docstring)."""
     gain, severity = side_light_gain(albedo, weight)
-    if float(gain.max()) < 1e-3:
+    if gain is None or float(gain.max()) < 1e-3:
         return EvenedLight(albedo, weight, severity >= SIDE_LIT_WARN)
     deep = smoothstep((gain.mean(axis=-1) - DEEP_SHADOW[0]) / (DEEP_SHADOW[1] - DEEP_SHADOW[0]))
     evened = _eye_cap(albedo, albedo * np.exp(gain))
