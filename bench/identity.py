@@ -354,6 +354,7 @@ def run_stills(args: argparse.Namespace) -> dict[str, Any]:
 
     t0 = time.perf_counter()
     photos: dict[str, tuple[ImageArray, Points, Judgement]] = {}
+    photo_files: dict[str, Path] = {}  # what the engine is given: the photo, or its lit copy
     for name in sorted({p.photo for p in pairs}):
         rgb = load_photo(media / "photos" / name)
         pts = face_mesh(rgb)
@@ -361,11 +362,12 @@ def run_stills(args: argparse.Namespace) -> dict[str, Any]:
         if pts is None or got is None or got.found_by != "hog":
             print(f"skip {name}: the judge finds no face in it (dlib HOG)")
             continue
+        photo_files[name] = media / "photos" / name
         if args.side_light:  # the engine and the classic get the lit photo, the judge the original
             rgb = window_lit(rgb, pts, args.side_light)
-            lit_dir = out / "lit"
-            lit_dir.mkdir(parents=True, exist_ok=True)
-            Image.fromarray(rgb).save(lit_dir / f"{Path(name).stem}.png")
+            photo_files[name] = out / "lit" / f"{Path(name).stem}.png"
+            photo_files[name].parent.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(rgb).save(photo_files[name])
         photos[name] = (rgb, pts, got)
     targets: dict[str, list[Target]] = {}
     originals: dict[tuple[str, int], Judgement] = {}
@@ -382,11 +384,7 @@ def run_stills(args: argparse.Namespace) -> dict[str, Any]:
     render_dir.mkdir(parents=True, exist_ok=True)
     jobs = [
         {
-            "photo": str(
-                out / "lit" / f"{Path(r.pair.photo).stem}.png"
-                if args.side_light
-                else media / "photos" / r.pair.photo
-            ),
+            "photo": str(photo_files[r.pair.photo]),
             "target": str(r.target.path),
             "out": str(render_dir / f"{r.pair.name.replace('->', '__').replace('#', '_')}.png"),
         }
