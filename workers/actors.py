@@ -169,8 +169,10 @@ def render_posters(job_id: str) -> None:
         if job.state != JobState.POSTERS:
             return
         from swap.poster import render_poster
+        from swap.render import FaceRenderer
 
         face_asset = _face_asset(job.face_asset_key)
+        renderer: FaceRenderer | None = None  # one per job: the visitor's detail texture is made once
         templates = poster_templates_ready(variant=job.variant)
         if not templates:
             raise TemplateError("no_posters", f"variant {job.variant_id} has no prepared poster templates")
@@ -185,7 +187,8 @@ def render_posters(job_id: str) -> None:
                 campaign=job.campaign,
                 qr_corner=template.qr_corner,
             )
-            rendered = render_poster(face_asset, engine_template, label=None)
+            renderer = renderer or FaceRenderer(face_asset)
+            rendered = render_poster(face_asset, engine_template, label=None, renderer=renderer)
             blob_put(key=key, data=rendered.jpeg)
             job_poster_add(job_id=job.pk, position=template.position, key=key)
         job_advance(job_id=job.pk, from_state=JobState.POSTERS, to_state=JobState.VIDEO)
