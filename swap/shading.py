@@ -63,7 +63,8 @@ DETAIL_CHROMA = 0.4  # share of the visitor's local colour ratios kept (1 = all,
 # 1.0 gave tune mean 0.423 -> 0.421 / 0.419 / 0.417 / 0.419 (median 0.427 -> 0.421 / 0.420 / 0.416 /
 # 0.421), held mean 0.435 -> 0.436 / 0.434 / 0.432 / 0.433 (median 0.467 -> 0.446 / 0.441 / 0.433 /
 # 0.426); at 0.3 and 1.0 a tune pair was no longer transferred. Its mirror-symmetric part only (so a
-# side light left in the photo is not carried): tune 0.421, held 0.433 / 0.439, a pair lost.
+# side light left in the photo is not carried): tune 0.421, held 0.433 / 0.439, a pair lost. More
+# variants, the films and what it looks like: docs/identity.md, "Eighth round".
 LOW_SHARE = 0.7
 HIGHLIGHT_MAX = 0.5  # visitor highlights brighten the target by at most +50 % (soft limit)
 EYE_HIGHLIGHT_MAX = 1.5  # ... inside the eyes (the sclera is much brighter than skin)
