@@ -83,15 +83,18 @@ def _psnr_in_face(out: np.ndarray, ref: np.ndarray, landmarks) -> float:
 def test_self_swap_reproduces_the_photo(shared_media, name):
     a = analysis_of(name)
     out = FaceRenderer(asset_of(name)).render(a.rgb[None], [prepare_target(a.rgb, a.landmarks)])[0]
-    # 27 dB: Obama smiles, and his smile folds are removed from the texture on purpose (swap.folds)
+    # 27 dB: Obama smiles, and his smile folds are removed from the texture on purpose (swap.folds).
+    # Measured 27.02 / 27.52 dB (28.68 / 28.82 before the visitor's own modelling was carried,
+    # swap.shading.LOW_SHARE: in a self-swap the light map holds that modelling already, so a share of
+    # it counts twice; deterministic on CPU, but the margin is small)
     assert _psnr_in_face(out, a.rgb, a.landmarks) > 27.0
 
 
 def test_self_swap_of_the_astronaut_reproduces_her():
     a = analysis_of("astronaut")
     out = FaceRenderer(asset_of("astronaut")).render(a.rgb[None], [prepare_target(a.rgb, a.landmarks)])[0]
-    # 27.2 dB measured (28.2 before the low-passes left out brows and lips and widened to 13 %: her
-    # de-lit brows now meet the raw target's light there; obama's rose 29.2 -> 29.9 with the first)
+    # 27.01 dB measured (27.10 before LOW_SHARE; 28.2 before the low-passes left out brows and lips
+    # and widened to 13 %: her de-lit brows now meet the raw target's light there)
     assert _psnr_in_face(out, a.rgb, a.landmarks) > 27.0
     assert not np.array_equal(out, a.rgb)  # it did render
 
