@@ -268,7 +268,8 @@ def visitor_detail(albedo: FloatArray, low: FloatArray) -> FloatArray:
     low_full = np.asarray(cv2.resize(low, (size, size), interpolation=cv2.INTER_LINEAR), np.float32)
     ratio = albedo / np.maximum(low_full, 1e-3)
     lum_w = np.array([0.299, 0.587, 0.114], np.float32)
-    lum_ratio = (albedo @ lum_w) / np.maximum(low_full @ lum_w, 1e-3)
+    low_lum = np.maximum(low_full @ lum_w, 1e-3)
+    lum_ratio = (albedo @ lum_w) / low_lum
     chroma = ratio / np.maximum(lum_ratio, 1e-3)[..., None]
     # highlights (specular spots, JPEG ringing on dark skin) compress softly toward 1 + HIGHLIGHT_MAX:
     # on a paler target the same ratio would otherwise print as white blotches
@@ -281,11 +282,12 @@ def visitor_detail(albedo: FloatArray, low: FloatArray) -> FloatArray:
     own_colour = np.maximum(eyes, lip_region(size))
     exponent = (DETAIL_CHROMA + own_colour * (1.0 - DETAIL_CHROMA))[..., None]
     detail = lum_ratio[..., None] * np.power(np.clip(chroma, 0.05, 20.0), exponent)
-    return np.clip(detail * _own_modelling(low_full, lum_w)[..., None], 0.0, 4.0).astype(np.float32)
+    return np.clip(detail * _own_modelling(low_lum)[..., None], 0.0, 4.0).astype(np.float32)
 
 
-def _own_modelling(low_full: FloatArray, lum_w: FloatArray) -> FloatArray:
-    """(S, S) gain: the visitor's low-pass brightness over its mean on the face, to the `LOW_SHARE`.
+def _own_modelling(low_lum: FloatArray) -> FloatArray:
+    """(S, S) gain: the visitor's low-pass brightness `low_lum` (>= 1e-3) over its mean on the face, to
+    the `LOW_SHARE`.
 
     The light map gives the target's light and its large-scale modelling; dividing the visitor's
     texture by its own low-pass in full threw away the visitor's (their cheekbones' and eye sockets'
@@ -296,8 +298,6 @@ def _own_modelling(low_full: FloatArray, lum_w: FloatArray) -> FloatArray:
     0.436), most of the gain went; the seam measure across the rim rises a little (astronaut on
     business_woman 2.03 -> 2.19; by eye no new edge, the cheeks' modelling is the visitor's).
     """
-    size = low_full.shape[0]
-    weight = lowpass_weight(size)
-    lum = np.maximum(low_full @ lum_w, 1e-3)
-    mean = float((lum * weight).sum() / max(float(weight.sum()), 1e-6))
-    return np.power(lum / max(mean, 1e-3), LOW_SHARE).astype(np.float32)
+    weight = lowpass_weight(low_lum.shape[0])
+    mean = float((low_lum * weight).sum() / max(float(weight.sum()), 1e-6))
+    return np.power(low_lum / max(mean, 1e-3), LOW_SHARE).astype(np.float32)
