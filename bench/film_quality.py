@@ -51,6 +51,8 @@ def main() -> None:
         "eye_range",
         "mouth_corr",
         "mouth_range",
+        "eye_slope",
+        "track_eye_corr",
     ]
     print("visitor -> film | coverage | jitter before/after | " + " | ".join(keys))
     for photo, film in PAIRS:

@@ -845,6 +845,10 @@ def print_film_row(row: FilmRow) -> None:
         f" (range {q['eye_range']:.3f}), mouth corr {q['mouth_corr']:.3f} (range {q['mouth_range']:.3f}),"
         f" flicker {q['flicker_ratio']:.2f}x the film, pose error {q['pose_error_mean']:.4f} IOD"
     )
+    print(
+        f"  opening slope vs the film (1 = as wide): eye {q['eye_slope']:.2f}, mouth {q['mouth_slope']:.2f};"
+        f" the track's own corr (the ceiling): eye {q['track_eye_corr']:.3f}, mouth {q['track_mouth_corr']:.3f}"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

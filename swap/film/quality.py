@@ -11,6 +11,12 @@
 * `eye_corr`, `mouth_corr`: eye opening (eyelid gaps) and mouth opening (inner-lip gap) measured by Face
   Mesh on the output and on the film, Pearson-correlated over the covered frames: blinks and speech must
   follow the film. Target >= 0.95. Meaningless when the film's own series barely moves (`*_range` says).
+* `eye_slope`, `mouth_slope`: the least-squares slope of the output's opening on the film's. A
+  correlation cannot see an eye that follows every blink but opens only half as wide as the actor's
+  on wide-eyed frames; 1 = as wide as the film.
+* `track_eye_corr`, `track_mouth_corr`: the same correlation for the smoothed track's own landmarks
+  (what the renderer is told) against the film's Face Mesh: the ceiling a render can reach on this
+  track, so a low `eye_corr` under a high ceiling is the render's, not the tracking's.
 """
 
 from __future__ import annotations
@@ -46,6 +52,13 @@ def _nearest_face(rgb: npt.NDArray[np.uint8], ref: FloatArray) -> FloatArray | N
     return f.points
 
 
+def _slope(out: list[float], film: list[float]) -> float:
+    x, y = np.asarray(film), np.asarray(out)
+    if len(x) < 3 or x.std() < 1e-9:
+        return float("nan")
+    return float(np.polyfit(x, y, 1)[0])
+
+
 def _corr(a: list[float], b: list[float]) -> float:
     x, y = np.asarray(a), np.asarray(b)
     if len(x) < 3 or x.std() < 1e-9 or y.std() < 1e-9:
@@ -59,6 +72,7 @@ def film_quality(
     """Measure the output against the film over the first `max_frames` frames (all by default)."""
     outer = face_topology().outer_loop
     pose, pose_film, eye_o, eye_f, mouth_o, mouth_f = [], [], [], [], [], []
+    eye_t, mouth_t = [], []
     flick_o, flick_f = [], []
     prev: tuple[Any, Any, Any] | None = None
     for fa, fb in zip(io.iter_frames(film, "rgb24"), io.iter_frames(output, "rgb24"), strict=False):
@@ -93,6 +107,9 @@ def film_quality(
         eye_f.append(e_f)
         mouth_o.append(m_o)
         mouth_f.append(m_f)
+        e_t, m_t = _openings(ref)
+        eye_t.append(e_t)
+        mouth_t.append(m_t)
     finite = [p for p in pose if np.isfinite(p)]
     return {
         "frames_measured": float(len(pose)),
@@ -106,6 +123,10 @@ def film_quality(
         else float("nan"),
         "eye_corr": _corr(eye_o, eye_f),
         "mouth_corr": _corr(mouth_o, mouth_f),
+        "eye_slope": _slope(eye_o, eye_f),
+        "mouth_slope": _slope(mouth_o, mouth_f),
+        "track_eye_corr": _corr(eye_t, eye_f),
+        "track_mouth_corr": _corr(mouth_t, mouth_f),
         "eye_range": float(np.ptp(eye_f)) if eye_f else 0.0,
         "mouth_range": float(np.ptp(mouth_f)) if mouth_f else 0.0,
     }
