@@ -8,6 +8,7 @@ from swap.shading import eye_openness
 from swap.shape import (
     FilmShape,
     FilmWarp,
+    _grid_inverse,
     _upsample,
     even_warp_box,
     identity_offsets,
@@ -79,6 +80,27 @@ def test_film_offsets_follow_the_frame_pose_and_fade_with_the_cross_fade() -> No
     assert np.abs(shape.offsets(pts, 0.0)).max() == 0.0
     doubled = (pts - pts[:468].mean(axis=0)) * 2 + pts[:468].mean(axis=0)
     assert np.allclose(np.abs(shape.offsets(doubled, 1.0)).max(), 2 * np.abs(full).max(), rtol=0.05)
+
+
+def test_the_warp_lands_a_feature_where_its_offset_says_even_where_it_moves_against_its_neighbours() -> None:
+    """A visitor's brows 14 px higher than the actor's over eyes that stay: a steep local field. A
+    film renders the swap first and warps it after, so an inexact inverse moves the visitor's own
+    brows to the wrong place (one fixed-point step was 13 px off on a real film)."""
+    import cv2
+
+    gh = gw = 64
+    size = (320, 320)  # 5 px per grid node
+    yy, xx = np.mgrid[0:gh, 0:gw].astype(np.float32)
+    field = np.zeros((gh, gw, 2), np.float32)
+    field[..., 1] = -14.0 * np.exp(-((xx - 32) ** 2 + (yy - 30) ** 2) / (2 * 2.2**2))  # up, 11 px sigma
+    back = _grid_inverse(field, size)
+    sx, sy = size[0] / gw, size[1] / gh
+    # out(p) = in(p - back(p)), so back(p) must equal the forward field where p came from
+    came_from = cv2.remap(field, xx - back[..., 0] / sx, yy - back[..., 1] / sy, cv2.INTER_LINEAR)
+    assert float(np.abs(came_from - back).max()) < 0.5
+    one_step = cv2.remap(field, xx - field[..., 0] / sx, yy - field[..., 1] / sy, cv2.INTER_LINEAR)
+    one_came = cv2.remap(field, xx - one_step[..., 0] / sx, yy - one_step[..., 1] / sy, cv2.INTER_LINEAR)
+    assert float(np.abs(one_came - one_step).max()) > 3.0  # what a single step leaves
 
 
 def test_a_film_warp_fixed_once_moves_every_frame_like_a_still_warp() -> None:
