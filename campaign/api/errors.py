@@ -39,7 +39,13 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         if isinstance(exc.detail, dict):
             field = next(iter(exc.detail), None)
             codes = exc.get_codes()
-            field_codes = codes.get(field) if field is not None and isinstance(codes, dict) else None
+            # looked up by iteration: djangorestframework-stubs 3.18.2 types the codes as a dict keyed by
+            # str or by int, and neither .get overload takes the detail's key
+            field_codes = (
+                next((v for k, v in codes.items() if k == field), None)
+                if field is not None and isinstance(codes, dict)
+                else None
+            )
             if field and field_codes:
                 first = field_codes[0] if isinstance(field_codes, list) else field_codes
                 code = f"{field}_{first}" if field != "non_field_errors" else str(first)
