@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -35,7 +35,7 @@ import torch
 import torch.nn.functional as F
 
 from swap.film.framecache import FrameFileReader, FrameFileWriter
-from swap.film.glasses import DEFAULT_GLASSES, GlassesMode
+from swap.film.glasses import DEFAULT_GLASSES, GlassesMode, maps_without_frame
 from swap.film.track import FilmTrack
 
 if TYPE_CHECKING:
@@ -44,7 +44,7 @@ if TYPE_CHECKING:
 FloatArray = npt.NDArray[np.float32]
 
 FIELD_FACE_PX = 128  # fields are stored with the face at most this wide (2 px per 64-texel film map)
-FORMAT_VERSION = 7  # 7: eye rims grown to the visible eye (swap.mesh.EYE_RIM_GROW); 6: the eye fade's band per film (swap.shading.film_eye_band); 5: the film's detail left out over the brows (swap.shading.neutral_in_features); 4: hands over the face cut out of the alpha (swap.film.hands), the framecache container; 3: light maps without brows and lips; 2: eye fans (visitor's eyes, blink fade). Bump when `compute_fields` changes what it stores: old caches are then rebuilt
+FORMAT_VERSION = 8  # 8: detail and occlusion neutral around the actor's glasses (swap.film.glasses.maps_without_frame); 7: eye rims grown to the visible eye (swap.mesh.EYE_RIM_GROW); 6: the eye fade's band per film (swap.shading.film_eye_band); 5: the film's detail left out over the brows (swap.shading.neutral_in_features); 4: hands over the face cut out of the alpha (swap.film.hands), the framecache container; 3: light maps without brows and lips; 2: eye fans (visitor's eyes, blink fade). Bump when `compute_fields` changes what it stores: old caches are then rebuilt
 SUFFIX = ".fields"
 SHUTTER = 0.5  # share of the frame interval a film camera exposes (a 180-degree shutter)
 MIN_BLUR_PX = 1.5  # motion blur shorter than this is not drawn (invisible, and costs a filter)
@@ -212,9 +212,10 @@ def compute_fields(
     ua = torch.from_numpy(uv_alpha(UV_SIZE)).view(1, 1, UV_SIZE, UV_SIZE).to(dev)
     eyes = torch.from_numpy(eye_regions(UV_SIZE)).view(1, 2, UV_SIZE, UV_SIZE).to(dev)
     band = film_eye_band(track.landmarks_q[track.covered])  # a ratio: the quantisation scale cancels
+    worn = [track.glasses_at(int(indices[k])) for k, *_ in todo]
+    targets = [t if g is None else _without_frame(t, g) for t, g in zip(targets, worn, strict=True)]
     light, alpha = swap_light_alpha(sample, targets, ua, eyes, stack, eye_band=band)
     alpha = alpha * cov
-    worn = [track.glasses_at(int(indices[k])) for k, *_ in todo]
     if any(g is not None for g in worn):
         frame = sample(stack(worn, 0.0), "zeros")
         if glasses == "kept":  # the film's own frame in front
@@ -245,6 +246,12 @@ def compute_fields(
             np.ascontiguousarray(cov_np[j, :lh, :lw]),
         )
     return out
+
+
+def _without_frame(target: TargetFace, frame: FloatArray) -> TargetFace:
+    """`target` with its detail and occlusion neutral around the actor's glasses (`maps_without_frame`)."""
+    detail, occlusion = maps_without_frame(target.detail, target.occlusion, frame)
+    return replace(target, detail=detail, occlusion=occlusion)
 
 
 class FieldsReader:

@@ -145,3 +145,52 @@ def stretch_masks(lines: npt.NDArray[np.uint8]) -> tuple[npt.NDArray[np.uint8], 
         a = min(max(0, k - half), t_len - WINDOW)
         masks[k] = np.round(_frame_mask(lines[a : a + WINDOW]) * 255).astype(np.uint8)
     return masks, share
+
+
+# How far around the actor's frame the film's own per-frame maps are not trusted, share of the UV
+# width: the frame's slide against the stretch's median (parallax, a frame pushed up the nose), the
+# mask's offset from the frame's lines and the 64-texel maps' own blur.
+FRAME_REACH = 0.04
+OCCLUDER_MIN = 0.1  # ... and its least size (share of the UV width)
+
+
+def frame_zone(frame: FloatArray, size: int) -> FloatArray:
+    """The glasses `frame` (G, G) grown by `FRAME_REACH`, at `size` texels: 1 up to the grown edge,
+    fading to 0 just outside it (no step in the maps it neutralises)."""
+    mask = np.asarray(cv2.resize(frame, (size, size), interpolation=cv2.INTER_AREA) > 0.05, np.uint8)
+    reach = max(1, round(FRAME_REACH * size))
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * reach + 1, 2 * reach + 1))
+    soft = cv2.GaussianBlur(cv2.dilate(mask, kernel).astype(np.float32), (0, 0), 0.6 * reach)
+    return np.asarray(np.clip(2.0 * soft, 0.0, 1.0), np.float32)
+
+
+def maps_without_frame(
+    detail: FloatArray | None, occlusion: FloatArray | None, frame: FloatArray
+) -> tuple[FloatArray | None, FloatArray | None]:
+    """The film's expression detail and occlusion with the glasses `frame` and around it neutral
+    (detail 1, occlusion 0).
+
+    Both maps compare each frame's unwrap with its stretch's median. Glasses sit in front of the face,
+    so in UV they slide as the head turns and the frame rides on the nose: the detail prints a dark
+    line where the frame is and a light one where the median had it, and the occlusion test flags
+    the moved pieces (rims, nose pads) as something in front of the face. Through the swap's alpha
+    the flagged pieces show the film, frame and all, at partial strength (and spread into the eye
+    holes, the actor's eyes); multiplied onto the visitor's face the detail's lines are a faint
+    second frame. The frame is the editor's (`GLASSES_MODES`), decided by its own mask. Occlusion that
+    continues from outside the zone (a hand, hair, a microphone in front of the glasses) is kept.
+    """
+    out_detail = out_occlusion = None
+    if detail is not None:
+        off = frame_zone(frame, detail.shape[0])
+        out_detail = (detail * (1 - off) + off).astype(np.float32)
+    if occlusion is not None:
+        size = occlusion.shape[0]
+        off = frame_zone(frame, size)
+        # what covers the face beside the zone too is in front of the glasses (hair, a hand): kept.
+        # An occluder is a flagged region with a large part beside the zone; the slid rims' flags lie
+        # within it, joined at most to a lid's flagged blink or a speck beside it.
+        n, labels = cv2.connectedComponents((occlusion > 0.3).astype(np.uint8))
+        beside_area = np.bincount(labels[off < 0.02], minlength=n)
+        occluder = (beside_area >= (OCCLUDER_MIN * size) ** 2)[labels] & (labels > 0)
+        out_occlusion = (occlusion * (1 - off * ~occluder)).astype(np.float32)
+    return out_detail, out_occlusion

@@ -25,6 +25,12 @@ HAND_POINTS = 21
 HAND_GROW = 0.3  # the hull of the joints grown by this x the palm length (wrist to middle knuckle)
 DETECT_WIDTH = 640  # frames are searched downscaled to at most this width
 FACE_REACH = 0.25  # a hand counts when its hull comes within this x face width of the face's box
+# A hand in front of the face is at least as near the camera as the face, so its palm (wrist to middle
+# knuckle) is at least about half the face's width; one found entirely inside the face and smaller
+# is the face itself read as a hand (pursed lips and puffed cheeks as fingers: 39 frames of the
+# shared bedroom film, palm 0.18-0.41 x the face width, every point inside the face).
+MIN_PALM_INSIDE = 0.5
+INSIDE_SHARE = 0.9  # "entirely inside": this share of the 21 points within the face's hull
 
 
 class HandTracker:
@@ -58,8 +64,21 @@ class HandTracker:
         self._hands.close()
 
 
+def face_read_as_hand(hand: FloatArray, face: npt.NDArray[np.floating[Any]]) -> bool:
+    """Whether a detected `hand` (21, 2) is too small to be in front of `face` (landmarks, pixels) and
+    lies inside it: MediaPipe Hands' false find on a face (`MIN_PALM_INSIDE`)."""
+    xy = np.asarray(face, np.float32)[:468, :2]
+    width = max(float(np.ptp(xy[:, 0])), 1.0)
+    if float(np.linalg.norm(hand[0] - hand[9])) >= MIN_PALM_INSIDE * width:
+        return False
+    hull = cv2.convexHull(np.ascontiguousarray(xy))
+    inside = sum(cv2.pointPolygonTest(hull, (float(x), float(y)), False) > 0 for x, y in hand)
+    return inside >= INSIDE_SHARE * len(hand)
+
+
 def hands_over_face(hands: list[FloatArray], face: npt.NDArray[np.floating[Any]]) -> FloatArray:
-    """(MAX_HANDS, 21, 2): the hands whose grown hull reaches the face's box, NaN rows for none."""
+    """(MAX_HANDS, 21, 2): the hands whose grown hull reaches the face's box, NaN rows for none (and
+    none that is the face itself read as a hand: `face_read_as_hand`)."""
     out = np.full((MAX_HANDS, HAND_POINTS, 2), np.nan, np.float32)
     xy = np.asarray(face, np.float32)[:468, :2]
     (x0, y0), (x1, y1) = xy.min(axis=0), xy.max(axis=0)
@@ -68,7 +87,7 @@ def hands_over_face(hands: list[FloatArray], face: npt.NDArray[np.floating[Any]]
     for hand in hands:
         hx0, hy0 = hand.min(axis=0) - reach
         hx1, hy1 = hand.max(axis=0) + reach
-        if hx1 < x0 or hx0 > x1 or hy1 < y0 or hy0 > y1 or k >= MAX_HANDS:
+        if hx1 < x0 or hx0 > x1 or hy1 < y0 or hy0 > y1 or k >= MAX_HANDS or face_read_as_hand(hand, face):
             continue
         out[k] = hand
         k += 1

@@ -114,10 +114,18 @@ class FilmTrack:
         return (self.landmarks_q[i].astype(np.float32) / LANDMARK_SCALE).astype(np.float32)
 
     def hands_at(self, i: int) -> FloatArray | None:
-        """The hands over the face in frame `i` ((2, 21, 2) pixels, NaN rows absent), or None."""
-        if i >= len(self.hands) or not np.isfinite(self.hands[i]).all(axis=(1, 2)).any():
+        """The hands over the face in frame `i` ((2, 21, 2) pixels, NaN rows absent), or None. A track
+        ingested before `face_read_as_hand` existed is filtered here too."""
+        from swap.film.hands import face_read_as_hand
+
+        if i >= len(self.hands):
             return None
-        return np.asarray(self.hands[i], np.float32)
+        hands = np.array(self.hands[i], np.float32)
+        face = self.landmarks(i)
+        for k, hand in enumerate(hands):
+            if np.isfinite(hand).all() and face_read_as_hand(hand, face):
+                hands[k] = np.nan
+        return hands if np.isfinite(hands).all(axis=(1, 2)).any() else None
 
     def glasses_at(self, i: int) -> FloatArray | None:
         """The actor's glasses in frame `i` ((G, G) 0..1 in UV), or None where there are none."""

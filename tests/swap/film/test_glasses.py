@@ -140,3 +140,28 @@ def test_removed_glasses_leave_what_is_in_front_of_them_in_front(
     assert worn is not None
     alpha = compute_fields(covered, [20], "cpu", "removed")[0]
     assert alpha is not None and float(alpha.alpha.max()) < 0.05
+
+
+def test_the_films_detail_and_occlusion_are_neutral_around_the_frame_but_an_occluder_in_front_stays() -> None:
+    """The actor's frame slides in UV against its stretch's median: the detail printed it as a faint
+    second frame, and the occlusion test flagged its moved rims, which showed the film's frame through
+    the alpha (seen on the shared bedroom film). Something larger in front of the glasses stays."""
+    from swap.film.glasses import maps_without_frame
+
+    frame = np.zeros((STORE_SIZE, STORE_SIZE), np.float32)
+    cv2.ellipse(frame, (40, 45), (18, 11), 0, 0, 360, (1.0,), 2)
+    detail = np.ones((64, 64), np.float32)
+    cv2.ellipse(detail, (21, 23), (9, 6), 0, 0, 360, (0.7,), 1)  # the frame, one texel off the mask
+    detail[50:54, 40:50] = 1.3  # a smile fold on the cheek, far from the frame
+    rims = np.zeros((64, 64), np.float32)
+    cv2.ellipse(rims, (21, 23), (9, 6), 0, 0, 360, (1.0,), 1)
+    hand = np.zeros((64, 64), np.float32)
+    hand[10:40, 5:40] = 1.0  # wider than the frame's zone: in front of it
+
+    d, o = maps_without_frame(detail, rims, frame)
+    assert d is not None and o is not None
+    assert float(np.abs(d[rims > 0] - 1).max()) < 0.08 and float(o.max()) < 0.05  # a 0.3 line: 0.06 at most
+    assert np.allclose(d[50:54, 40:50], 1.3)  # the film's own expression elsewhere stays
+    _, o_hand = maps_without_frame(None, hand, frame)
+    assert o_hand is not None and float(o_hand[rims > 0].min()) > 0.9
+    assert maps_without_frame(None, None, frame) == (None, None)

@@ -1,7 +1,8 @@
 """A hand in front of the film actor's face, with a known answer (issue 13, section 1).
 
 The hand of `badinputs/video_noface_hand.mp4` (a hand, no face; tests/swap/hand_composite.py) is pasted
-fingers-up on the actor's cheek in frames 30-79 of the shared speech clip, moving with the face. The
+fingers-up on the actor's cheek in frames 30-79 of the shared speech clip, moving with the face, at a
+hand's size in front of a face (0.6 face widths across, its wrist below the jaw). The
 swap must leave the hand's pixels as they are (in front, sharp: not painted over, not bent by the
 shape warp), and swap the face around it at full strength: there, the output must match the render
 of the same clip without the hand.
@@ -43,7 +44,7 @@ def hand_film(shared_media: Path, speech_clip: Path, speech_track, film_cache: P
                 p = speech_track.landmarks(i)
                 fw = float(np.ptp(p[:468, 0]))
                 x, y = p[187, :2]
-                rgb, covered[i] = paste_hand(rgb, hand, (x, y + 0.1 * fw), 0.35 * fw, 180.0)
+                rgb, covered[i] = paste_hand(rgb, hand, (x, y + 0.25 * fw), 0.6 * fw, 180.0)
             vf = av.VideoFrame.from_ndarray(rgb, "rgb24")
             vf.pts, vf.time_base = i, Fraction(1, 30)
             for packet in stream.encode(vf):
@@ -108,3 +109,28 @@ def test_hand_stays_in_front_and_the_face_around_it_is_swapped_at_full_strength(
     # it 3.5 from the hand-free render against the swap's 14.7 (encoding noise of two renders)
     assert np.mean(on_hand) < 0.3 * np.mean(hand_change), (np.mean(on_hand), np.mean(hand_change))
     assert np.mean(around) < 0.35 * np.mean(around_change), (np.mean(around), np.mean(around_change))
+
+
+def test_a_hand_too_small_to_be_in_front_of_the_face_and_inside_it_is_the_face_read_as_a_hand(
+    hand_film, speech_track
+) -> None:  # type: ignore[no-untyped-def]
+    """MediaPipe Hands reads pursed lips and puffed cheeks as a small hand inside the face (39 frames
+    of the shared bedroom film): cut out, it showed the actor's mouth and cheek. A hand in front of
+    the face is at least as near as the face, so it is no smaller than about half the face."""
+    from swap.film.hands import face_read_as_hand, hands_over_face
+    from swap.film.ingest import ingest_film
+
+    path, covered = hand_film
+    track = ingest_film(path)
+    i = sorted(covered)[len(covered) // 2]
+    found = track.hands_at(i)
+    assert found is not None
+    real = found[np.isfinite(found).all(axis=(1, 2))][0]
+    face = speech_track.landmarks(i)
+    assert not face_read_as_hand(real, face)
+    centre = face[4, :2]  # the nose tip: the hand shrunk to 0.3 of itself, around it
+    small = (real - real.mean(axis=0)) * 0.3 + centre
+    assert face_read_as_hand(small, face)
+    assert not face_read_as_hand((real - real.mean(axis=0)) * 1.2 + centre, face)  # a palm over the face
+    assert not np.isfinite(hands_over_face([small], face)).any()
+    assert np.isfinite(hands_over_face([real], face)).all(axis=(1, 2)).sum() == 1
