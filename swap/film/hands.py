@@ -25,11 +25,13 @@ HAND_POINTS = 21
 HAND_GROW = 0.3  # the hull of the joints grown by this x the palm length (wrist to middle knuckle)
 DETECT_WIDTH = 640  # frames are searched downscaled to at most this width
 FACE_REACH = 0.25  # a hand counts when its hull comes within this x face width of the face's box
-# A hand in front of the face is at least as near the camera as the face, so its palm (wrist to middle
-# knuckle) is at least about half the face's width; one found entirely inside the face and smaller
-# is the face itself read as a hand (pursed lips and puffed cheeks as fingers: 39 frames of the
-# shared bedroom film, palm 0.18-0.41 x the face width, every point inside the face).
-MIN_PALM_INSIDE = 0.5
+# A real hand is about as long as the face is high, so one in front of the face reaches out of the
+# face's hull (the wrist below the chin, fingers past the temple) unless it is much nearer the camera
+# than the face (a palm, wrist to middle knuckle, of 0.75 x the face's width or more). One found
+# entirely inside the face and smaller is the face itself read as a hand: pursed lips, puffed
+# cheeks or a grin as fingers, seen in 39 frames of the shared bedroom film (palm 0.18-0.41 x the
+# face width) and 5 of the vertical selfie film (0.56-0.60), every point inside the face.
+MIN_PALM_INSIDE = 0.75
 INSIDE_SHARE = 0.9  # "entirely inside": this share of the 21 points within the face's hull
 
 

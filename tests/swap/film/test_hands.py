@@ -114,9 +114,9 @@ def test_hand_stays_in_front_and_the_face_around_it_is_swapped_at_full_strength(
 def test_a_hand_too_small_to_be_in_front_of_the_face_and_inside_it_is_the_face_read_as_a_hand(
     hand_film, speech_track
 ) -> None:  # type: ignore[no-untyped-def]
-    """MediaPipe Hands reads pursed lips and puffed cheeks as a small hand inside the face (39 frames
-    of the shared bedroom film): cut out, it showed the actor's mouth and cheek. A hand in front of
-    the face is at least as near as the face, so it is no smaller than about half the face."""
+    """MediaPipe Hands reads pursed lips, puffed cheeks or a grin as a small hand inside the face (39
+    frames of the shared bedroom film, 5 of the vertical selfie): cut out, it showed the actor's
+    mouth and cheek. A real hand in front of the face reaches out of it, or is much nearer (larger)."""
     from swap.film.hands import face_read_as_hand, hands_over_face
     from swap.film.ingest import ingest_film
 
