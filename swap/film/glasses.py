@@ -151,7 +151,8 @@ def stretch_masks(lines: npt.NDArray[np.uint8]) -> tuple[npt.NDArray[np.uint8], 
 # width: the frame's slide against the stretch's median (parallax, a frame pushed up the nose), the
 # mask's offset from the frame's lines and the 64-texel maps' own blur.
 FRAME_REACH = 0.04
-OCCLUDER_MIN = 0.1  # ... and its least size (share of the UV width)
+# an occluder in front of the glasses covers at least this x this of the UV beside the frame's zone
+OCCLUDER_MIN = 0.1
 
 
 def frame_zone(frame: FloatArray, size: int) -> FloatArray:
