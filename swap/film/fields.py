@@ -44,7 +44,7 @@ if TYPE_CHECKING:
 FloatArray = npt.NDArray[np.float32]
 
 FIELD_FACE_PX = 128  # fields are stored with the face at most this wide (2 px per 64-texel film map)
-FORMAT_VERSION = 8  # 8: detail and occlusion neutral around the actor's glasses (swap.film.glasses.maps_without_frame); 7: eye rims grown to the visible eye (swap.mesh.EYE_RIM_GROW); 6: the eye fade's band per film (swap.shading.film_eye_band); 5: the film's detail left out over the brows (swap.shading.neutral_in_features); 4: hands over the face cut out of the alpha (swap.film.hands), the framecache container; 3: light maps without brows and lips; 2: eye fans (visitor's eyes, blink fade). Bump when `compute_fields` changes what it stores: old caches are then rebuilt
+FORMAT_VERSION = 9  # 9: an eye narrowing alone fades later (swap.shading.ONE_SIDED); 8: detail and occlusion neutral around the actor's glasses (swap.film.glasses.maps_without_frame); 7: eye rims grown to the visible eye (swap.mesh.EYE_RIM_GROW); 6: the eye fade's band per film (swap.shading.film_eye_band); 5: the film's detail left out over the brows (swap.shading.neutral_in_features); 4: hands over the face cut out of the alpha (swap.film.hands), the framecache container; 3: light maps without brows and lips; 2: eye fans (visitor's eyes, blink fade). Bump when `compute_fields` changes what it stores: old caches are then rebuilt
 SUFFIX = ".fields"
 SHUTTER = 0.5  # share of the frame interval a film camera exposes (a 180-degree shutter)
 MIN_BLUR_PX = 1.5  # motion blur shorter than this is not drawn (invisible, and costs a filter)
@@ -65,7 +65,7 @@ def fields_key(track: FilmTrack, glasses: GlassesMode = DEFAULT_GLASSES) -> byte
     stay valid."""
     from swap.mesh import EYE_RIM_GROW
     from swap.render import CROP_MARGIN
-    from swap.shading import BROW_DETAIL_MARGIN, FILM_EYE_OPEN, FILM_EYE_SHARE
+    from swap.shading import BROW_DETAIL_MARGIN, FILM_EYE_OPEN, FILM_EYE_SHARE, ONE_SIDED
     from swap.target import LIGHT_SIGMA
     from swap.uv import (
         EYE_FEATHER,
@@ -81,6 +81,7 @@ def fields_key(track: FilmTrack, glasses: GlassesMode = DEFAULT_GLASSES) -> byte
     consts = (
         FORMAT_VERSION, FIELD_FACE_PX, UV_SIZE, RIM_FEATHER, EYE_FEATHER, FILM_EYE_OPEN, FILM_EYE_SHARE,
         MOUTH_FEATHER, CROP_MARGIN, EYE_RIM_GROW, MESH_LEVEL, LIGHT_SIGMA, LOWPASS_EYE_MARGIN, LOWPASS_MOUTH_MARGIN, BROW_DETAIL_MARGIN,
+        ONE_SIDED,
         track.width, track.height, track.frames,
     )  # fmt: skip
     h.update(repr(consts).encode())
@@ -156,7 +157,7 @@ def compute_fields(
     from swap.mesh import render_mesh
     from swap.raster import interpolate, rasterize
     from swap.render import crop_box
-    from swap.shading import film_eye_band, swap_light_alpha
+    from swap.shading import ONE_SIDED, film_eye_band, swap_light_alpha
     from swap.uv import MESH_LEVEL, UV_SIZE, eye_regions, uv_alpha
 
     mesh = render_mesh(MESH_LEVEL)
@@ -214,7 +215,7 @@ def compute_fields(
     band = film_eye_band(track.landmarks_q[track.covered])  # a ratio: the quantisation scale cancels
     worn = [track.glasses_at(int(indices[k])) for k, *_ in todo]
     targets = [t if g is None else _without_frame(t, g) for t, g in zip(targets, worn, strict=True)]
-    light, alpha = swap_light_alpha(sample, targets, ua, eyes, stack, eye_band=band)
+    light, alpha = swap_light_alpha(sample, targets, ua, eyes, stack, eye_band=band, one_sided=ONE_SIDED)
     alpha = alpha * cov
     if any(g is not None for g in worn):
         frame = sample(stack(worn, 0.0), "zeros")
