@@ -205,7 +205,8 @@ def swap_light_alpha(
     `alpha_map` (1, 1, S, S) is `uv_alpha`, `eye_map` (1, 2, S, S) `eye_regions`; `stack` stacks
     per-target UV maps (None = neutral). Light = the target's light map x its expression detail;
     alpha = the UV alpha, faded toward the target's own eye as its lids close (below `eye_band`:
-    `EYE_OPEN` for a still, `film_eye_band` for a film), x (1 - occlusion) x strength.
+    `EYE_OPEN` for a still, `film_eye_band` for a film; an eye narrowing alone by `one_sided`: 1 for
+    a still, `ONE_SIDED` for a film), x (1 - occlusion) x strength.
     """
     bsz = len(targets)
     dev = alpha_map.device
