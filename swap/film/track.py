@@ -118,7 +118,7 @@ class FilmTrack:
         ingested before `face_read_as_hand` existed is filtered here too."""
         from swap.film.hands import face_read_as_hand
 
-        if i >= len(self.hands):
+        if i >= len(self.hands) or not np.isfinite(self.hands[i]).all(axis=(1, 2)).any():
             return None
         hands = np.array(self.hands[i], np.float32)
         face = self.landmarks(i)
