@@ -15,7 +15,7 @@ from typing import Any
 
 import dramatiq
 import pytest
-from django.db import transaction
+from django.db import OperationalError, transaction
 from PIL import Image
 from rest_framework.test import APIClient
 
@@ -79,10 +79,17 @@ def valkey_workers(valkey_url: str) -> Iterator[dramatiq.Broker]:
 
 
 def _wait_for(predicate: Any, timeout_s: float, what: str) -> None:
+    """Poll `predicate` until it holds. The test database is SQLite's shared-cache in-memory one, whose
+    table locks fail a reader at once ("database table is locked") while a worker thread writes,
+    instead of waiting as a file database does: such a poll is simply tried again."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        if predicate():
-            return
+        try:
+            if predicate():
+                return
+        except OperationalError as exc:
+            if "locked" not in str(exc):
+                raise
         time.sleep(0.25)
     raise AssertionError(f"timed out waiting for {what}")
 
