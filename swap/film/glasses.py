@@ -181,13 +181,16 @@ def maps_without_frame(
     continues from outside the zone (a hand, hair, a microphone in front of the glasses) is kept.
     """
     out_detail = out_occlusion = None
-    zones: dict[int, FloatArray] = {}  # the zone once per map size (both maps are 64 texels)
+    # the zone once per map size (both maps are 64 texels)
+    zones = {
+        size: frame_zone(frame, size) for size in {m.shape[0] for m in (detail, occlusion) if m is not None}
+    }
     if detail is not None:
-        off = zones.setdefault(detail.shape[0], frame_zone(frame, detail.shape[0]))
+        off = zones[detail.shape[0]]
         out_detail = (detail * (1 - off) + off).astype(np.float32)
     if occlusion is not None:
         size = occlusion.shape[0]
-        off = zones[size] if size in zones else frame_zone(frame, size)
+        off = zones[size]
         # what covers the face beside the zone too is in front of the glasses (hair, a hand): kept.
         # An occluder is a flagged region with a large part beside the zone; the slid rims' flags lie
         # within it, joined at most to a lid's flagged blink or a speck beside it.

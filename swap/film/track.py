@@ -114,18 +114,10 @@ class FilmTrack:
         return (self.landmarks_q[i].astype(np.float32) / LANDMARK_SCALE).astype(np.float32)
 
     def hands_at(self, i: int) -> FloatArray | None:
-        """The hands over the face in frame `i` ((2, 21, 2) pixels, NaN rows absent), or None. A track
-        ingested before `face_read_as_hand` existed is filtered here too."""
-        from swap.film.hands import face_read_as_hand
-
+        """The hands over the face in frame `i` ((2, 21, 2) pixels, NaN rows absent), or None."""
         if i >= len(self.hands) or not np.isfinite(self.hands[i]).all(axis=(1, 2)).any():
             return None
-        hands = np.array(self.hands[i], np.float32)
-        face = self.landmarks(i)
-        for k, hand in enumerate(hands):
-            if np.isfinite(hand).all() and face_read_as_hand(hand, face):
-                hands[k] = np.nan
-        return hands if np.isfinite(hands).all(axis=(1, 2)).any() else None
+        return np.asarray(self.hands[i], np.float32)
 
     def glasses_at(self, i: int) -> FloatArray | None:
         """The actor's glasses in frame `i` ((G, G) 0..1 in UV), or None where there are none."""
@@ -190,6 +182,8 @@ class FilmTrack:
                     "re-ingest the film"
                 )
             meta = json.loads(bytes(z["meta"]).decode())
+            landmarks_q = z["landmarks_q"]
+            hands = z["hands"] if "hands" in z.files else np.zeros((0, 2, 21, 2), np.float32)
             return cls(
                 film_name=meta["film_name"],
                 width=meta["width"],
@@ -199,13 +193,14 @@ class FilmTrack:
                 frames=meta["frames"],
                 report=meta["report"],
                 flags=z["flags"],
-                landmarks_q=z["landmarks_q"],
+                landmarks_q=landmarks_q,
                 strength=z["strength"],
                 light_q=z["light_q"],
                 detail_q=z["detail_q"],
                 occlusion_q=z["occlusion_q"],
                 shot=z["shot"],
-                hands=z["hands"] if "hands" in z.files else np.zeros((0, 2, 21, 2), np.float32),
+                # a track ingested before `face_read_as_hand` existed may hold the face read as a hand
+                hands=_without_faces_read_as_hands(hands, landmarks_q),
                 glasses_q=z["glasses_q"] if "glasses_q" in z.files else np.zeros((0, 128, 128), np.uint8),
                 version=version,
             )
@@ -230,3 +225,18 @@ class FilmTrack:
                 f"no track for {Path(film_path).name}: run `python -m swap.film ingest {film_path}`"
             )
         return cls.load(p)
+
+
+def _without_faces_read_as_hands(
+    hands: npt.NDArray[np.float32], landmarks_q: npt.NDArray[np.int16]
+) -> npt.NDArray[np.float32]:
+    """`hands` (N, 2, 21, 2) with every hand that `face_read_as_hand` finds to be the face set to NaN
+    (the filter ingest applies, once more for older tracks: a no-op on newer ones)."""
+    from swap.film.hands import face_read_as_hand
+
+    out = np.array(hands, np.float32)
+    for i, k in zip(*np.nonzero(np.isfinite(out).all(axis=(2, 3))), strict=True):
+        face = landmarks_q[i].astype(np.float32) / LANDMARK_SCALE
+        if face_read_as_hand(out[i, k], face):
+            out[i, k] = np.nan
+    return out
